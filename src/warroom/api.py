@@ -1,0 +1,71 @@
+"""FastAPI dependencies shared by every router: context, unit of work, caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from warroom.auth import service as tokens
+from warroom.auth.logic import Principal, Role
+from warroom.context import AppContext
+from warroom.db import UnitOfWork
+from warroom.errors import Forbidden, Unauthorized
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[AppContext, Depends(get_ctx)]
+
+
+def get_uow(ctx: CtxDep) -> Iterator[UnitOfWork]:
+    with ctx.db.unit_of_work() as uow:
+        yield uow
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def authenticate(ctx: AppContext, uow: UnitOfWork, token: str | None) -> Principal:
+    if token is None:
+        raise Unauthorized("missing bearer token")
+    principal = tokens.authenticate(uow.session, token=token, now=ctx.clock.now())
+    if principal is None:
+        raise Unauthorized("invalid or revoked token")
+    if uow.session.dirty:
+        # last_used_at moved (at most every few minutes): stamp it in its own transaction so
+        # that a read-only request stays read-only.
+        uow.session.rollback()
+        with ctx.db.unit_of_work() as stamp:
+            tokens.authenticate(stamp.session, token=token, now=ctx.clock.now())
+            stamp.commit()
+    return principal
+
+
+def require(role: Role) -> Callable[..., Principal]:
+    def dependency(request: Request, ctx: CtxDep, uow: UowDep) -> Principal:
+        principal = authenticate(ctx, uow, bearer_token(request))
+        if not principal.has(role):
+            raise Forbidden(
+                f"this needs the {role.value} role; the token has {principal.role.value}"
+            )
+        return principal
+
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Responder = Annotated[Principal, Depends(require(Role.RESPONDER))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

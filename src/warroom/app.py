@@ -1,0 +1,145 @@
+"""The FastAPI application: API, web UI, health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from warroom import __version__
+from warroom.auth import service as tokens
+from warroom.auth.views import router as tokens_router
+from warroom.clock import Clock, SystemClock
+from warroom.config import load_config
+from warroom.config.schema import WarroomConfig
+from warroom.context import AppContext
+from warroom.db import Database
+from warroom.errors import WarroomError
+from warroom.incidents.views import router as incidents_router
+from warroom.migrations import upgrade
+from warroom.settings import Settings, get_settings
+from warroom.severity.views import router as classify_router
+from warroom.triage.views import router as triage_router
+from warroom.web.views import mount_web
+
+log = logging.getLogger("warroom")
+
+
+def build_context(
+    settings: Settings | None = None,
+    *,
+    config: WarroomConfig | None = None,
+    clock: Clock | None = None,
+    db: Database | None = None,
+) -> AppContext:
+    settings = settings or get_settings()
+    return AppContext(
+        settings=settings,
+        db=db or Database(settings.database_url),
+        config=config or load_config(settings.config),
+        clock=clock or SystemClock(),
+    )
+
+
+def prepare(ctx: AppContext) -> None:
+    """Bring the schema up to date and make sure the bootstrap token exists."""
+    if ctx.settings.auto_migrate:
+        upgrade(ctx.db.engine)
+    if ctx.settings.bootstrap_token:
+        with ctx.db.unit_of_work() as uow:
+            tokens.ensure_bootstrap(
+                uow.session, value=ctx.settings.bootstrap_token, now=ctx.clock.now()
+            )
+            uow.commit()
+
+
+def create_app(ctx: AppContext | None = None) -> FastAPI:
+    ctx = ctx or build_context()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prepare(ctx)
+        yield
+        ctx.db.dispose()
+
+    app = FastAPI(
+        title="warroom",
+        version=__version__,
+        lifespan=lifespan,
+        # The bundled docs pages load assets from a CDN; warroom runs offline.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    _install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        if ctx.db.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "database unavailable"}, status_code=503)
+
+    app.include_router(incidents_router)
+    app.include_router(classify_router)
+    app.include_router(triage_router)
+    app.include_router(tokens_router)
+    mount_web(app)
+    return app
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details}}, status_code=status
+    )
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+               415: "unsupported_media_type", 429: "too_many_requests"}  # fmt: skip
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(WarroomError)
+    async def domain_error(_: Request, exc: WarroomError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        response = JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": _field_path(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
+            for err in exc.errors()
+        ]
+        first = problems[0] if problems else {"field": "body", "message": "invalid"}
+        return _error(422, "validation_error", f"{first['field']}: {first['message']}", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        response = _error(exc.status_code, code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal_error", "internal error; the server log has the details")

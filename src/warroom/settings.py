@@ -1,0 +1,40 @@
+"""Process settings: every `WARROOM_*` environment variable is read here and nowhere else."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Validated at start; a bad value stops the process with the variable's name."""
+
+    model_config = SettingsConfigDict(env_prefix="WARROOM_", extra="ignore")
+
+    database_url: str = "sqlite:///./warroom.db"
+    config: Path | None = Field(default=None, description="A YAML file or a folder of them")
+    base_url: str = "http://127.0.0.1:8080"
+    bootstrap_token: str | None = Field(default=None, repr=False)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Cookies are marked Secure when the base URL is https.
+    auto_migrate: bool = True
+
+    @field_validator("bootstrap_token")
+    @classmethod
+    def _token_long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("WARROOM_BOOTSTRAP_TOKEN must be at least 16 characters")
+        return value
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,142 @@
+"""Shared fixtures: a fake clock, the example configuration, databases (SQLite always,
+PostgreSQL when WARROOM_TEST_DATABASE_URL is set), and an API client with tokens.
+
+With WARROOM_NO_SKIP=1 (CI sets it) a skipped test counts as a failure: in CI every part
+of the suite must really run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from warroom.auth import service as tokens
+from warroom.auth.logic import Role
+from warroom.clock import FakeClock
+from warroom.config import load_config
+from warroom.config.schema import WarroomConfig
+from warroom.db import Base, Database, normalise_url
+from warroom.migrations import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+PG_URL = os.environ.get("WARROOM_TEST_DATABASE_URL")
+NO_SKIP = os.environ.get("WARROOM_NO_SKIP") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if NO_SKIP and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under WARROOM_NO_SKIP=1: {report.longrepr}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2024, 3, 15, 9, 30, tzinfo=UTC))
+
+
+@pytest.fixture(scope="session")
+def config() -> WarroomConfig:
+    return load_config(EXAMPLES)
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once keeps the suite fast)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db.engine)
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A scratch PostgreSQL database for this run, migrated once and dropped at the end."""
+    if not PG_URL:
+        pytest.skip("WARROOM_TEST_DATABASE_URL is not set; PostgreSQL tests need it")
+    admin_url = make_url(normalise_url(PG_URL))
+    name = f"warroom_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    upgrade(db.engine)
+    db.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _truncate(db: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The same test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "warroom.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        database = Database(f"sqlite:///{path}")
+    else:
+        database = Database(request.getfixturevalue("pg_database"))
+        _truncate(database)
+    yield database
+    database.dispose()
+
+
+# --- API client -------------------------------------------------------------------------
+
+
+@dataclass
+class Tokens:
+    admin: str
+    responder: str
+    viewer: str
+    # Users from the example configuration, for restricted-incident tests.
+    jane: str
+    bob: str
+
+
+@pytest.fixture
+def api_tokens(db: Database, clock: FakeClock) -> Tokens:
+    made: dict[str, str] = {}
+    with db.unit_of_work() as uow:
+        for name, role, user in (
+            ("admin", Role.ADMIN, None),
+            ("responder", Role.RESPONDER, None),
+            ("viewer", Role.VIEWER, None),
+            ("jane", Role.RESPONDER, "jane.smith"),
+            ("bob", Role.RESPONDER, "bob.wilson"),
+        ):
+            _, made[name] = tokens.create(
+                uow.session, name=name, role=role, user=user, now=clock.now()
+            )
+        uow.commit()
+    return Tokens(**made)
