@@ -67,7 +67,9 @@ def test_problem_renders_file_line_field_message() -> None:
 
 
 def test_config_error_lists_every_problem() -> None:
-    error = ConfigError([ConfigProblem("a.yaml", 1, "x", "bad"), ConfigProblem("b.yaml", 2, "y", "worse")])
+    error = ConfigError(
+        [ConfigProblem("a.yaml", 1, "x", "bad"), ConfigProblem("b.yaml", 2, "y", "worse")]
+    )
     assert len(error.problems) == 2
     assert str(error) == "a.yaml:1: x: bad\nb.yaml:2: y: worse"
 
@@ -191,7 +193,7 @@ def test_default_roles_and_restricted_types() -> None:
 def test_a_single_file_is_loaded_over_the_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "warroom.yaml", A_USER))
     assert [u.handle for u in config.users] == ["jane.smith"]
-    assert [s.name for s in config.severities][0] == "SEV1"
+    assert config.severities[0].name == "SEV1"
 
 
 def test_a_folder_loads_its_yaml_files_but_not_subfolders_or_other_files(tmp_path: Path) -> None:
@@ -456,7 +458,9 @@ def test_handoff_document_and_handoff_template_are_one_section(tmp_path: Path) -
 
 
 def test_a_problem_in_a_seed_role_block_uses_the_files_own_path(tmp_path: Path) -> None:
-    path = write(tmp_path, "ic.yaml", SEED_IC.replace('    handoff_day: "Monday"', "    handoff: Monday"))
+    path = write(
+        tmp_path, "ic.yaml", SEED_IC.replace('    handoff_day: "Monday"', "    handoff: Monday")
+    )
     problem = only_problem(path)
     assert (problem.line, problem.field) == (12, "incident_commander.rotation.handoff")
     assert "did you mean 'handoff_day'" in problem.message
@@ -583,7 +587,9 @@ def test_bad_duration_names_the_field(tmp_path: Path) -> None:
 
 
 def test_bad_duration_in_a_nested_flow_mapping(tmp_path: Path) -> None:
-    text = "severities:\n" + A_LEVEL.format(name="SEV1").replace("resolve: 4 hours", "resolve: soon")
+    text = "severities:\n" + A_LEVEL.format(name="SEV1").replace(
+        "resolve: 4 hours", "resolve: soon"
+    )
     problem = only_problem(write(tmp_path, "severities.yaml", text))
     assert (problem.line, problem.field) == (6, "severities.0.sla.resolve")
     assert "not a duration: 'soon'" in problem.message

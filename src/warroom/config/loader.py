@@ -155,9 +155,22 @@ class _Source:
     name: str
     data: dict[str, Any]
     lines: dict[_Path, int]
+    # Paths grouped by their first one and first two parts, so that placing each of a
+    # thousand users does not scan the whole file a thousand times.
+    _groups: dict[_Path, list[_Path]] = field(default_factory=dict, init=False, repr=False)
 
     def line(self, path: _Path) -> int | None:
         return self.lines.get(path)
+
+    def under(self, src: _Path) -> list[_Path]:
+        """Every recorded path that is `src` or lies below it."""
+        if not self._groups:
+            for path in self.lines:
+                for size in (1, 2):
+                    if len(path) >= size:
+                        self._groups.setdefault(path[:size], []).append(path)
+        group = self._groups.get(src[:2], [])
+        return [path for path in group if path[: len(src)] == src]
 
 
 def _read_defaults(problems: list[ConfigProblem]) -> tuple[list[_Source], bool]:
@@ -356,9 +369,8 @@ def _place(
     if header_only:
         index[dst] = _Origin(source.name, source.line(src), src)
         return
-    for path, line in source.lines.items():
-        if path[: len(src)] == src:
-            index[dst + path[len(src) :]] = _Origin(source.name, line, path)
+    for path in source.under(src):
+        index[dst + path[len(src) :]] = _Origin(source.name, source.lines[path], path)
 
 
 def _collect(sources: Iterable[_Source], problems: list[ConfigProblem]) -> _Layer:
