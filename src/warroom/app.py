@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from warroom import __version__
+from warroom.alerts.ingest import BatchWriter
+from warroom.alerts.views import router as alerts_router
 from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
 from warroom.clock import Clock, SystemClock
@@ -22,6 +24,8 @@ from warroom.context import AppContext
 from warroom.db import Database
 from warroom.errors import WarroomError
 from warroom.incidents.views import router as incidents_router
+from warroom.integrations.service import KeyCache
+from warroom.integrations.views import router as integrations_router
 from warroom.migrations import upgrade
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
@@ -66,6 +70,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare(ctx)
         yield
+        await app.state.ingest.close()
         ctx.db.dispose()
 
     app = FastAPI(
@@ -77,6 +82,8 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    app.state.ingest = BatchWriter(ctx.db, ctx.clock, on_commit=ctx.alerts_committed.set)
+    app.state.integration_keys = KeyCache()
     _install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -93,6 +100,8 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(classify_router)
     app.include_router(triage_router)
     app.include_router(tokens_router)
+    app.include_router(alerts_router)
+    app.include_router(integrations_router)
     mount_web(app)
     return app
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from warroom.clock import Clock
 from warroom.config.schema import WarroomConfig
@@ -16,3 +17,5 @@ class AppContext:
     db: Database
     config: WarroomConfig
     clock: Clock
+    # Set after alerts commit, so routing runs at once instead of at its next poll.
+    alerts_committed: threading.Event = field(default_factory=threading.Event)

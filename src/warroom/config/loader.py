@@ -71,6 +71,11 @@ _LIST_SECTIONS = frozenset(
 _APPENDED_TO = {"runbook": "runbooks"}
 _RENAMED_TO = {"handoff_document": "handoff_template"}
 
+# libyaml's parser when present: the same safe constructor, several times faster.
+_SafeLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
+
 _DEFAULTS_NAME = "<defaults>"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -121,6 +126,7 @@ def load_config(path: Path | str | None = None) -> WarroomConfig:
         config = WarroomConfig.model_validate(merged)
     except ValidationError as exc:
         problems.extend(_validation_problems(exc, merged, index, root))
+        raise ConfigError(_sorted(problems)) from None
     if problems:
         raise ConfigError(_sorted(problems))
     return config
@@ -216,7 +222,7 @@ def _read_user(path: Path, problems: list[ConfigProblem]) -> tuple[list[_Source]
 
 def _parse(name: str, raw: bytes, problems: list[ConfigProblem]) -> _Source | None:
     """Parse one file with the safe loader; record syntax errors and duplicate keys."""
-    loader = yaml.SafeLoader(raw)
+    loader = _SafeLoader(raw)
     try:
         node = loader.get_single_node()
         lines: dict[_Path, int] = {}

@@ -216,6 +216,7 @@ def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 @dataclass(frozen=True)
 class WebUser:
     principal: Principal
+    token: str
     csrf: str
 
     @property
@@ -235,7 +236,7 @@ def _current_user(request: Request, ctx: AppContext, uow: UnitOfWork) -> WebUser
         principal = authenticate(ctx, uow, token)
     except Unauthorized:
         return None
-    return WebUser(principal=principal, csrf=make_csrf_token(token))
+    return WebUser(principal=principal, token=token, csrf=make_csrf_token(token))
 
 
 def _is_htmx(request: Request) -> bool:
@@ -257,17 +258,19 @@ def _to_login(request: Request) -> Response:
 
 def _same_origin(request: Request, ctx: AppContext) -> bool:
     """True unless Origin (or Referer) names another site."""
-    allowed = {request.headers.get("host", "").lower(), urlsplit(ctx.settings.base_url).netloc.lower()}
-    allowed.discard("")
+    host = request.headers.get("host", "")
+    allowed = {host.lower(), urlsplit(ctx.settings.base_url).netloc.lower()} - {""}
     claimed = request.headers.get("origin") or request.headers.get("referer")
     if claimed is None:
         return True  # same-site requests from older browsers may carry neither
     return urlsplit(claimed).netloc.lower() in allowed
 
 
-def _csrf_ok(request: Request, user: WebUser, form_value: str) -> bool:
+def _csrf_ok(request: Request, session_token: str, form_value: str) -> bool:
+    """The header (htmx) or the hidden field (plain forms) must carry this session's token."""
     presented = request.headers.get(CSRF_HEADER) or form_value
-    return bool(presented) and hmac.compare_digest(presented.encode(), user.csrf.encode())
+    expected = make_csrf_token(session_token)
+    return bool(presented) and hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def _forbidden(request: Request, user: WebUser | None, message: str) -> HTMLResponse:
@@ -359,10 +362,24 @@ class RoleSlot:
 
 def _role_slots(config: WarroomConfig, incident: Incident) -> list[RoleSlot]:
     held = {r.role: r.user for r in incident.roles}
-    slots = [RoleSlot(name, role.title, held.pop(name, None)) for name, role in config.roles.items()]
+    slots = [
+        RoleSlot(name, spec.title, held.pop(name, None)) for name, spec in config.roles.items()
+    ]
     # A role the configuration no longer defines is still shown while someone holds it.
-    slots.extend(RoleSlot(name, name.replace("_", " ").title(), user) for name, user in held.items())
+    slots.extend(RoleSlot(name, name.replace("_", " ").title(), who) for name, who in held.items())
     return slots
+
+
+def _transition_choices(current: Status) -> list[tuple[str, str]]:
+    """(value, label) for the status select: the way forward first, then the way back."""
+    here = _STATUS_ORDER.index(current)
+    choices = []
+    for target in sorted(allowed_transitions(current), key=_STATUS_ORDER.index):
+        label = target.value
+        if _STATUS_ORDER.index(target) < here:
+            label = f"{target.value} (reopen)" if current is Status.RESOLVED else f"back to {label}"
+        choices.append((target.value, label))
+    return sorted(choices, key=lambda c: _STATUS_ORDER.index(Status(c[0])) < here)
 
 
 def _incident_context(
@@ -384,7 +401,7 @@ def _incident_context(
         "type_title": incident_type.title if incident_type else incident.type,
         "roles": _role_slots(ctx.config, incident),
         "events": service.timeline(uow.session, incident=incident),
-        "transitions": sorted(allowed_transitions(current), key=_STATUS_ORDER.index),
+        "transitions": _transition_choices(current),
         "can_ack": incident.acknowledged_at is None and current in OPEN_STATUSES,
         "note_types": [t.value for t in NOTE_TYPES],
         "notice": notice,
@@ -444,7 +461,9 @@ def login(
 ) -> Response:
     target = safe_next(next)
     if not _same_origin(request, ctx):
-        return _render("error.html", 403, user=None, title="Forbidden", message="Cross-site login refused.")
+        return _render(
+            "error.html", 403, user=None, title="Forbidden", message="Cross-site login refused."
+        )
     token = token.strip()
     principal = None
     if 0 < len(token) <= _MAX_TOKEN_LENGTH:
@@ -454,7 +473,8 @@ def login(
             principal = None
     if principal is None:
         # Unknown, revoked or malformed: the page does not say which.
-        return _render("login.html", 401, user=None, next=target, error="That token was not accepted.")
+        error = "That token was not accepted."
+        return _render("login.html", 401, user=None, next=target, error=error)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -471,15 +491,16 @@ def login(
 def logout(request: Request, ctx: CtxDep, csrf_token: FormStr = "") -> Response:
     token = _token_from_cookie(request)
     if not _same_origin(request, ctx) or (
-        token is not None
-        and not hmac.compare_digest(
-            (request.headers.get(CSRF_HEADER) or csrf_token).encode(), make_csrf_token(token).encode()
-        )
+        token is not None and not _csrf_ok(request, token, csrf_token)
     ):
         return _render("error.html", 403, user=None, title="Forbidden", message="Logout refused.")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=ctx.settings.secure_cookies
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=ctx.settings.secure_cookies,
     )
     return response
 
@@ -528,7 +549,7 @@ def _act(
     user = _current_user(request, ctx, uow)
     if user is None:
         return _to_login(request)
-    if not _same_origin(request, ctx) or not _csrf_ok(request, user, form_csrf):
+    if not _same_origin(request, ctx) or not _csrf_ok(request, user.token, form_csrf):
         return _forbidden(request, user, "The request was refused (bad or missing CSRF token).")
     if not user.can_act:
         return _forbidden(request, user, "Your token may only read incidents.")
@@ -543,7 +564,8 @@ def _act(
         incident = service.get(uow.session, key=key, viewer=user.principal)
         status = 409 if isinstance(exc, Conflict) else 422
         context = _incident_context(ctx, uow, user, incident, error=exc.message)
-        return _render("_incident.html" if _is_htmx(request) else "incident.html", status, **context)
+        template = "_incident.html" if _is_htmx(request) else "incident.html"
+        return _render(template, status, **context)
     uow.commit()
     if not _is_htmx(request):
         return RedirectResponse(f"/incidents/{incident.key}", status_code=303)
@@ -620,4 +642,3 @@ def mount_web(app: FastAPI) -> None:
     """Mount the web UI routes and its static assets."""
     app.include_router(router)
     app.mount("/static", _StaticFiles(directory=STATIC_DIR), name="static")
-

@@ -1,0 +1,139 @@
+"""Group commit for alert ingestion.
+
+Every alert source answers 2xx only once its events are committed. Committing each request
+alone caps throughput at the database's commit rate, so requests queue their events here
+and one writer commits whatever has gathered in a single transaction, then answers them
+all. Under load a batch fills while the previous one commits; when idle a batch is a
+single event and waits for nothing.
+
+When the queue is full, or the database fails, callers get `Unavailable` and answer 503 —
+the status Alertmanager and PagerDuty clients retry. If a batch fails, its events are
+retried one by one so that one poisonous event cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DataError, IntegrityError
+
+from warroom.alerts.logic import AlertEvent, InvalidEvent
+from warroom.alerts.service import Applied, Source, apply_event
+from warroom.clock import Clock
+from warroom.db import Database
+
+log = logging.getLogger("warroom.ingest")
+
+
+class Unavailable(Exception):
+    """The events were not committed; the sender should retry."""
+
+
+@dataclass
+class _Request:
+    items: Sequence[tuple[Source, AlertEvent]]
+    future: asyncio.Future[list[Applied]]
+
+
+class BatchWriter:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        max_batch_events: int = 512,
+        max_queued_events: int = 20_000,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._db, self._clock = db, clock
+        self._max_batch = max_batch_events
+        self._max_queued = max_queued_events
+        self._on_commit = on_commit
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._queued_events = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def queued_events(self) -> int:
+        return self._queued_events
+
+    async def submit(self, items: Sequence[tuple[Source, AlertEvent]]) -> list[Applied]:
+        """Commit these events (in order) and return what each did."""
+        if not items:
+            return []
+        if self._task is None or self._task.done():
+            self._start()
+        assert self._queue is not None
+        if self._queued_events + len(items) > self._max_queued:
+            raise Unavailable("ingest queue is full")
+        future: asyncio.Future[list[Applied]] = asyncio.get_running_loop().create_future()
+        self._queued_events += len(items)
+        self._queue.put_nowait(_Request(items, future))
+        return await future
+
+    def _start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="alert-batch-writer")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            batch, size = [first], len(first.items)
+            while size < self._max_batch and not self._queue.empty():
+                request = self._queue.get_nowait()
+                batch.append(request)
+                size += len(request.items)
+            self._queued_events -= size
+            try:
+                results = await asyncio.to_thread(self._write_batch, batch)
+            except Exception:
+                log.warning("alert batch of %d events failed; retrying one by one", size, exc_info=True)
+                for request in batch:
+                    try:
+                        one = await asyncio.to_thread(self._write_batch, [request])
+                        _resolve(request, one[0])
+                    except Exception as exc:  # noqa: BLE001 - every failure answers the sender
+                        _fail(request, exc)
+                continue
+            for request, result in zip(batch, results, strict=True):
+                _resolve(request, result)
+
+    def _write_batch(self, batch: Sequence[_Request]) -> list[list[Applied]]:
+        now = self._clock.now()
+        with self._db.unit_of_work() as uow:
+            results = [
+                [apply_event(uow.session, source=source, event=event, now=now) for source, event in r.items]
+                for r in batch
+            ]
+            uow.commit()
+        if self._on_commit is not None:
+            self._on_commit()
+        return results
+
+
+def _resolve(request: _Request, result: list[Applied]) -> None:
+    if not request.future.done():
+        request.future.set_result(result)
+
+
+def _fail(request: _Request, exc: Exception) -> None:
+    if request.future.done():
+        return
+    if isinstance(exc, DataError | IntegrityError):
+        # The event itself is unstorable: retrying it would fail forever.
+        request.future.set_exception(InvalidEvent([f"event rejected by the database: {exc.orig}"]))
+    else:
+        request.future.set_exception(Unavailable(f"not committed: {type(exc).__name__}"))

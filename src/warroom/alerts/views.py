@@ -1,0 +1,277 @@
+"""Alerts in (`/v2/enqueue`, `/api/v1/integrations/alertmanager`) and alerts out (`/api/v1/alerts`).
+
+The ingest routes are `async`: they read the body, validate it, and wait on the batch
+writer, without a thread per request. They answer 2xx only after the commit, 400 for
+input that will never be valid, and 503 (which senders retry) for anything transient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from warroom.alerts import service
+from warroom.alerts.ingest import BatchWriter, Unavailable
+from warroom.alerts.logic import (
+    MAX_BODY_BYTES,
+    AlertEvent,
+    AlertStatus,
+    InvalidEvent,
+    parse_alertmanager,
+    parse_pd_event,
+)
+from warroom.alerts.service import Applied, Source
+from warroom.api import UowDep, Viewer, bearer_token
+from warroom.context import AppContext
+from warroom.errors import Unauthorized
+from warroom.incidents.service import parse_key
+from warroom.integrations.service import IntegrationType, KeyCache
+
+router = APIRouter(tags=["alerts"])
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """Read at most `limit` bytes and parse them; raise BodyTooLarge or ValueError."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return json.loads(b"".join(chunks))
+
+
+def _ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def _writer(request: Request) -> BatchWriter:
+    writer: BatchWriter = request.app.state.ingest
+    return writer
+
+
+def _keys(request: Request) -> KeyCache:
+    keys: KeyCache = request.app.state.integration_keys
+    return keys
+
+
+async def _lookup(request: Request, key: str, type: IntegrationType | None) -> Source | None:
+    ctx = _ctx(request)
+
+    def find() -> Source | None:
+        with ctx.db.unit_of_work() as uow:
+            return _keys(request).lookup(uow.session, key, type)
+
+    # The cache answers almost always; only a miss needs the database (in a thread).
+    return await asyncio.to_thread(find)
+
+
+async def submit(request: Request, items: Sequence[tuple[Source, AlertEvent]]) -> list[Applied]:
+    return await _writer(request).submit(items)
+
+
+# --- PagerDuty Events API v2 ----------------------------------------------------------------
+
+
+def _pd_invalid(errors: list[str]) -> JSONResponse:
+    return JSONResponse(
+        {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
+        status_code=400,
+    )
+
+
+@router.post("/v2/enqueue", status_code=202, include_in_schema=False)
+async def pagerduty_enqueue(request: Request) -> JSONResponse:
+    """PagerDuty Events API v2: point any PagerDuty sender here with a warroom routing key."""
+    try:
+        body = await read_json(request)
+    except BodyTooLarge:
+        return JSONResponse(
+            {"status": "invalid event", "message": "Request too large", "errors": ["Payload exceeds 512 KB"]},
+            status_code=413,
+        )
+    except ValueError:
+        return JSONResponse(
+            {
+                "status": "Unrecognized object",
+                "message": "Event object format is unrecognized",
+                "errors": ["JSON parse error"],
+            },
+            status_code=400,
+        )
+    try:
+        routing_key, event = parse_pd_event(body)
+    except InvalidEvent as exc:
+        return _pd_invalid(exc.errors)
+    try:
+        source = await _lookup(request, routing_key, None)
+        if source is None:
+            return _pd_invalid(["Invalid routing key"])
+        await submit(request, [(source, event)])
+    except InvalidEvent as exc:
+        return _pd_invalid(exc.errors)
+    except Exception:  # noqa: BLE001 - anything not committed is a retryable 503
+        return _unavailable_pd()
+    return JSONResponse(
+        {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
+        status_code=202,
+    )
+
+
+def _unavailable_pd() -> JSONResponse:
+    return JSONResponse(
+        {"status": "unavailable", "message": "Event not processed; retry", "errors": ["Service unavailable"]},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+# --- Prometheus Alertmanager ----------------------------------------------------------------
+
+
+def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details}}, status_code=status, headers=headers
+    )
+
+
+def integration_key(request: Request) -> str | None:
+    """The integration key as a Bearer token or `?key=`."""
+    return bearer_token(request) or request.query_params.get("key") or None
+
+
+async def ingest_batch(
+    request: Request, type: IntegrationType, parse: Any, *, status_code: int = 200
+) -> JSONResponse:
+    """Shared body of the JSON webhook receivers: authenticate by key, parse, commit."""
+    key = integration_key(request)
+    if not key:
+        raise Unauthorized("integration key missing: send it as a Bearer token or ?key=")
+    try:
+        body = await read_json(request)
+    except BodyTooLarge:
+        return _error(413, "payload_too_large", "body exceeds 512 KB")
+    except ValueError:
+        return _error(400, "bad_request", "body is not valid JSON", {"field": "body"})
+    try:
+        source = await _lookup(request, key, type)
+    except Exception:  # noqa: BLE001
+        return _error(503, "unavailable", "database unavailable; retry")
+    if source is None:
+        raise Unauthorized(f"unknown {type.value} integration key")
+    try:
+        events: list[AlertEvent] = parse(body)
+    except InvalidEvent as exc:
+        field = exc.errors[0].split(":", 1)[0] if exc.errors else "body"
+        return _error(400, "invalid_event", exc.errors[0], {"field": field, "errors": exc.errors})
+    try:
+        applied = await submit(request, [(source, e) for e in events])
+    except InvalidEvent as exc:
+        return _error(400, "invalid_event", exc.errors[0], {"errors": exc.errors})
+    except Unavailable as exc:
+        return _error(503, "unavailable", str(exc))
+    except Exception:  # noqa: BLE001
+        return _error(503, "unavailable", "not committed; retry")
+    counts: dict[str, int] = {}
+    for result in applied:
+        counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
+    return JSONResponse({"status": "success", "alerts": len(applied), "outcomes": counts}, status_code=status_code)
+
+
+@router.post("/api/v1/integrations/alertmanager")
+async def alertmanager_webhook(request: Request) -> JSONResponse:
+    """Prometheus Alertmanager `webhook_configs` receiver (payload version 4)."""
+    return await ingest_batch(request, IntegrationType.ALERTMANAGER, parse_alertmanager)
+
+
+# --- reading alerts -------------------------------------------------------------------------
+
+
+class AlertRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    integration_id: int
+    dedup_key: str
+    status: AlertStatus
+    service: str
+    summary: str
+    source: str | None
+    severity: str
+    component: str | None
+    group: str | None
+    class_: str | None
+    group_key: str | None
+    labels: dict[str, Any]
+    details: dict[str, Any]
+    occurrences: int
+    started_at: datetime | None
+    first_seen: datetime
+    last_seen: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    suppressed: bool
+    incident: str | None
+
+
+class AlertDetail(AlertRead):
+    payload: dict[str, Any]
+
+
+class AlertPage(BaseModel):
+    items: list[AlertRead]
+    total: int
+    limit: int
+    offset: int
+
+
+def _to_read(alert: Any, model: type[AlertRead] = AlertRead) -> AlertRead:
+    data = {name: getattr(alert, name) for name in model.model_fields if name != "incident"}
+    data["incident"] = f"INC-{alert.incident_id}" if alert.incident_id else None
+    return model(**data)
+
+
+@router.get("/api/v1/alerts", response_model=AlertPage)
+def list_alerts(
+    uow: UowDep,
+    who: Viewer,
+    status: Annotated[list[AlertStatus] | None, Query()] = None,
+    integration: Annotated[int | None, Query()] = None,
+    dedup_key: Annotated[str | None, Query(max_length=255)] = None,
+    incident: Annotated[str | None, Query()] = None,
+    service_name: Annotated[str | None, Query(alias="service")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AlertPage:
+    """Alerts, newest first."""
+    filters = service.AlertFilters(
+        status=status or (),
+        integration=integration,
+        dedup_key=dedup_key,
+        incident=parse_key(incident) if incident else None,
+        service=service_name,
+    )
+    rows, total = service.list_alerts(uow.session, viewer=who, filters=filters, limit=limit, offset=offset)
+    return AlertPage(items=[_to_read(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/api/v1/alerts/{alert_id}", response_model=AlertDetail)
+def show_alert(alert_id: int, uow: UowDep, who: Viewer) -> AlertRead:
+    """One alert with its occurrence count, first/last seen, source payload and incident."""
+    return _to_read(service.get(uow.session, alert_id=alert_id, viewer=who), AlertDetail)

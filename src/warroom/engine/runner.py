@@ -1,0 +1,65 @@
+"""The engine loop: runs every registered job again and again, at once when woken.
+
+A job is a function of the context that does whatever is due and returns how many
+seconds it can sleep before it must run again (None: the default poll). Jobs keep their
+state in the database, so a killed engine loses nothing and several engines can run
+side by side (each job claims its work so that no two engines do the same thing).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from warroom.context import AppContext
+
+log = logging.getLogger("warroom.engine")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[AppContext], float | None]
+
+
+class Engine:
+    def __init__(self, ctx: AppContext, jobs: Sequence[Job], *, poll_seconds: float = 1.0) -> None:
+        self._ctx = ctx
+        self._jobs = list(jobs)
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> float:
+        """Run every job once; return how long the loop may sleep."""
+        sleep = self._poll
+        for job in self._jobs:
+            try:
+                wanted = job.run(self._ctx)
+            except Exception:
+                log.exception("engine job %s failed; it runs again at the next poll", job.name)
+                continue
+            if wanted is not None:
+                sleep = min(sleep, max(wanted, 0.0))
+        return sleep
+
+    def run_forever(self) -> None:
+        woken = self._ctx.alerts_committed
+        while not self._stop.is_set():
+            woken.clear()
+            sleep = self.run_once()
+            if sleep > 0:
+                woken.wait(sleep)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="warroom-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._ctx.alerts_committed.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

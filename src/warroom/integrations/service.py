@@ -1,0 +1,101 @@
+"""Integrations: create, look up by routing key (cached: the ingest path asks on every event)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warroom.alerts.service import Source
+from warroom.config.schema import WarroomConfig
+from warroom.errors import Conflict, NotFound, ValidationFailed
+from warroom.integrations.models import Integration
+
+
+class IntegrationType(StrEnum):
+    PAGERDUTY = "pagerduty"  # PagerDuty Events API v2 at /v2/enqueue
+    ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"
+    WEBHOOK = "webhook"
+    HEARTBEAT = "heartbeat"
+    REPORT = "report"  # user reports and support tickets
+
+
+def new_key() -> str:
+    return secrets.token_hex(16)  # 32 characters, as PagerDuty's senders expect
+
+
+def create(
+    session: Session,
+    *,
+    config: WarroomConfig,
+    name: str,
+    type: IntegrationType,
+    service: str,
+    now: datetime,
+    settings: dict[str, Any] | None = None,
+) -> Integration:
+    if config.services and config.service(service) is None:
+        raise ValidationFailed(f"unknown service {service!r}", field="service")
+    if session.scalar(select(Integration.id).where(Integration.name == name)) is not None:
+        raise Conflict(f"an integration named {name!r} already exists", field="name")
+    integration = Integration(
+        name=name, type=type.value, service=service, key=new_key(), settings=settings or {}, created_at=now
+    )
+    session.add(integration)
+    session.flush()
+    return integration
+
+
+def list_integrations(session: Session) -> list[Integration]:
+    return list(session.scalars(select(Integration).order_by(Integration.id)))
+
+
+def get(session: Session, *, integration_id: int) -> Integration:
+    row = session.get(Integration, integration_id)
+    if row is None:
+        raise NotFound(f"no integration {integration_id}", field="id")
+    return row
+
+
+class KeyCache:
+    """Routing key → integration, so a busy ingest path does not read the table per event.
+
+    Entries live a few seconds, so an integration disabled by another process stops
+    accepting events quickly; unknown keys are remembered briefly to blunt key guessing.
+    """
+
+    def __init__(self, ttl: float = 5.0, negative_ttl: float = 1.0) -> None:
+        self._ttl, self._negative_ttl = ttl, negative_ttl
+        self._entries: dict[tuple[str, str | None], tuple[float, Source | None]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, session: Session, key: str, type: IntegrationType | None = None) -> Source | None:
+        cache_key = (key, type.value if type else None)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(cache_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        query = select(Integration.id, Integration.service).where(
+            Integration.key == key, Integration.disabled_at.is_(None)
+        )
+        if type is not None:
+            query = query.where(Integration.type == type.value)
+        row = session.execute(query).first()
+        found = Source(integration_id=row.id, service=row.service) if row else None
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[cache_key] = (now + (self._ttl if found else self._negative_ttl), found)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,94 @@
+"""Integration routes: `/api/v1/integrations` (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from warroom.api import Admin, CtxDep, UowDep
+from warroom.integrations import service
+from warroom.integrations.models import Integration
+from warroom.integrations.service import IntegrationType
+
+router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
+
+
+class IntegrationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+    type: IntegrationType
+    service: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class IntegrationRead(BaseModel):
+    id: int
+    name: str
+    type: IntegrationType
+    service: str
+    key: str
+    settings: dict[str, Any]
+    created_at: datetime
+    disabled_at: datetime | None
+    url: str
+
+
+def endpoint_for(base_url: str, integration: Integration) -> str:
+    """Where a sender posts for this integration."""
+    base = base_url.rstrip("/")
+    match integration.type:
+        case IntegrationType.PAGERDUTY:
+            return f"{base}/v2/enqueue"
+        case IntegrationType.HEARTBEAT:
+            return f"{base}/api/v1/heartbeats/{integration.key}"
+        case IntegrationType.REPORT:
+            return f"{base}/report"
+        case _:
+            return f"{base}/api/v1/integrations/{integration.type}"
+
+
+def to_read(integration: Integration, base_url: str) -> IntegrationRead:
+    return IntegrationRead(
+        id=integration.id,
+        name=integration.name,
+        type=IntegrationType(integration.type),
+        service=integration.service,
+        key=integration.key,
+        settings=integration.settings or {},
+        created_at=integration.created_at,
+        disabled_at=integration.disabled_at,
+        url=endpoint_for(base_url, integration),
+    )
+
+
+@router.post("", status_code=201, response_model=IntegrationRead)
+def create_integration(
+    data: IntegrationCreate, ctx: CtxDep, uow: UowDep, who: Admin, request: Request
+) -> IntegrationRead:
+    """Create an integration for a service; the answer carries its key and where to post."""
+    row = service.create(
+        uow.session,
+        config=ctx.config,
+        name=data.name,
+        type=data.type,
+        service=data.service,
+        settings=data.settings,
+        now=ctx.clock.now(),
+    )
+    uow.commit()
+    request.app.state.integration_keys.clear()
+    return to_read(row, ctx.settings.base_url)
+
+
+@router.get("", response_model=list[IntegrationRead])
+def list_integrations(ctx: CtxDep, uow: UowDep, who: Admin) -> list[IntegrationRead]:
+    return [to_read(i, ctx.settings.base_url) for i in service.list_integrations(uow.session)]
+
+
+@router.get("/{integration_id}", response_model=IntegrationRead)
+def show_integration(integration_id: int, ctx: CtxDep, uow: UowDep, who: Admin) -> IntegrationRead:
+    return to_read(service.get(uow.session, integration_id=integration_id), ctx.settings.base_url)
