@@ -22,6 +22,8 @@ from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
+from warroom.engine.jobs import all_jobs
+from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
@@ -69,7 +71,12 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare(ctx)
+        engine = Engine(ctx, all_jobs()) if ctx.settings.engine else None
+        if engine is not None:
+            engine.start()
         yield
+        if engine is not None:
+            engine.stop()
         await app.state.ingest.close()
         ctx.db.dispose()
 

@@ -1,18 +1,24 @@
 """Every table, imported in one place for Alembic and for tests that create the schema."""
 
 from warroom.alerts.models import Alert
+from warroom.alerts.rule_models import RuleState
 from warroom.auth.models import ApiToken
+from warroom.heartbeats.models import Heartbeat
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
 from warroom.integrations.models import Integration
+from warroom.maintenance.models import MaintenanceWindow
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
     "Alert",
     "ApiToken",
+    "Heartbeat",
     "Incident",
     "IncidentParticipant",
     "IncidentRole",
     "IncidentService",
     "Integration",
+    "MaintenanceWindow",
+    "RuleState",
     "TimelineEvent",
 ]

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     # Cookies are marked Secure when the base URL is https.
     auto_migrate: bool = True
+    # Run the engine (routing, timers, notifications) inside `serve`; `--no-engine` turns it off.
+    engine: bool = True
 
     @field_validator("bootstrap_token")
     @classmethod

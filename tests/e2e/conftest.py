@@ -85,8 +85,7 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
                 pass
             time.sleep(0.1)
     pytest.fail(
-        f"warroom serve did not answer /healthz within {STARTUP_TIMEOUT:.0f}s:\n"
-        f"{_log_tail(log)}",
+        f"warroom serve did not answer /healthz within {STARTUP_TIMEOUT:.0f}s:\n{_log_tail(log)}",
         pytrace=False,
     )
 
@@ -162,7 +161,9 @@ def scratch_postgres_database(admin_url: str) -> Iterator[str]:
     scope="session",
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
 )
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """A running warroom server: on SQLite always, on PostgreSQL when one is configured."""
     folder = tmp_path_factory.mktemp(f"server-{request.param}")
     if request.param == "sqlite":
@@ -171,9 +172,10 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return
     if not PG_URL:
         pytest.skip("WARROOM_TEST_DATABASE_URL is not set; the PostgreSQL e2e run needs it")
-    with scratch_postgres_database(PG_URL) as database_url, run_server(
-        database_url, folder
-    ) as running:
+    with (
+        scratch_postgres_database(PG_URL) as database_url,
+        run_server(database_url, folder) as running,
+    ):
         yield running
 
 

@@ -204,7 +204,7 @@ def test_classify_asks_for_what_is_missing_and_reads_stdin(cli: Cli) -> None:
 def test_triage_declares_then_updates_the_same_incident(cli: Cli) -> None:
     first = as_json(
         cli(
-            "triage", "--incident", "INC-0001", "--impact", "service_outage",
+            "triage", "--incident", "INC-987654", "--impact", "service_outage",
             "--urgency", "immediate", "--affected-users", "500", "--service", "api-gateway",
             "--json",
         )

@@ -26,7 +26,7 @@ class Api:
 
 @pytest.fixture
 def ctx(db: Database, config: WarroomConfig, clock: FakeClock) -> AppContext:
-    settings = Settings(database_url=db.url, auto_migrate=False)
+    settings = Settings(database_url=db.url, auto_migrate=False, engine=False)
     return AppContext(settings=settings, db=db, config=config, clock=clock)
 
 

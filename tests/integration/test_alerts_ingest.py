@@ -69,14 +69,20 @@ def test_pd_trigger_dedup_ack_resolve_and_retrigger(
 ) -> None:
     r = client.post("/v2/enqueue", json=trigger(pd_key))
     assert r.status_code == 202
-    assert r.json() == {"status": "success", "message": "Event processed", "dedup_key": "srv01/mysql"}
+    assert r.json() == {
+        "status": "success",
+        "message": "Event processed",
+        "dedup_key": "srv01/mysql",
+    }
     clock.advance(minutes=1)
     client.post("/v2/enqueue", json=trigger(pd_key, summary="DISK at 100%"))
     [alert] = alerts(client, api_tokens.viewer)
     assert alert["occurrences"] == 2
     assert alert["summary"] == "DISK at 100%"
     assert alert["status"] == "triggered"
-    assert alert["first_seen"] == "2024-03-15T09:30:00Z"  # the source's 2015 timestamp is not "first seen"
+    assert (
+        alert["first_seen"] == "2024-03-15T09:30:00Z"
+    )  # the source's 2015 timestamp is not "first seen"
     assert alert["last_seen"] == "2024-03-15T09:31:00Z"
     assert alert["service"] == "payment-service"
     detail = client.get(f"/api/v1/alerts/{alert['id']}", headers=auth(api_tokens.viewer)).json()
@@ -97,11 +103,15 @@ def test_pd_trigger_dedup_ack_resolve_and_retrigger(
     listed = alerts(client, api_tokens.viewer)
     assert [a["status"] for a in listed] == ["triggered", "resolved"]
     assert listed[0]["occurrences"] == 1
-    assert [a["id"] for a in alerts(client, api_tokens.viewer, "?status=resolved")] == [listed[1]["id"]]
+    assert [a["id"] for a in alerts(client, api_tokens.viewer, "?status=resolved")] == [
+        listed[1]["id"]
+    ]
     assert len(alerts(client, api_tokens.viewer, "?dedup_key=srv01/mysql")) == 2
 
 
-def test_pd_generates_a_dedup_key_when_absent(client: TestClient, api_tokens: Tokens, pd_key: str) -> None:
+def test_pd_generates_a_dedup_key_when_absent(
+    client: TestClient, api_tokens: Tokens, pd_key: str
+) -> None:
     r = client.post("/v2/enqueue", json=trigger(pd_key, dedup=None))
     assert r.status_code == 202
     key = r.json()["dedup_key"]
@@ -113,7 +123,10 @@ def test_pd_generates_a_dedup_key_when_absent(client: TestClient, api_tokens: To
     ("mutate", "error"),
     [
         (lambda b: b.pop("routing_key"), "'routing_key' is missing or blank"),
-        (lambda b: b.update(routing_key="short"), "Length of 'routing_key' is incorrect (should be 32 characters)"),
+        (
+            lambda b: b.update(routing_key="short"),
+            "Length of 'routing_key' is incorrect (should be 32 characters)",
+        ),
         (lambda b: b.update(event_action="explode"), "'event_action' is invalid"),
         (lambda b: b.pop("event_action"), "'event_action' is missing or blank"),
         (lambda b: b.pop("payload"), "'payload' is missing or blank"),
@@ -122,7 +135,10 @@ def test_pd_generates_a_dedup_key_when_absent(client: TestClient, api_tokens: To
         (lambda b: b["payload"].update(severity="apocalyptic"), "'payload.severity' is invalid"),
         (lambda b: b["payload"].update(timestamp="yesterday"), "'payload.timestamp' is invalid"),
         (lambda b: b.update(dedup_key="x" * 256), "'dedup_key' is too long"),
-        (lambda b: b.update(event_action="resolve", dedup_key=""), "'dedup_key' is missing or blank"),
+        (
+            lambda b: b.update(event_action="resolve", dedup_key=""),
+            "'dedup_key' is missing or blank",
+        ),
         (lambda b: b.update(routing_key="0" * 32), "Invalid routing key"),
     ],
 )
@@ -150,7 +166,11 @@ def test_pd_unparseable_and_oversized_bodies(client: TestClient, pd_key: str) ->
         "errors": ["JSON parse error"],
     }
     big = trigger(pd_key, custom_details={"blob": "x" * (512 * 1024)})
-    r = client.post("/v2/enqueue", content=json.dumps(big).encode(), headers={"Content-Type": "application/json"})
+    r = client.post(
+        "/v2/enqueue",
+        content=json.dumps(big).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 413
 
 
@@ -160,7 +180,12 @@ AM_BODY = {
     "alerts": [
         {
             "status": "firing",
-            "labels": {"alertname": "InstanceDown", "instance": "127.0.0.1:9090", "job": "prometheus", "severity": "critical"},
+            "labels": {
+                "alertname": "InstanceDown",
+                "instance": "127.0.0.1:9090",
+                "job": "prometheus",
+                "severity": "critical",
+            },
             "annotations": {"summary": "Instance 127.0.0.1:9090 down"},
             "startsAt": "2024-03-15T09:29:08.326990857Z",
             "endsAt": "0001-01-01T00:00:00Z",
@@ -198,7 +223,10 @@ def test_alertmanager_firing_repeat_and_resolve(client: TestClient, api_tokens: 
     r = client.post(f"/api/v1/integrations/alertmanager?key={key}", json=AM_BODY)
     assert r.json()["outcomes"] == {"duplicate": 2}
     listed = alerts(client, api_tokens.viewer)
-    assert {a["dedup_key"]: a["occurrences"] for a in listed} == {"791cec13fcba0368": 1, "aaaabbbbccccdddd": 1}
+    assert {a["dedup_key"]: a["occurrences"] for a in listed} == {
+        "791cec13fcba0368": 1,
+        "aaaabbbbccccdddd": 1,
+    }
     down = next(a for a in listed if a["dedup_key"] == "791cec13fcba0368")
     assert down["summary"] == "Instance 127.0.0.1:9090 down"
     assert down["severity"] == "critical"
@@ -225,12 +253,17 @@ def test_alertmanager_firing_repeat_and_resolve(client: TestClient, api_tokens: 
     assert r.json()["outcomes"] == {"created": 1, "duplicate": 1}
 
 
-def test_alertmanager_needs_its_key_and_a_valid_body(client: TestClient, api_tokens: Tokens) -> None:
+def test_alertmanager_needs_its_key_and_a_valid_body(
+    client: TestClient, api_tokens: Tokens
+) -> None:
     key = make_integration(client, api_tokens.admin, "alertmanager")["key"]
     pd = make_integration(client, api_tokens.admin, "pagerduty")["key"]
     assert client.post("/api/v1/integrations/alertmanager", json=AM_BODY).status_code == 401
     # A key of another kind of integration is not an Alertmanager key.
-    assert client.post("/api/v1/integrations/alertmanager", json=AM_BODY, headers=auth(pd)).status_code == 401
+    assert (
+        client.post("/api/v1/integrations/alertmanager", json=AM_BODY, headers=auth(pd)).status_code
+        == 401
+    )
     r = client.post("/api/v1/integrations/alertmanager", json={"alerts": "nope"}, headers=auth(key))
     assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "alerts"
     bad = copy.deepcopy(AM_BODY)
@@ -240,7 +273,9 @@ def test_alertmanager_needs_its_key_and_a_valid_body(client: TestClient, api_tok
     assert alerts(client, api_tokens.viewer) == []
 
 
-def test_integrations_are_admin_only_and_name_their_url(client: TestClient, api_tokens: Tokens) -> None:
+def test_integrations_are_admin_only_and_name_their_url(
+    client: TestClient, api_tokens: Tokens
+) -> None:
     r = client.post(
         "/api/v1/integrations",
         json={"name": "x", "type": "pagerduty", "service": "payment-service"},

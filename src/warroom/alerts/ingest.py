@@ -14,6 +14,7 @@ retried one by one so that one poisonous event cannot fail its neighbours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,10 +82,8 @@ class BatchWriter:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def _run(self) -> None:
@@ -100,12 +99,14 @@ class BatchWriter:
             try:
                 results = await asyncio.to_thread(self._write_batch, batch)
             except Exception:
-                log.warning("alert batch of %d events failed; retrying one by one", size, exc_info=True)
+                log.warning(
+                    "alert batch of %d events failed; retrying one by one", size, exc_info=True
+                )
                 for request in batch:
                     try:
                         one = await asyncio.to_thread(self._write_batch, [request])
                         _resolve(request, one[0])
-                    except Exception as exc:  # noqa: BLE001 - every failure answers the sender
+                    except Exception as exc:
                         _fail(request, exc)
                 continue
             for request, result in zip(batch, results, strict=True):
@@ -115,7 +116,10 @@ class BatchWriter:
         now = self._clock.now()
         with self._db.unit_of_work() as uow:
             results = [
-                [apply_event(uow.session, source=source, event=event, now=now) for source, event in r.items]
+                [
+                    apply_event(uow.session, source=source, event=event, now=now)
+                    for source, event in r.items
+                ]
                 for r in batch
             ]
             uow.commit()

@@ -116,9 +116,11 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
         errors.append("'event_action' is missing or blank")
     else:
         try:
-            action = Action(action_raw)
+            action = Action(str(action_raw))
         except ValueError:
-            errors.append("'event_action' is invalid (must be one of: trigger, acknowledge, resolve)")
+            errors.append(
+                "'event_action' is invalid (must be one of: trigger, acknowledge, resolve)"
+            )
     dedup_key = body.get("dedup_key")
     if dedup_key is not None and not isinstance(dedup_key, str):
         errors.append("'dedup_key' must be a string")
@@ -144,7 +146,7 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
             else:
                 source = _string(payload["source"])
             try:
-                severity = AlertSeverity(payload.get("severity"))
+                severity = AlertSeverity(str(payload.get("severity")))
             except ValueError:
                 errors.append(
                     "'payload.severity' is invalid (must be one of: critical, error, warning, info)"

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,7 @@ from warroom.auth.logic import Principal
 from warroom.errors import NotFound
 from warroom.incidents.models import Incident, IncidentParticipant
 
-_ALERTS = Alert.__table__
+_ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 
 
 class Outcome(StrEnum):
@@ -77,7 +77,10 @@ def apply_event(session: Session, *, source: Source, event: AlertEvent, now: dat
             update(_ALERTS)
             .where(_ALERTS.c.id == current.id)
             .values(
-                status=AlertStatus.ACKNOWLEDGED.value, acknowledged_at=now, last_seen=now, routed_at=None
+                status=AlertStatus.ACKNOWLEDGED.value,
+                acknowledged_at=now,
+                last_seen=now,
+                routed_at=None,
             )
         )
         return Applied(key, Outcome.ACKNOWLEDGED, current.id)
@@ -89,7 +92,9 @@ def apply_event(session: Session, *, source: Source, event: AlertEvent, now: dat
     return Applied(key, Outcome.RESOLVED, current.id)
 
 
-def _trigger(session: Session, source: Source, event: AlertEvent, now: datetime, current: Any) -> Applied:
+def _trigger(
+    session: Session, source: Source, event: AlertEvent, now: datetime, current: Any
+) -> Applied:
     key = event.dedup_key
     fields = {
         "summary": _clean(event.summary) or key,
@@ -110,7 +115,9 @@ def _trigger(session: Session, source: Source, event: AlertEvent, now: datetime,
         session.execute(
             update(Alert)
             .where(Alert.id == current.id)
-            .values(occurrences=Alert.occurrences + 1, last_seen=now, instance=event.instance, **fields)
+            .values(
+                occurrences=Alert.occurrences + 1, last_seen=now, instance=event.instance, **fields
+            )
         )
         return Applied(key, Outcome.UPDATED, current.id)
     if event.instance is not None and _already_resolved(session, source, key, event.instance):
@@ -142,12 +149,14 @@ def _insert_ignoring_open_duplicate(session: Session, values: dict[str, Any]) ->
     if dialect == "postgresql":
         pg = postgresql.insert(_ALERTS).values(columns)
         return pg.on_conflict_do_nothing(
-            index_elements=["integration_id", "dedup_key"], index_where=_ALERTS.c.resolved_at.is_(None)
+            index_elements=["integration_id", "dedup_key"],
+            index_where=_ALERTS.c.resolved_at.is_(None),
         ).returning(_ALERTS.c.id)
     if dialect == "sqlite":
         lite = sqlite.insert(_ALERTS).values(columns)
         return lite.on_conflict_do_nothing(
-            index_elements=["integration_id", "dedup_key"], index_where=_ALERTS.c.resolved_at.is_(None)
+            index_elements=["integration_id", "dedup_key"],
+            index_where=_ALERTS.c.resolved_at.is_(None),
         ).returning(_ALERTS.c.id)
     return insert(_ALERTS).values(columns).returning(_ALERTS.c.id)
 
@@ -187,7 +196,9 @@ def _visible(query: Select[Alert], viewer: Principal) -> Select[Alert]:
     hidden = select(Incident.id).where(
         Incident.restricted.is_(True),
         Incident.id.not_in(
-            select(IncidentParticipant.incident_id).where(IncidentParticipant.user == (viewer.user or ""))
+            select(IncidentParticipant.incident_id).where(
+                IncidentParticipant.user == (viewer.user or "")
+            )
         ),
     )
     return query.where(or_(Alert.incident_id.is_(None), Alert.incident_id.not_in(hidden)))
@@ -197,7 +208,7 @@ def list_alerts(
     session: Session, *, viewer: Principal, filters: AlertFilters, limit: int, offset: int
 ) -> tuple[list[Alert], int]:
     query = _visible(select(Alert), viewer)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if filters.status:
         conditions.append(Alert.status.in_([s.value for s in filters.status]))
     if filters.integration is not None:

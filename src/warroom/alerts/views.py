@@ -102,7 +102,11 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
         body = await read_json(request)
     except BodyTooLarge:
         return JSONResponse(
-            {"status": "invalid event", "message": "Request too large", "errors": ["Payload exceeds 512 KB"]},
+            {
+                "status": "invalid event",
+                "message": "Request too large",
+                "errors": ["Payload exceeds 512 KB"],
+            },
             status_code=413,
         )
     except ValueError:
@@ -125,7 +129,7 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
         await submit(request, [(source, event)])
     except InvalidEvent as exc:
         return _pd_invalid(exc.errors)
-    except Exception:  # noqa: BLE001 - anything not committed is a retryable 503
+    except Exception:
         return _unavailable_pd()
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
@@ -135,7 +139,11 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
 
 def _unavailable_pd() -> JSONResponse:
     return JSONResponse(
-        {"status": "unavailable", "message": "Event not processed; retry", "errors": ["Service unavailable"]},
+        {
+            "status": "unavailable",
+            "message": "Event not processed; retry",
+            "errors": ["Service unavailable"],
+        },
         status_code=503,
         headers={"Retry-After": "1"},
     )
@@ -147,7 +155,9 @@ def _unavailable_pd() -> JSONResponse:
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
     headers = {"Retry-After": "1"} if status == 503 else None
     return JSONResponse(
-        {"error": {"code": code, "message": message, "details": details}}, status_code=status, headers=headers
+        {"error": {"code": code, "message": message, "details": details}},
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -171,7 +181,7 @@ async def ingest_batch(
         return _error(400, "bad_request", "body is not valid JSON", {"field": "body"})
     try:
         source = await _lookup(request, key, type)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return _error(503, "unavailable", "database unavailable; retry")
     if source is None:
         raise Unauthorized(f"unknown {type.value} integration key")
@@ -186,12 +196,14 @@ async def ingest_batch(
         return _error(400, "invalid_event", exc.errors[0], {"errors": exc.errors})
     except Unavailable as exc:
         return _error(503, "unavailable", str(exc))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return _error(503, "unavailable", "not committed; retry")
     counts: dict[str, int] = {}
     for result in applied:
         counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
-    return JSONResponse({"status": "success", "alerts": len(applied), "outcomes": counts}, status_code=status_code)
+    return JSONResponse(
+        {"status": "success", "alerts": len(applied), "outcomes": counts}, status_code=status_code
+    )
 
 
 @router.post("/api/v1/integrations/alertmanager")
@@ -267,7 +279,9 @@ def list_alerts(
         incident=parse_key(incident) if incident else None,
         service=service_name,
     )
-    rows, total = service.list_alerts(uow.session, viewer=who, filters=filters, limit=limit, offset=offset)
+    rows, total = service.list_alerts(
+        uow.session, viewer=who, filters=filters, limit=limit, offset=offset
+    )
     return AlertPage(items=[_to_read(r) for r in rows], total=total, limit=limit, offset=offset)
 
 

@@ -23,6 +23,8 @@ class Incident(Base):
     restricted: Mapped[bool] = mapped_column(Boolean, default=False)
     impact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # The auto-declaration rule that opened it, if one did.
+    declared_by_rule: Mapped[str | None] = mapped_column(String(128))
 
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     detected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

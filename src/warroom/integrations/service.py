@@ -46,7 +46,12 @@ def create(
     if session.scalar(select(Integration.id).where(Integration.name == name)) is not None:
         raise Conflict(f"an integration named {name!r} already exists", field="name")
     integration = Integration(
-        name=name, type=type.value, service=service, key=new_key(), settings=settings or {}, created_at=now
+        name=name,
+        type=type.value,
+        service=service,
+        key=new_key(),
+        settings=settings or {},
+        created_at=now,
     )
     session.add(integration)
     session.flush()
@@ -76,7 +81,9 @@ class KeyCache:
         self._entries: dict[tuple[str, str | None], tuple[float, Source | None]] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, session: Session, key: str, type: IntegrationType | None = None) -> Source | None:
+    def lookup(
+        self, session: Session, key: str, type: IntegrationType | None = None
+    ) -> Source | None:
         cache_key = (key, type.value if type else None)
         now = time.monotonic()
         with self._lock:
