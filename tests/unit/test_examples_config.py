@@ -55,6 +55,7 @@ def test_examples_have_people_teams_and_services(config: WarroomConfig) -> None:
         "search",
         "web-app",
         "database",
+        "api-service",
     }
     assert all(owners.values())
 
