@@ -157,26 +157,33 @@ def scratch_postgres_database(admin_url: str) -> Iterator[str]:
         engine.dispose()
 
 
-@pytest.fixture(
-    scope="session",
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """A running warroom server: on SQLite always, on PostgreSQL when one is configured."""
-    folder = tmp_path_factory.mktemp(f"server-{request.param}")
-    if request.param == "sqlite":
-        with run_server(f"sqlite:///{folder / 'warroom.db'}", folder) as running:
-            yield running
-        return
+@pytest.fixture(scope="session")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("server-sqlite")
+    with run_server(f"sqlite:///{folder / 'warroom.db'}", folder) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def postgresql_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not PG_URL:
         pytest.skip("WARROOM_TEST_DATABASE_URL is not set; the PostgreSQL e2e run needs it")
+    folder = tmp_path_factory.mktemp("server-postgresql")
     with (
         scratch_postgres_database(PG_URL) as database_url,
         run_server(database_url, folder) as running,
     ):
         yield running
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def server(request: pytest.FixtureRequest) -> Server:
+    """A running warroom server: on SQLite always, on PostgreSQL when one is configured."""
+    running: Server = request.getfixturevalue(f"{request.param}_server")
+    return running
 
 
 @dataclass
@@ -221,4 +228,11 @@ class Cli:
 
 @pytest.fixture(scope="session")
 def cli(server: Server) -> Cli:
+    """The command line against each database's server (what depends on the database)."""
     return Cli(server)
+
+
+@pytest.fixture(scope="session")
+def cli_sqlite(sqlite_server: Server) -> Cli:
+    """The command line against the SQLite server only (what the database cannot change)."""
+    return Cli(sqlite_server)

@@ -114,7 +114,7 @@ def test_an_incident_from_declaration_to_closed_timeline(cli: Cli) -> None:
 
     timeline = as_json(cli("timeline", key, "--format", "json"))
     assert timeline["incident_id"] == key and timeline["ongoing"] is False
-    assert [e["type"] for e in timeline["events"]][0] == "declaration"
+    assert timeline["events"][0]["type"] == "declaration"
     assert as_json(cli("timeline", key, "--json")) == timeline
 
     shown_json = as_json(cli("show", key, "--json"))
@@ -137,6 +137,9 @@ def test_refusals_exit_1_with_the_servers_reason(cli: Cli) -> None:
     stderr = refused(cli("show", "INC-99999"))
     assert "INC-99999" in stderr
 
+
+def test_a_bad_token_or_no_server_exits_1(cli_sqlite: Cli) -> None:
+    cli = cli_sqlite
     stderr = refused(cli("list", token="wr_this-token-does-not-exist-anywhere"))
     assert "401" in stderr
     assert "wr_this-token" not in stderr  # a token is never printed back
@@ -161,11 +164,13 @@ def test_refusals_exit_1_with_the_servers_reason(cli: Cli) -> None:
         pytest.param(["frobnicate"], id="unknown-command"),
     ],
 )
-def test_bad_usage_exits_2(cli: Cli, args: list[str]) -> None:
+def test_bad_usage_exits_2(cli_sqlite: Cli, args: list[str]) -> None:
+    cli = cli_sqlite
     refused(cli(*args), code=2)
 
 
-def test_classify_from_options(cli: Cli) -> None:
+def test_classify_from_options(cli_sqlite: Cli) -> None:
+    cli = cli_sqlite
     flags = [
         "--error-rate", "15", "--affected-users", "30", "--revenue", "0",
         "--no-security", "--no-data-loss", "--core-feature",
@@ -182,7 +187,8 @@ def test_classify_from_options(cli: Cli) -> None:
     assert as_json(cli("classify", *flags, "--security", "--json"))["severity"] == "SEV1"
 
 
-def test_classify_asks_for_what_is_missing_and_reads_stdin(cli: Cli) -> None:
+def test_classify_asks_for_what_is_missing_and_reads_stdin(cli_sqlite: Cli) -> None:
+    cli = cli_sqlite
     text = ok(cli("classify", input="15\n30\n0\nn\nn\ny\n"))
     assert "Current error rate (%):" in text
     assert "Core feature affected? (y/n):" in text
@@ -249,7 +255,8 @@ def test_a_local_viewer_token_reads_but_cannot_declare(cli: Cli) -> None:
     assert "401" in refused(cli("list", token=viewer))
 
 
-def test_config_validate(cli: Cli, tmp_path: Path) -> None:
+def test_config_validate(cli_sqlite: Cli, tmp_path: Path) -> None:
+    cli = cli_sqlite
     from tests.e2e.conftest import EXAMPLES
 
     text = ok(cli("config", "validate", str(EXAMPLES)))

@@ -281,7 +281,9 @@ def test_actions_need_the_csrf_token(client: TestClient, api_tokens: Tokens) -> 
     page = client.get(f"/incidents/{key}")
     csrf = csrf_of(page)
     assert 'id="ack"' in page.text
-    assert client.post(f"/incidents/{key}/ack", headers=htmx()).status_code == 403
+    refused = client.post(f"/incidents/{key}/ack", headers=htmx())
+    assert refused.status_code == 403
+    assert refused.headers["hx-refresh"] == "true"  # the page reloads with the current session
     assert client.post(f"/incidents/{key}/ack", headers=htmx("0" * 64)).status_code == 403
     assert client.post(f"/incidents/{key}/ack", data={"csrf_token": "forged"}).status_code == 403
     # Another session's token does not fit this one.

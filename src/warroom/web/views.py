@@ -275,7 +275,11 @@ def _csrf_ok(request: Request, session_token: str, form_value: str) -> bool:
 
 def _forbidden(request: Request, user: WebUser | None, message: str) -> HTMLResponse:
     if _is_htmx(request):
-        return _render("_message.html", 403, level="error", message=message)
+        response = _render("_message.html", 403, level="error", message=message)
+        # htmx does not swap a 403; reloading shows what this session may really do (a
+        # stale page after logging in as someone else in another tab, for instance).
+        response.headers["HX-Refresh"] = "true"
+        return response
     return _render("error.html", 403, user=user, title="Forbidden", message=message)
 
 
