@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from warroom import __version__
 from warroom.alerts.ingest import BatchWriter
+from warroom.alerts.source_views import router as alert_sources_router
 from warroom.alerts.views import router as alerts_router
 from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
@@ -25,6 +26,7 @@ from warroom.db import Database
 from warroom.engine.jobs import all_jobs
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
+from warroom.heartbeats.views import router as heartbeats_router
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
@@ -109,6 +111,8 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(tokens_router)
     app.include_router(alerts_router)
     app.include_router(integrations_router)
+    app.include_router(alert_sources_router)
+    app.include_router(heartbeats_router)
     mount_web(app)
     return app
 

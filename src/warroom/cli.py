@@ -56,6 +56,12 @@ config_app = typer.Typer(help="The YAML configuration (local).", no_args_is_help
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(config_app, name="config")
+integration_app = typer.Typer(
+    help="Alert integrations (local, on the database).", no_args_is_help=True
+)
+app.add_typer(integration_app, name="integration")
+alerts_app = typer.Typer(help="Alerts received from monitoring.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -166,11 +172,16 @@ def parse_details(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="'--detail'")
         try:
-            value: Any = json.loads(raw)
+            value: Any = json.loads(raw, parse_constant=_not_a_json_constant)
         except ValueError:
             value = raw
         details[key] = value
     return details
+
+
+def _not_a_json_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: keep them as the text that was typed.
+    raise ValueError(name)
 
 
 _RELATIVE = re.compile(r"^-?\s*(\d+(?:\.\d+)?)\s*([smhd])(?:\s*ago)?$")
@@ -595,6 +606,99 @@ def list_incidents(
         err.print(f"{len(items)} of {total} shown; use --limit for more")
 
 
+class AlertStatusOpt(StrEnum):
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@alerts_app.command("list")
+def list_alerts(
+    status_filter: Annotated[
+        list[AlertStatusOpt] | None,
+        typer.Option("--status", help="Only these statuses (repeatable).", case_sensitive=False),
+    ] = None,
+    incident: Annotated[
+        str | None, typer.Option("--incident", help="Only alerts of this incident.")
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", help="Only this service.", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 50,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List alerts, newest first, with their occurrence counts."""
+    params: dict[str, str | int | list[str] | None] = {
+        "status": [s.value for s in status_filter or []],
+        "incident": incident,
+        "service": service,
+        "limit": limit,
+    }
+    with api(url, token) as client:
+        page = client.get(f"{API}/alerts", params=params)
+    if as_json:
+        print_json(page)
+        return
+    items: list[dict[str, Any]] = page.get("items", [])
+    if not items:
+        err.print("no alerts")
+        return
+    now = datetime.now(UTC)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "STATUS", "SEVERITY", "SERVICE", "SUMMARY", "COUNT", "LAST", "INCIDENT"):
+        table.add_column(column, no_wrap=column not in ("SUMMARY",))
+    for item in items:
+        table.add_row(
+            str(item["id"]),
+            item["status"] + (" (maintenance)" if item.get("suppressed") else ""),
+            item["severity"],
+            Text(item["service"]),
+            Text(item["summary"]),
+            str(item["occurrences"]),
+            age(item.get("last_seen"), now=now),
+            item.get("incident") or "—",
+        )
+    out.print(table)
+
+
+@alerts_app.command("show")
+def show_alert(
+    alert_id: Annotated[int, typer.Argument(help="The alert's number.")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one alert with its source payload."""
+    with api(url, token) as client:
+        alert = client.get(f"{API}/alerts/{alert_id}")
+    if as_json:
+        print_json(alert)
+        return
+    facts = Table.grid(padding=(0, 2))
+    for label, key in (
+        ("Status", "status"),
+        ("Severity", "severity"),
+        ("Service", "service"),
+        ("Source", "source"),
+        ("Dedup key", "dedup_key"),
+        ("Occurrences", "occurrences"),
+        ("First seen", "first_seen"),
+        ("Last seen", "last_seen"),
+        ("Incident", "incident"),
+    ):
+        value = alert.get(key)
+        shown = (
+            local_time(value) if key.endswith("_seen") else str(value if value is not None else "—")
+        )
+        facts.add_row(Text(label, style="bold"), Text(shown))
+    payload = Text(json.dumps(alert.get("payload", {}), indent=2, sort_keys=True))
+    out.print(
+        Panel(Group(facts, Text(""), payload), title=Text(f"alert {alert_id}: {alert['summary']}"))
+    )
+
+
 _TIMESTAMPS = (
     ("Started", "started_at"),
     ("Detected", "detected_at"),
@@ -956,7 +1060,7 @@ def serve(
         str | None,
         typer.Option(
             "--host",
-            help="Listen address [default: WARROOM_HOST or 127.0.0.1].",
+            help="Listen address (default: WARROOM_HOST, else 127.0.0.1).",
             show_default=False,
         ),
     ] = None,
@@ -966,29 +1070,44 @@ def serve(
             "--port",
             min=1,
             max=65535,
-            help="Listen port [default: WARROOM_PORT or 8080].",
+            help="Listen port (default: WARROOM_PORT, else 8080).",
             show_default=False,
         ),
     ] = None,
     no_migrate: Annotated[
         bool, typer.Option("--no-migrate", help="Do not upgrade the schema at start.")
     ] = False,
+    no_engine: Annotated[
+        bool,
+        typer.Option(
+            "--no-engine",
+            help="Serve only: leave routing, timers and notifications to `warroom engine`.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the API, the web UI and the status page."""
+    """Run the API, the web UI, the status page and (unless --no-engine) the engine."""
     import copy
 
     import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
     from uvicorn.config import LOGGING_CONFIG
 
     from warroom.app import build_context, create_app
     from warroom.config.loader import ConfigError
 
-    settings = _settings(host=host, port=port, auto_migrate=False if no_migrate else None)
+    settings = _settings(
+        host=host,
+        port=port,
+        auto_migrate=False if no_migrate else None,
+        engine=False if no_engine else None,
+    )
     try:
         ctx = build_context(settings)
     except ConfigError as exc:
-        err.print(f"error: the configuration at {settings.config} has problems:")
+        err.print(f"error: the configuration at {settings.config} has problems:", markup=False)
         _config_problems_exit(exc.problems)
+    except (SQLAlchemyError, ValueError) as exc:
+        fail(f"cannot use the database {_safe_url(settings.database_url)}: {exc}")
     application = create_app(ctx)
 
     # Everything on stderr, the access log included, and warroom's own log beside uvicorn's.
@@ -1007,6 +1126,126 @@ def serve(
         markup=False,
     )
     uvicorn.run(application, host=settings.host, port=settings.port, log_config=log_config)
+
+
+@app.command()
+def engine(
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.1, help="Seconds between passes when idle.")
+    ] = 1.0,
+) -> None:
+    """Run the engine alone: alert routing, auto-declaration, heartbeats, timers."""
+    import signal
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from warroom.app import build_context, prepare
+    from warroom.config.loader import ConfigError
+    from warroom.engine.jobs import all_jobs
+    from warroom.engine.runner import Engine
+
+    settings = _settings()
+    try:
+        ctx = build_context(settings)
+        prepare(ctx)
+    except ConfigError as exc:
+        err.print(f"error: the configuration at {settings.config} has problems:", markup=False)
+        _config_problems_exit(exc.problems)
+    except (SQLAlchemyError, ValueError) as exc:
+        fail(f"cannot use the database {_safe_url(settings.database_url)}: {exc}")
+    runner = Engine(ctx, all_jobs(), poll_seconds=poll)
+    signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
+    err.print(f"warroom engine {__version__} on {_safe_url(settings.database_url)}", markup=False)
+    try:
+        runner.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ctx.db.dispose()
+
+
+class IntegrationTypeOpt(StrEnum):
+    PAGERDUTY = "pagerduty"
+    ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"
+    WEBHOOK = "webhook"
+    HEARTBEAT = "heartbeat"
+
+
+@integration_app.command("create")
+def integration_create(
+    name: Annotated[str, typer.Option("--name", help="A unique name.")],
+    type_: Annotated[IntegrationTypeOpt, typer.Option("--type", case_sensitive=False)],
+    service: Annotated[str, typer.Option("--service", help="The service its alerts belong to.")],
+    setting: Annotated[
+        list[str] | None,
+        typer.Option("--setting", help="key=value (repeatable), e.g. interval=5m for heartbeats."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an integration and print its key and where senders post."""
+    from warroom.clock import SystemClock
+    from warroom.config import load_config
+    from warroom.integrations import service as integrations
+    from warroom.integrations.service import IntegrationType
+    from warroom.integrations.views import to_read
+
+    settings = _settings()
+    config = load_config(settings.config)
+    with _database(settings, migrate=True) as db, db.unit_of_work() as uow:
+        row = integrations.create(
+            uow.session,
+            config=config,
+            name=name.strip(),
+            type=IntegrationType(type_.value),
+            service=service.strip(),
+            settings=parse_details(setting or []),
+            now=SystemClock().now(),
+        )
+        _register_extras(uow.session, row)
+        uow.commit()
+        shown = to_read(row, settings.base_url).model_dump(mode="json")
+    if as_json:
+        print_json(shown)
+        return
+    typer.echo(shown["key"])
+    err.print(
+        f"created {shown['type']} integration {shown['name']!r} for {shown['service']}: "
+        f"post to {shown['url']}",
+        markup=False,
+    )
+
+
+def _register_extras(session: Any, row: Any) -> None:
+    """Per-type rows an integration needs (a heartbeat's deadline)."""
+    if row.type == "heartbeat":
+        from warroom.clock import SystemClock
+        from warroom.heartbeats import service as heartbeats
+
+        heartbeats.register(session, integration=row, now=SystemClock().now())
+
+
+@integration_app.command("list")
+def integration_list(as_json: JsonOpt = False) -> None:
+    """List integrations with their keys."""
+    from warroom.integrations import service as integrations
+    from warroom.integrations.views import to_read
+
+    settings = _settings()
+    with _database(settings, migrate=True) as db, db.unit_of_work() as uow:
+        rows = [
+            to_read(r, settings.base_url).model_dump(mode="json")
+            for r in integrations.list_integrations(uow.session)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "NAME", "TYPE", "SERVICE", "KEY", "URL"):
+        table.add_column(column, no_wrap=True)
+    for r in rows:
+        table.add_row(str(r["id"]), Text(r["name"]), r["type"], r["service"], r["key"], r["url"])
+    out.print(table)
 
 
 @db_app.command("upgrade")
@@ -1139,7 +1378,7 @@ def config_validate(
             metavar="PATH",
             envvar="WARROOM_CONFIG",
             exists=True,
-            help="A YAML file or a folder of them [default: WARROOM_CONFIG].",
+            help="A YAML file or a folder of them (default: WARROOM_CONFIG).",
             show_default=False,
         ),
     ],

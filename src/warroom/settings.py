@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,7 +16,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./warroom.db"
     config: Path | None = Field(default=None, description="A YAML file or a folder of them")
-    base_url: str = "http://127.0.0.1:8080"
+    # Where people and senders reach this server; defaults to http://HOST:PORT.
+    base_url: str = ""
     bootstrap_token: str | None = Field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -31,6 +32,13 @@ class Settings(BaseSettings):
         if value is not None and len(value) < 16:
             raise ValueError("WARROOM_BOOTSTRAP_TOKEN must be at least 16 characters")
         return value
+
+    @model_validator(mode="after")
+    def _default_base_url(self) -> Settings:
+        if not self.base_url:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            self.base_url = f"http://{host}:{self.port}"
+        return self
 
     @property
     def secure_cookies(self) -> bool:

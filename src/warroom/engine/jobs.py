@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from warroom.engine.runner import Job
+from warroom.heartbeats.job import HEARTBEATS_JOB
 
 
 def all_jobs() -> list[Job]:
-    return []
+    return [HEARTBEATS_JOB]

@@ -53,13 +53,17 @@ class Engine:
             if sleep > 0:
                 woken.wait(sleep)
 
+    def request_stop(self) -> None:
+        """Ask the loop to finish its current pass and return (safe from a signal handler)."""
+        self._stop.set()
+        self._ctx.alerts_committed.set()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="warroom-engine", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._ctx.alerts_committed.set()
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

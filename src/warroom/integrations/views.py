@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from warroom.alerts.sources import check_webhook_settings
 from warroom.api import Admin, CtxDep, UowDep
+from warroom.heartbeats import service as heartbeats
 from warroom.integrations import service
 from warroom.integrations.models import Integration
 from warroom.integrations.service import IntegrationType
@@ -79,6 +81,10 @@ def create_integration(
         settings=data.settings,
         now=ctx.clock.now(),
     )
+    if data.type is IntegrationType.HEARTBEAT:
+        heartbeats.register(uow.session, integration=row, now=ctx.clock.now())
+    if data.type is IntegrationType.WEBHOOK:
+        check_webhook_settings(data.settings)
     uow.commit()
     request.app.state.integration_keys.clear()
     return to_read(row, ctx.settings.base_url)

@@ -1,0 +1,316 @@
+"""Plumbing shared by the benchmarks: output lines, child processes, scratch databases, CPU.
+
+Every process a benchmark starts runs in its own process group and is registered here, so
+that it is stopped (SIGTERM to the group, then SIGKILL) when its benchmark ends, and again
+at exit whatever happened. Scratch databases are registered the same way and dropped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN_URL = os.environ.get("WARROOM_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def emit(name: str, value: float | int, unit: str) -> None:
+    """One result line on stdout: `bench <name> <value> <unit>`."""
+    if isinstance(value, float) and math.isnan(value):
+        text = "nan"
+    elif isinstance(value, int):
+        text = str(value)
+    elif abs(value) >= 100:
+        text = f"{value:.0f}"
+    elif abs(value) >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.2f}"
+    print(f"bench {name} {text} {unit}", flush=True)
+
+
+def note(message: str) -> None:
+    """Human commentary on stderr (never parsed)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+_children: list[Child] = []
+
+
+def start(
+    name: str, argv: Sequence[str], *, env: dict[str, str], log: Path, cwd: Path | None = None
+) -> Child:
+    """Start a process in a new session (its own process group), output to `log`."""
+    handle = log.open("wb")
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        handle.close()
+    child = Child(name, proc, log)
+    _children.append(child)
+    return child
+
+
+def stop(child: Child, grace: float = 10.0) -> None:
+    """SIGTERM the child's process group, SIGKILL it after `grace` seconds."""
+    if child in _children:
+        _children.remove(child)
+    pgid = child.proc.pid  # start_new_session: the group id is the leader's pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    try:
+        child.proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    # Workers may outlive the leader for a moment; make sure the whole group is gone.
+    deadline = time.monotonic() + grace
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.proc.wait(timeout=5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_all() -> None:
+    for child in list(_children):
+        stop(child, grace=5.0)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes]:
+    """A tiny blocking HTTP client for setup steps (loopback only)."""
+    assert url.startswith(("http://127.0.0.1:", "http://localhost:")), url
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def wait_ready(child: Child, url: str, timeout: float = 60.0) -> None:
+    """Poll `url` until it answers 2xx; raise with the child's log tail if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited early:\n{child.tail()}")
+        with contextlib.suppress(OSError):
+            status, _ = http("GET", url, timeout=2.0)
+            if 200 <= status < 300:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{child.name} not ready after {timeout:.0f} s:\n{child.tail()}")
+
+
+# --- CPU accounting from /proc ----------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[str, int, float] | None:
+    """(comm, pgid, cpu seconds) of a process, or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # fields[0] is state (field 3); pgrp is field 5, utime 14, stime 15.
+    return comm, int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+@dataclass
+class CpuSample:
+    at: float
+    by_group: dict[str, float] = field(default_factory=dict)
+
+
+def cpu_sample(
+    groups: dict[str, int],
+    pids: dict[str, int] | None = None,
+    extra_comm: Sequence[str] = ("postgres",),
+) -> CpuSample:
+    """CPU seconds used so far by each named process group, each named single process, and
+    processes named in `extra_comm` (e.g. all PostgreSQL backends), over live processes."""
+    sample = CpuSample(time.monotonic())
+    wanted = {pgid: name for name, pgid in groups.items()}
+    single = {pid: name for name, pid in (pids or {}).items()}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        info = _stat(int(entry))
+        if info is None:
+            continue
+        comm, pgid, seconds = info
+        name = single.get(int(entry)) or wanted.get(pgid)
+        if name is None and comm in extra_comm:
+            name = comm
+        if name is not None:
+            sample.by_group[name] = sample.by_group.get(name, 0.0) + seconds
+    return sample
+
+
+def cpu_cores(before: CpuSample, after: CpuSample) -> dict[str, float]:
+    """Average cores used per group between two samples (processes that exited between the
+    samples are not counted; the groups measured here live through the window)."""
+    span = max(after.at - before.at, 1e-9)
+    return {
+        name: max(after.by_group.get(name, 0.0) - before.by_group.get(name, 0.0), 0.0) / span
+        for name in after.by_group
+    }
+
+
+def format_cores(cores: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in sorted(cores.items()))
+
+
+# --- scratch PostgreSQL databases --------------------------------------------------------
+
+_databases: list[str] = []
+
+
+def _pg_admin() -> Any:
+    import psycopg
+
+    url = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+def pg_available() -> str | None:
+    """None if the PostgreSQL server answers, else why not."""
+    try:
+        with _pg_admin() as conn:
+            conn.execute("SELECT 1")
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".strip()
+
+
+def pg_url(database: str, scheme: str = "postgresql") -> str:
+    base = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    head, _, _ = base.rpartition("/")
+    return scheme + head[len("postgresql") :] + "/" + database
+
+
+def create_scratch_db(prefix: str = "warroom_bench") -> str:
+    name = f"{prefix}_{secrets.token_hex(5)}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    _databases.append(name)
+    return name
+
+
+def drop_scratch_db(name: str) -> None:
+    if name in _databases:
+        _databases.remove(name)
+    try:
+        with _pg_admin() as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    except Exception as exc:
+        note(f"could not drop scratch database {name}: {exc}")
+
+
+@contextlib.contextmanager
+def scratch_db(prefix: str = "warroom_bench") -> Iterator[str]:
+    name = create_scratch_db(prefix)
+    try:
+        yield name
+    finally:
+        drop_scratch_db(name)
+
+
+def drop_all_dbs() -> None:
+    for name in list(_databases):
+        drop_scratch_db(name)
+
+
+def cleanup() -> None:
+    stop_all()
+    drop_all_dbs()
+
+
+atexit.register(cleanup)
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    cleanup()
+    raise SystemExit(128 + signum)
+
+
+def install_signal_handlers() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
