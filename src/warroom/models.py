@@ -3,6 +3,7 @@
 from warroom.alerts.models import Alert
 from warroom.alerts.rule_models import RuleState
 from warroom.auth.models import ApiToken
+from warroom.engine.models import DeliveryAttempt, Notification, Timer
 from warroom.heartbeats.models import Heartbeat
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
 from warroom.integrations.models import Integration
@@ -12,6 +13,7 @@ from warroom.timeline.models import TimelineEvent
 __all__ = [
     "Alert",
     "ApiToken",
+    "DeliveryAttempt",
     "Heartbeat",
     "Incident",
     "IncidentParticipant",
@@ -19,6 +21,8 @@ __all__ = [
     "IncidentService",
     "Integration",
     "MaintenanceWindow",
+    "Notification",
     "RuleState",
+    "Timer",
     "TimelineEvent",
 ]
