@@ -66,10 +66,8 @@ def ensure_installed() -> None:
         return
     note(f"installing {' '.join(PACKAGES)} into {VENV} (once; kept for later runs) ...")
     base = getattr(sys, "_base_executable", None) or sys.executable
-    steps = [
-        [base, "-m", "venv", "--clear", str(VENV)],
-        [str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *PACKAGES],
-    ]
+    pip = [str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    steps = [[base, "-m", "venv", "--clear", str(VENV)], [*pip, *PACKAGES]]
     deadline = time.monotonic() + INSTALL_TIMEOUT
     for argv in steps:
         left = deadline - time.monotonic()
@@ -116,8 +114,7 @@ def measure(options_window: float, warmup: float, connections: int, load: LoadGe
         url = pg_url(name, scheme="postgres")
         conf = Path(tmp) / "alertad.conf"
         conf.write_text(
-            f"DATABASE_URL = {url!r}\nAUTH_REQUIRED = False\nLOG_LEVEL = 'WARNING'\n"
-            "DEBUG = False\n"
+            f"DATABASE_URL = {url!r}\nAUTH_REQUIRED = False\nLOG_LEVEL = 'WARNING'\nDEBUG = False\n"
         )
         env = _env(url, conf)
         # Create Alerta's schema once, before two workers would both try at start-up.

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN_URL = os.environ.get("WARROOM_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "WARROOM_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 # --- output -----------------------------------------------------------------------------
@@ -106,10 +108,8 @@ def stop(child: Child, grace: float = 10.0) -> None:
     pgid = child.proc.pid  # start_new_session: the group id is the leader's pid
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         child.proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
     # Workers may outlive the leader for a moment; make sure the whole group is gone.
     deadline = time.monotonic() + grace
     while _group_alive(pgid) and time.monotonic() < deadline:

@@ -62,6 +62,9 @@ class Options:
     generator: str = "wrk"
     factory: str = "warroom.app:create_app"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Experiments only: SQL run on the fresh database after the migrations (e.g. an index
+    # that a future migration might add), so that its effect can be measured.
+    extra_sql: tuple[str, ...] = ()
     logdir: Path | None = None
 
 
@@ -122,6 +125,13 @@ class WarroomServer:
         ctx = build_context(settings)
         try:
             prepare(ctx)
+            if self.options.extra_sql:
+                from sqlalchemy import text
+
+                with ctx.db.engine.begin() as conn:
+                    for statement in self.options.extra_sql:
+                        note(f"  experiment: {statement}")
+                        conn.execute(text(statement))
         finally:
             ctx.db.dispose()
 

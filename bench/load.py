@@ -296,7 +296,8 @@ class _Mix:
             }
             path = "/alert"
         data = json.dumps(body).encode()
-        return f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(data)}\r\n\r\n".encode() + data
+        head = f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(data)}\r\n\r\n"
+        return head.encode() + data
 
 
 async def _connection(
@@ -332,7 +333,7 @@ async def _connection(
             if close:
                 writer.close()
                 reader = writer = None
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             result.socket_errors += 1
             if writer is not None:
                 writer.close()
@@ -356,9 +357,7 @@ def run_python(spec: LoadSpec, groups: dict[str, int]) -> tuple[LoadResult, dict
     async def main() -> None:
         deadline = time.monotonic() + spec.window
         mixes = [_Mix(spec, i) for i in range(spec.connections)]
-        await asyncio.gather(
-            *(_connection(spec, m, deadline, latencies, result) for m in mixes)
-        )
+        await asyncio.gather(*(_connection(spec, m, deadline, latencies, result) for m in mixes))
 
     started = time.monotonic()
     try:

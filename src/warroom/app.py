@@ -30,6 +30,7 @@ from warroom.heartbeats.views import router as heartbeats_router
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
+from warroom.maintenance.views import router as maintenance_router
 from warroom.migrations import upgrade
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
@@ -113,6 +114,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(integrations_router)
     app.include_router(alert_sources_router)
     app.include_router(heartbeats_router)
+    app.include_router(maintenance_router)
     mount_web(app)
     return app
 

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import ColumnElement, DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -48,6 +49,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def insert_ignoring_conflict(
+    session: Session,
+    model: type[Base],
+    values: dict[str, Any],
+    *,
+    conflict: list[str],
+    where: ColumnElement[bool] | None = None,
+) -> Any:
+    """`INSERT … ON CONFLICT (conflict) [WHERE where] DO NOTHING RETURNING id` on SQLite
+    and PostgreSQL: the one statement every idempotent write here needs."""
+    table: Table = model.__table__  # type: ignore[assignment]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=conflict, index_where=where)
+        .returning(table.c.id)
+    )
 
 
 def normalise_url(url: str) -> str:

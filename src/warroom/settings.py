@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,20 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     # Run the engine (routing, timers, notifications) inside `serve`; `--no-engine` turns it off.
     engine: bool = True
+    # Notification channels (docs/notifications.md); a channel without its settings is off.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    slack_base_url: str = "https://slack.com/api/"
+    slack_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
 
     @field_validator("bootstrap_token")
     @classmethod

@@ -124,7 +124,7 @@ def _text(value: Any) -> str:
 
 
 def same_value(actual: Any, expected: Any) -> bool:
-    """Equality across YAML's and JSON's types: `1` equals `"1"` and `1.0`; `true` equals `"true"`."""
+    """Equality across YAML's and JSON's types: `1` equals `"1"` and `1.0`, `true` `"true"`."""
     if actual == expected and type(actual) is type(expected):
         return True
     left, right = as_number(actual), as_number(expected)
@@ -159,7 +159,10 @@ def condition_holds(condition: FieldCondition, present: bool, value: Any) -> boo
         return False
     if condition.in_ is not None and not any(same_value(value, v) for v in condition.in_):
         return False
-    if condition.matches is not None and compiled(condition.matches).fullmatch(_text(value)) is None:
+    if (
+        condition.matches is not None
+        and compiled(condition.matches).fullmatch(_text(value)) is None
+    ):
         return False
     if condition.greater_than is not None or condition.less_than is not None:
         number = as_number(value)

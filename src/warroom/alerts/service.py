@@ -9,13 +9,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from warroom.alerts.logic import Action, AlertEvent, AlertStatus
 from warroom.alerts.models import Alert
 from warroom.auth.logic import Principal
+from warroom.db import insert_ignoring_conflict
 from warroom.errors import NotFound
 from warroom.incidents.models import Incident, IncidentParticipant
 
@@ -144,21 +144,14 @@ def _trigger(
 
 
 def _insert_ignoring_open_duplicate(session: Session, values: dict[str, Any]) -> Any:
-    dialect = session.get_bind().dialect.name
     columns = {Alert.__mapper__.attrs[k].columns[0].name: v for k, v in values.items()}
-    if dialect == "postgresql":
-        pg = postgresql.insert(_ALERTS).values(columns)
-        return pg.on_conflict_do_nothing(
-            index_elements=["integration_id", "dedup_key"],
-            index_where=_ALERTS.c.resolved_at.is_(None),
-        ).returning(_ALERTS.c.id)
-    if dialect == "sqlite":
-        lite = sqlite.insert(_ALERTS).values(columns)
-        return lite.on_conflict_do_nothing(
-            index_elements=["integration_id", "dedup_key"],
-            index_where=_ALERTS.c.resolved_at.is_(None),
-        ).returning(_ALERTS.c.id)
-    return insert(_ALERTS).values(columns).returning(_ALERTS.c.id)
+    return insert_ignoring_conflict(
+        session,
+        Alert,
+        columns,
+        conflict=["integration_id", "dedup_key"],
+        where=_ALERTS.c.resolved_at.is_(None),
+    )
 
 
 def _already_resolved(session: Session, source: Source, key: str, instance: str) -> bool:

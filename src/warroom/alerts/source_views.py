@@ -98,7 +98,8 @@ def _with_key(request: Request) -> Request:
 # --- Grafana ------------------------------------------------------------------------------
 
 
-@router.api_route("/api/v1/integrations/grafana", methods=["POST", "PUT"])
+@router.put("/api/v1/integrations/grafana", include_in_schema=False)  # Grafana may PUT
+@router.post("/api/v1/integrations/grafana")
 async def grafana_webhook(request: Request) -> JSONResponse:
     """Grafana Alerting webhook contact point (unified alerting; legacy alerting tolerated).
 
@@ -288,9 +289,9 @@ def _retry_after(seconds: float) -> str:
 
 
 class BadReport(Exception):
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
         super().__init__(message)
-        self.field, self.message = field, message
+        self.field, self.message, self.status = field, message, status
 
 
 def validate_report(data: Any, config: WarroomConfig) -> ProblemReport:
@@ -311,7 +312,7 @@ def validate_report(data: Any, config: WarroomConfig) -> ProblemReport:
 async def _read_form(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
-        raise BadReport("body", "send the form as application/x-www-form-urlencoded")
+        raise BadReport("body", "send the form as application/x-www-form-urlencoded", 415)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_REPORT_BYTES:
         raise BodyTooLarge
@@ -322,7 +323,10 @@ async def _read_form(request: Request) -> dict[str, str]:
             raise BodyTooLarge
         chunks.append(chunk)
     text = b"".join(chunks).decode("utf-8", errors="replace")
-    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=20))
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=20))
+    except ValueError:
+        raise BadReport("body", "too many form fields") from None
 
 
 # --- user reports: pages ------------------------------------------------------------------
@@ -383,8 +387,7 @@ async def report_form_post(request: Request) -> Response:
     except BodyTooLarge:
         return _page(ctx, 413, error="That report is too long.")
     except BadReport as exc:
-        status = 415 if exc.field == "body" else 400
-        return _page(ctx, status, form=form, error=exc.message, error_field=exc.field)
+        return _page(ctx, exc.status, form=form, error=exc.message, error_field=exc.field)
     if report.is_bot:
         return _page(ctx, thanks=True)  # the bot learns nothing
     try:

@@ -749,7 +749,8 @@ class TokenBucket:
     def wait(self, key: str, now: float) -> float:
         """Seconds until a request under `key` would be allowed (0: now)."""
         bucket = self._bucket(key, now)
-        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.refill
+        missing = 1 - bucket.tokens
+        return 0.0 if missing <= 1e-9 else missing / self.refill  # 1e-9: float refill drift
 
     def take(self, key: str, now: float) -> None:
         self._bucket(key, now).tokens -= 1

@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -134,6 +135,67 @@ class RoleDefinition(Strict):
 # --- people and services ----------------------------------------------------------------
 
 
+class ContactMethodType(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    VOICE = "voice"
+    SLACK = "slack"
+    WEBHOOK = "webhook"
+    TEAMS = "teams"
+
+
+_PHONE = re.compile(r"^\+[1-9][0-9]{5,14}$")
+
+
+def normalise_phone(value: str) -> str:
+    """`+1 555-0110` → `+15550110`: a `+`, then 6 to 15 digits; spaces, dashes, dots and
+    parentheses are dropped."""
+    compact = re.sub(r"[\s().-]", "", value)
+    if not _PHONE.match(compact):
+        raise ValueError(f"{value!r} is not a phone number in international form (+1 555 0100)")
+    return compact
+
+
+def check_email(value: str) -> str:
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+class ContactMethod(Strict):
+    """One way to reach a person (docs/notifications.md). The address is checked per type."""
+
+    type: ContactMethodType
+    address: Annotated[str, Field(min_length=1, max_length=512)]
+    label: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")] | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address_fits_type(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        kind = info.data.get("type")
+        if kind in (ContactMethodType.SMS, ContactMethodType.VOICE):
+            return normalise_phone(value)
+        if kind is ContactMethodType.EMAIL:
+            return check_email(value)
+        if kind is ContactMethodType.WEBHOOK and not re.match(r"^https?://\S+$", value):
+            raise ValueError("a webhook address is an http(s) URL")
+        if kind is ContactMethodType.TEAMS and not re.match(r"^https://\S+$", value):
+            raise ValueError("a Teams address is the incoming webhook's https URL")
+        if kind is ContactMethodType.SLACK and (not value or any(c.isspace() for c in value)):
+            raise ValueError("a Slack address is #channel, @handle, a member id or an email")
+        return value
+
+
+class NotificationRule(Strict):
+    """Reach the person by `method` (a contact method type or label) `after` the page."""
+
+    after: Duration = timedelta(0)
+    method: Annotated[str, Field(min_length=1)]
+    urgency: Literal["high", "low", "any"] = "any"
+
+
 class User(Strict):
     handle: Handle
     name: str
@@ -142,6 +204,45 @@ class User(Strict):
     slack: str | None = None
     timezone: str = "UTC"
     title: str | None = None
+    # `email`, `phone` and `slack` stay as shorthand for implicit contact methods.
+    contact_methods: list[ContactMethod] = []
+    notification_rules: list[NotificationRule] = []
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalise_phone(value)  # kept as written; contact plans use the normal form
+        return value
+
+    @model_validator(mode="after")
+    def _rules_name_methods(self) -> User:
+        types = {m.type.value for m in self.contact_methods}
+        types |= {"email"} if self.email else set()
+        types |= {"sms", "voice"} if self.phone else set()
+        types |= {"slack"} if self.slack else set()
+        labels = [m.label.casefold() for m in self.contact_methods if m.label]
+        problems = []
+        for label in sorted({x for x in labels if labels.count(x) > 1}):
+            problems.append(f"contact_methods: duplicate label {label!r}")
+        for label in labels:
+            if label in {t.value for t in ContactMethodType}:
+                problems.append(f"contact_methods: label {label!r} is a method type")
+        for i, rule in enumerate(self.notification_rules):
+            method = rule.method.casefold()
+            if method not in types and method not in labels:
+                problems.append(
+                    f"notification_rules.{i}.method: {rule.method!r} names no contact "
+                    f"method of this user (has {', '.join(sorted(types) + labels) or 'none'})"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class Team(Strict):
@@ -280,9 +381,9 @@ class AlertCountCondition(Strict):
     """More alerts of a kind in `within` than `above_baseline` times their average per
     `within` over the `baseline` before it, and at least `minimum` of them."""
 
-    integration_type: Literal[
-        "pagerduty", "alertmanager", "grafana", "webhook", "heartbeat", "report"
-    ] | None = None
+    integration_type: (
+        Literal["pagerduty", "alertmanager", "grafana", "webhook", "heartbeat", "report"] | None
+    ) = None
     service: Slug | None = None
     within: Duration
     above_baseline: float = Field(gt=0)
@@ -431,7 +532,7 @@ class WeeklyMaintenance(Strict):
 
 
 class ConfiguredMaintenance(Strict):
-    """A maintenance window from the configuration: once (`starts_at`–`ends_at`) or weekly."""
+    """A maintenance window from the configuration: once (`starts_at` to `ends_at`) or weekly."""
 
     name: str | None = None
     service: Slug | None = None
@@ -495,9 +596,7 @@ def _alert_routing_problems(config: WarroomConfig) -> list[str]:
             problems.append(f"{where}.declare.service: unknown service {action.service!r}")
         count = rule.when.alert_count
         if services and count is not None and count.service and count.service not in services:
-            problems.append(
-                f"{where}.when.alert_count.service: unknown service {count.service!r}"
-            )
+            problems.append(f"{where}.when.alert_count.service: unknown service {count.service!r}")
     if services:
         for i, window in enumerate(config.maintenance_windows):
             for name in window.all_services:

@@ -111,7 +111,7 @@ def check_in(session: Session, *, key: str, now: datetime) -> CheckIn:
     ).first()
     if found is None:
         raise NotFound("no heartbeat with this key", field="key")
-    integration, heartbeat = found.tuple()
+    integration, heartbeat = found
     resolved = None
     if heartbeat.alerting:
         resolved = apply_event(
@@ -155,7 +155,7 @@ def raise_missed(session: Session, *, now: datetime, limit: int = 100) -> list[A
         .with_for_update(of=Heartbeat, skip_locked=True)
     ).all()
     raised = []
-    for heartbeat, integration in (row.tuple() for row in due):
+    for heartbeat, integration in due:
         since = heartbeat.last_checkin_at or integration.created_at
         event = AlertEvent(
             action=Action.TRIGGER,

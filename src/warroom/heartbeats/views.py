@@ -21,7 +21,8 @@ class CheckInRead(BaseModel):
     resolved_alert_id: int | None = None
 
 
-@router.api_route("/{key}", methods=["GET", "POST"], response_model=CheckInRead)
+@router.get("/{key}", response_model=CheckInRead, operation_id="heartbeat_check_in_get")
+@router.post("/{key}", response_model=CheckInRead, operation_id="heartbeat_check_in")
 def heartbeat_check_in(
     key: Annotated[str, Path(min_length=1, max_length=64)], ctx: CtxDep, uow: UowDep
 ) -> CheckInRead:
