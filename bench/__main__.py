@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import alerta, ingest
+from bench import alerta, ingest, oncall
 from bench.common import cleanup, emit, install_signal_handlers, note
 from bench.load import LoadGenerator
 
@@ -84,9 +84,10 @@ BENCHMARKS: dict[str, Benchmark] = {
             run_ingest,
         ),
         Benchmark("alerta", "Alerta alone (part of `ingest`)", run_alerta),
+        Benchmark("oncall", "who is on call now across 1,000 schedules", oncall.run_benchmark),
     )
 }
-DEFAULT = ["ingest"]  # what `python -m bench` runs (ingest already includes Alerta)
+DEFAULT = ["ingest", "oncall"]  # what `python -m bench` runs (ingest already includes Alerta)
 
 
 def _csv(kind: type) -> Callable[[str], list]:  # type: ignore[type-arg]

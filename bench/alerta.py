@@ -159,7 +159,10 @@ def run(window: float, warmup: float, connections: int, load: LoadGenerator,
         return float("nan")
     r = measured.load
     note(f"  POST /alert: {r.describe()}")
-    note(f"    cores: {format_cores(measured.cores)}")
+    cost = measured.cores.get("alerta", 0.0) * 1000 / r.rate if r.rate > 0 else float("nan")
+    note(f"    cores: {format_cores(measured.cores)}; Alerta CPU {cost:.3f} ms per event")
+    if measured.cores.get("other", 0.0) > 0.3:
+        note("    WARNING: other processes used CPU during this window")
     emit("ingest_alerta_pg_throughput", r.rate, "events/s")
     emit("ingest_alerta_pg_p50", r.p50_ms, "ms")
     emit("ingest_alerta_pg_p99", r.p99_ms, "ms")

@@ -193,6 +193,18 @@ def _stat(pid: int) -> tuple[str, int, float] | None:
 class CpuSample:
     at: float
     by_group: dict[str, float] = field(default_factory=dict)
+    machine: float = 0.0  # busy CPU seconds of the whole machine (all processes)
+
+
+def _machine_busy() -> float:
+    """Busy CPU seconds of the whole machine since boot, from /proc/stat."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0
+    # user nice system idle iowait irq softirq steal ...
+    values = [int(v) for v in first[1:9]]
+    return (sum(values) - values[3] - values[4]) / _TICK
 
 
 def cpu_sample(
@@ -202,7 +214,7 @@ def cpu_sample(
 ) -> CpuSample:
     """CPU seconds used so far by each named process group, each named single process, and
     processes named in `extra_comm` (e.g. all PostgreSQL backends), over live processes."""
-    sample = CpuSample(time.monotonic())
+    sample = CpuSample(time.monotonic(), machine=_machine_busy())
     wanted = {pgid: name for name, pgid in groups.items()}
     single = {pid: name for name, pid in (pids or {}).items()}
     for entry in os.listdir("/proc"):
@@ -224,10 +236,16 @@ def cpu_cores(before: CpuSample, after: CpuSample) -> dict[str, float]:
     """Average cores used per group between two samples (processes that exited between the
     samples are not counted; the groups measured here live through the window)."""
     span = max(after.at - before.at, 1e-9)
-    return {
+    cores = {
         name: max(after.by_group.get(name, 0.0) - before.by_group.get(name, 0.0), 0.0) / span
         for name in after.by_group
     }
+    if after.machine > 0:
+        # Everything else on the machine (other people's work, the benchmark's own
+        # bookkeeping): more than a little of it makes the figures unreliable.
+        busy = max(after.machine - before.machine, 0.0) / span
+        cores["other"] = max(busy - sum(cores.values()), 0.0)
+    return cores
 
 
 def format_cores(cores: dict[str, float]) -> str:

@@ -244,7 +244,7 @@ def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, log
         load.run(LoadSpec(base, "get", c, 1.0, path="/healthz", tag="noop-warm"))
         out.noop, out.cores["noop"] = load.run(noop, groups)
         note(f"  GET /healthz: {out.noop.describe()}")
-        note(f"    cores: {format_cores(out.cores['noop'])}")
+        _cores_note(out.cores["noop"], out.noop.rate, "request")
 
         # 2. PagerDuty Events v2, single events
         pd = LoadSpec(base, "pd", c, options.window, key=pd_key, unique=0.1, pool=1000)
@@ -258,7 +258,7 @@ def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, log
         out.pd_lost = max(0, out.pd.ok - committed)
         out.pd_unanswered = max(0, committed - out.pd.ok)
         note(f"  POST /v2/enqueue: {out.pd.describe()}")
-        note(f"    cores: {format_cores(out.cores['pd'])}")
+        _cores_note(out.cores["pd"], out.pd.rate, "event")
         note(
             f"    committed occurrences {committed} for {out.pd.ok} x 202 "
             f"({rows} alert rows): lost {out.pd_lost}, committed without an answer "
@@ -274,10 +274,27 @@ def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, log
             load.run(_with(am, window=options.warmup, tag=f"{tag}aw"))
         out.am, out.cores["am"] = load.run(_with(am, tag=f"{tag}am"), groups)
         note(f"  Alertmanager x{options.am_batch}: {out.am.describe()}")
-        note(f"    cores: {format_cores(out.cores['am'])}")
+        _cores_note(out.cores["am"], out.am.rate * options.am_batch, "alert")
     finally:
         server.stop()
         counter.close()
+
+
+BUSY_MACHINE = 0.3  # cores used by other processes beyond which figures are flagged
+
+
+def _cores_note(cores: dict[str, float], rate: float, per: str) -> None:
+    """Where the CPU went during the window, and the server's CPU cost per unit of work
+    (which stays meaningful when the machine is shared, unlike the rates)."""
+    cost = ""
+    if rate > 0 and "server" in cores:
+        cost = f"; server CPU {cores['server'] * 1000 / rate:.3f} ms per {per}"
+    note(f"    cores: {format_cores(cores)}{cost}")
+    if cores.get("other", 0.0) > BUSY_MACHINE:
+        note(
+            f"    WARNING: other processes used {cores['other']:.2f} cores during this "
+            "window; the machine was not quiet, so these figures understate warroom"
+        )
 
 
 def _with(spec: LoadSpec, **changes: Any) -> LoadSpec:

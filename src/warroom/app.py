@@ -32,6 +32,7 @@ from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
 from warroom.maintenance.views import router as maintenance_router
 from warroom.migrations import upgrade
+from warroom.oncall.views import router as oncall_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
 from warroom.triage.views import router as triage_router
@@ -115,6 +116,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(alert_sources_router)
     app.include_router(heartbeats_router)
     app.include_router(maintenance_router)
+    app.include_router(oncall_router)
     mount_web(app)
     return app
 

@@ -788,6 +788,52 @@ def whoami(url: UrlOpt = DEFAULT_URL, token: TokenOpt = None, as_json: JsonOpt =
         out.print(Text(f"{data['name']} ({data['role']}{user}) at {client.url}"))
 
 
+@app.command()
+def oncall(
+    schedule: Annotated[
+        str | None,
+        typer.Argument(metavar="SCHEDULE", help="One schedule (default: all).", show_default=False),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="When: ISO 8601, HH:MM today, or '15m ago' (default: now).",
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show who is on call now (or at --at): one line per schedule and layer."""
+    params: dict[str, str | None] = {"schedule": schedule}
+    if at:
+        params["at"] = parse_when(at, now=datetime.now(UTC)).isoformat()
+    with api(url, token) as client:
+        data = client.get(f"{API}/oncall", params=params)
+    if as_json:
+        print_json(data)
+        return
+    found: list[dict[str, Any]] = data.get("entries", [])
+    if not found:
+        err.print(f"nobody is on call{f' in {schedule}' if schedule else ''}", markup=False)
+        return
+    moment = _parse_time(data["at"])
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("SCHEDULE", "LAYER", "USER", "UNTIL"):
+        table.add_column(column, no_wrap=True)
+    for entry in found:
+        left = (_parse_time(entry["end"]) - moment).total_seconds()
+        table.add_row(
+            Text(entry["schedule"]),
+            Text(entry["layer"] or "(override)"),
+            Text(entry["user"]),
+            f"{local_time(entry['end'], short=True)} (in {human_duration(left)})",
+        )
+    out.print(table)
+
+
 # --- remote: classify and triage --------------------------------------------------------
 
 

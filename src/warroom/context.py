@@ -19,3 +19,7 @@ class AppContext:
     clock: Clock
     # Set after alerts commit, so routing runs at once instead of at its next poll.
     alerts_committed: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        # Event subscribers run inside sessions and read these from `session.info`.
+        self.db.bind_context(config=self.config, base_url=self.settings.base_url)

@@ -137,6 +137,11 @@ class Database:
         self.engine = make_engine(self.url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def bind_context(self, **info: Any) -> None:
+        """Make facts every session's event subscribers need (the configuration, the base
+        URL) available as `session.info`."""
+        self.sessions.configure(info=info)
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name

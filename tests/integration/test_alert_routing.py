@@ -688,13 +688,13 @@ def test_a_spike_is_measured_against_the_baseline(
         alert_grouping=AlertGrouping(by_service=False),
     )  # fmt: skip
     tickets = make_integration(client, api_tokens.admin, "report", "web-app")
-    # One hour of baseline: 8 tickets, 2 per quarter hour.
+    # The hour before the window: 8 tickets, 2 per quarter hour on average.
     for n in range(8):
         post_pd(client, pd_event(tickets, "trigger", f"old-{n}"))
-        clock.advance(minutes=7, seconds=30)
+        clock.advance(minutes=5)
     route(ctx)
-    ctx.config = ctx.config  # the baseline was routed under the same rule: not a spike
     assert incidents(client, api_tokens.admin) == []
+    clock.advance(minutes=16)
     # Now 6 in the window: 3x the average of 2, not above it.
     for n in range(6):
         post_pd(client, pd_event(tickets, "trigger", f"new-{n}"))
@@ -704,6 +704,7 @@ def test_a_spike_is_measured_against_the_baseline(
     post_pd(client, pd_event(tickets, "trigger", "new-6"))
     route(ctx)
     [incident] = incidents(client, api_tokens.admin)
+    assert (incident["severity"], incident["services"]) == ("SEV2", ["web-app"])
     declared = next(
         e for e in timeline(client, api_tokens.admin, "INC-1") if e["type"] == "declaration"
     )
@@ -972,5 +973,36 @@ def test_routing_in_small_batches_gives_the_same_result(
     assert route_alerts(ctx, limit=2) is None
     assert len(incidents(client, api_tokens.admin)) == 1
     with ctx.db.unit_of_work() as uow:
-        rows = uow.session.scalars(select(Alert)).all()
-    assert all(a.routed_at is not None and a.incident_id == 1 for a in rows)
+        rows = uow.session.execute(select(Alert.routed_at, Alert.incident_id)).all()
+    assert len(rows) == 5
+    assert all(r.routed_at is not None and r.incident_id == 1 for r in rows)
+
+
+def test_one_failing_alert_does_not_hold_up_the_others(
+    ctx: AppContext,
+    client: TestClient,
+    api_tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from warroom.alerts import routing
+
+    original = routing.Routing.on_open
+
+    def poisoned(self: routing.Routing, alert: Alert) -> None:
+        if alert.dedup_key == "poison":
+            raise RuntimeError("boom")
+        original(self, alert)
+
+    monkeypatch.setattr(routing.Routing, "on_open", poisoned)
+    key = make_integration(client, api_tokens.admin, "pagerduty", "payment-service")
+    post_pd(client, pd_event(key, "trigger", "poison", **{"class": "data_exfiltration"}))
+    post_pd(client, pd_event(key, "trigger", "fine", **{"class": "data_exfiltration"}))
+    with caplog.at_level(logging.WARNING, logger="warroom.routing"):
+        route(ctx)
+    assert "routing alert 1 failed" in caplog.text
+    assert {a["dedup_key"]: a["incident"] for a in alerts(client, api_tokens.admin)} == {
+        "poison": None,
+        "fine": "INC-1",
+    }
+    assert route_alerts(ctx) is None  # nothing left unrouted

@@ -495,3 +495,19 @@ def test_configured_windows_need_a_service_and_one_kind_of_time() -> None:
     )
     assert window.all_services == ["db", "api"]
     assert window.weekly is not None and window.weekly.days == ["sunday", "wednesday"]
+
+
+def test_seed_level_names_follow_a_renamed_scheme_by_rank(tmp_path: Path) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for path in examples.glob("*.yaml"):
+        if path.name != "severities.yaml":
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "severities.yaml").write_bytes(
+        (examples / "alternate-schemes" / "p0-p3.yaml").read_bytes()
+    )
+    renamed = load_config(tmp_path)
+    assert [s.name for s in renamed.severities] == ["P0", "P1", "P2", "P3"]
+    assert rules.canonical_severity(renamed, "SEV1") == "P0"
+    assert rules.canonical_severity(renamed, "p2") == "P2"
+    assert rules.is_more_severe(renamed, "SEV1", "P1")
+    assert not rules.is_more_severe(renamed, "SEV2", "P1")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import smtplib
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
@@ -49,6 +50,7 @@ class SmtpNotifier:
         starttls: bool = True,
         timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
     ) -> None:
         if "@" not in parseaddr(sender)[1]:
             raise ValueError(f"the sender {sender!r} is not an email address")
@@ -61,6 +63,8 @@ class SmtpNotifier:
         self.timeout = timeout
         self._ssl_context = ssl_context
         self.domain = parseaddr(sender)[1].rpartition("@")[2] or "warroom.invalid"
+        # The EHLO name, looked up once: smtplib would resolve it again on every connection.
+        self.local_hostname = local_hostname or socket.getfqdn()
 
     def __repr__(self) -> str:
         return f"SmtpNotifier(host={self.host!r}, port={self.port}, sender={self.sender!r})"
@@ -88,7 +92,9 @@ class SmtpNotifier:
         except (ValueError, TypeError) as exc:  # e.g. an address the header cannot hold
             raise PermanentFailure(f"cannot build the email: {exc}") from None
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            with smtplib.SMTP(
+                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout
+            ) as smtp:
                 if self.starttls:
                     smtp.starttls(context=self._ssl_context or ssl.create_default_context())
                 if self.username:

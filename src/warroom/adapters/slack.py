@@ -18,6 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from slack_sdk import WebClient
@@ -114,7 +115,10 @@ class SlackNotifier:
         if address.startswith("@"):
             return self._member_id(address[1:])
         if "@" in address:
-            user = self._call("users.lookupByEmail", email=address).get("user") or {}
+            found = self._guard(
+                "users.lookupByEmail", lambda: self._client.users_lookupByEmail(email=address)
+            )
+            user = found.get("user") or {}
             user_id = user.get("id") if isinstance(user, dict) else None
             if not isinstance(user_id, str):
                 raise PermanentFailure(f"no Slack user has the email {address}")
@@ -142,10 +146,9 @@ class SlackNotifier:
         members: dict[str, str] = {}
         cursor: str | None = None
         for _page in range(100):  # 100 pages of 200: a bound, not a limit anyone meets
-            arguments: dict[str, Any] = {"limit": 200}
-            if cursor:
-                arguments["cursor"] = cursor
-            data = self._call("users.list", **arguments)
+            data = self._guard(
+                "users.list", partial(self._client.users_list, limit=200, cursor=cursor)
+            )
             for member in data.get("members") or []:
                 if not isinstance(member, dict) or member.get("deleted"):
                     continue
@@ -162,9 +165,6 @@ class SlackNotifier:
             if not cursor:
                 break
         return members
-
-    def _call(self, method: str, **arguments: Any) -> dict[str, Any]:
-        return self._guard(method, lambda: self._client.api_call(method, json=arguments))
 
     def _guard(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
         """Run one Web API call, turning every way it can fail into a delivery failure."""
@@ -185,7 +185,9 @@ class SlackNotifier:
         response = exc.response
         status = int(response.status_code)
         data = response.data if isinstance(response.data, dict) else {}
-        error = str(data.get("error") or f"HTTP {status}")
+        error = str(data.get("error") or "")
+        if status != 200:
+            error = f"HTTP {status}: {error}" if error else f"HTTP {status}"
         reason = f"Slack {method}: {self._clean(error)}"
         if status == 429 or error in TEMPORARY_ERRORS or is_temporary_status(status):
             headers = {k.lower(): v for k, v in (response.headers or {}).items()}

@@ -81,10 +81,9 @@ class TwilioNotifier:
             ) from None
         data = _json(response)
         if response.is_success:
+            # Accepted is accepted: retrying a 2xx without a sid could send the text twice.
             sid = data.get("sid")
-            if not isinstance(sid, str) or not sid:
-                raise TemporaryFailure(f"Twilio answered {response.status_code} without a sid")
-            return SendResult(provider_id=sid)
+            return SendResult(provider_id=sid if isinstance(sid, str) and sid else None)
         detail = data.get("message") or response.reason_phrase
         code = data.get("code")
         reason = f"Twilio error {code}: {detail}" if code else f"Twilio: {detail}"

@@ -80,7 +80,20 @@ def _serialise(session: Session) -> None:
 
 
 def route_alerts(ctx: AppContext, *, limit: int = BATCH_SIZE) -> float | None:
-    """Route one batch of unrouted alerts; ask to run again at once when the batch was full."""
+    """Route one batch of unrouted alerts; ask to run again at once when the batch was full.
+
+    The batch runs in one transaction. Should any alert of it fail, the batch is routed
+    again alert by alert (each in a savepoint), so that one poisonous alert is logged and
+    left unattached instead of holding up every alert behind it.
+    """
+    try:
+        return _route_batch(ctx, limit=limit, careful=False)
+    except Exception:
+        log.warning("routing a batch failed; routing it alert by alert", exc_info=True)
+        return _route_batch(ctx, limit=limit, careful=True)
+
+
+def _route_batch(ctx: AppContext, *, limit: int, careful: bool) -> float | None:
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as uow:
         session = uow.session
@@ -91,7 +104,7 @@ def route_alerts(ctx: AppContext, *, limit: int = BATCH_SIZE) -> float | None:
         batch = list(session.scalars(claim))
         if not batch:
             return None
-        Routing(session, ctx.config, now).route_batch(batch)
+        Routing(session, ctx.config, now).route_batch(batch, careful=careful)
         uow.commit()
     return 0.0 if len(batch) >= limit else None
 
@@ -147,6 +160,12 @@ class _StateRow:
     pending_since: datetime
     last_evaluated_at: datetime
     fired: bool
+    # A firing held back by a maintenance window, until the window ends.
+    deferred_until: datetime | None
+
+    def due(self, rule: AutoDeclareRule) -> datetime:
+        due = rules.due_at(self.pending_since, rule.for_)
+        return max(due, self.deferred_until) if self.deferred_until else due
 
 
 def _state_snapshot(session: Session) -> list[_StateRow]:
@@ -157,12 +176,26 @@ def _state_snapshot(session: Session) -> list[_StateRow]:
             RuleState.pending_since,
             RuleState.last_evaluated_at,
             RuleState.fired_at,
+            RuleState.last_value,
         )
     )
     return [
-        _StateRow(r.rule, r.subject, r.pending_since, r.last_evaluated_at, r.fired_at is not None)
+        _StateRow(
+            r.rule,
+            r.subject,
+            r.pending_since,
+            r.last_evaluated_at,
+            r.fired_at is not None,
+            _deferred_until(r.last_value),
+        )
         for r in rows
     ]
+
+
+def _deferred_until(value: Any) -> datetime | None:
+    if isinstance(value, dict) and isinstance(value.get("deferred_until"), str):
+        return datetime.fromisoformat(value["deferred_until"])
+    return None
 
 
 def _promql_due(
@@ -173,11 +206,10 @@ def _promql_due(
     last = next((s.last_evaluated_at for s in mine if s.subject == LAST_EVALUATION), None)
     if last is None or now >= last + config.prometheus.interval:
         return True
-    # A series whose `for` ends before the next regular evaluation is checked on time.
+    # A series whose `for` (or maintenance window) ends before the next regular
+    # evaluation is checked on time.
     return any(
-        not s.fired and last < rules.due_at(s.pending_since, rule.for_) <= now
-        for s in mine
-        if s.subject.startswith("series:")
+        not s.fired and last < s.due(rule) <= now for s in mine if s.subject.startswith("series:")
     )
 
 
@@ -194,6 +226,7 @@ class Routing:
         self.now = now
         self.rules = [r for r in config.auto_declare if r.enabled]
         self._open: dict[int, OpenIncident] | None = None
+        self._loaded: dict[int, Incident] = {}
         self._by_group: dict[tuple[int, str], int | None] = {}
         self._by_key: dict[str, int | None] = {}
         self._integrations: dict[int, tuple[str, str]] = {}
@@ -203,25 +236,30 @@ class Routing:
 
     # --- batch -------------------------------------------------------------------------
 
-    def route_batch(self, batch: Sequence[Alert]) -> None:
+    def route_batch(self, batch: Sequence[Alert], *, careful: bool = False) -> None:
         self._load_integrations(a.integration_id for a in batch)
         since = min(a.first_seen for a in batch)
         self._calendar = load_calendar(
             self.session, config=self.config, since=since, until=self.now
         )
         for alert in batch:
+            if not careful:
+                self.route(alert)
+                alert.routed_at = self.now
+                continue
             alert_id = alert.id
             try:
                 with self.session.begin_nested():
                     self.route(alert)
             except Exception:
-                # One alert must not hold up the others forever: log it, mark it routed.
+                # Mark it routed all the same: it must not hold up the alerts behind it.
                 log.exception("routing alert %s failed; it stays unattached", alert_id)
                 self._forget_caches()
             alert.routed_at = self.now
 
     def _forget_caches(self) -> None:
         self._open = None
+        self._loaded.clear()
         self._by_group.clear()
         self._by_key.clear()
         self._spikes.clear()
@@ -775,6 +813,10 @@ class Routing:
             window = self.calendar(self.now).covering(service, self.now)
             if window is not None:
                 self._deferred.append(window.ends_at)
+                state.last_value = {
+                    **(state.last_value or {}),
+                    "deferred_until": window.ends_at.isoformat(),
+                }
                 return  # stays pending: it fires after the window if it still holds
         value = printable(sample.value)
         series = {"labels": sample.labels, "value": value}
@@ -855,7 +897,7 @@ class Routing:
                 continue
             if rule.when.kind == "promql" and rule not in promql_rules:
                 continue
-            due = rules.due_at(state.pending_since, rule.for_)
+            due = state.due(rule)
             # An overdue one waits for its maintenance window (above) or for Prometheus
             # to answer again (the rule's interval, below).
             if due > self.now:
@@ -909,7 +951,11 @@ class Routing:
         return self._open
 
     def _incident(self, incident_id: int) -> Incident:
-        return incidents.get(self.session, key=incident_id, viewer=SYSTEM)
+        incident = self._loaded.get(incident_id)
+        if incident is None:
+            incident = incidents.get(self.session, key=incident_id, viewer=SYSTEM)
+            self._loaded[incident_id] = incident
+        return incident
 
     def _incident_by_group(self, integration_id: int, group_key: str) -> int | None:
         cache_key = (integration_id, group_key)

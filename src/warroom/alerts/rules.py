@@ -30,6 +30,7 @@ from warroom.config.schema import (
     AutoDeclareRule,
     FieldCondition,
     WarroomConfig,
+    rule_severity,
 )
 
 # --- what a condition reads ---------------------------------------------------------------
@@ -277,15 +278,20 @@ def seconds_until(when: datetime, now: datetime) -> float:
 
 
 def canonical_severity(config: WarroomConfig, name: str) -> str:
-    level = config.severity(name)
+    """The configured name of the level a rule or an incident names."""
+    level = rule_severity(config, name)
     return level.name if level is not None else name
 
 
 def is_more_severe(config: WarroomConfig, proposed: str, current: str) -> bool:
     """Whether `proposed` outranks `current` (an unknown current level ranks last)."""
     last = len(config.severities) + 1
-    ranks = {s.name.lower(): rank for rank, s in enumerate(config.severities, start=1)}
-    return ranks.get(proposed.lower(), last) < ranks.get(current.lower(), last)
+    ranks = {s.name: rank for rank, s in enumerate(config.severities, start=1)}
+
+    def rank(name: str) -> int:
+        return ranks.get(canonical_severity(config, name), last)
+
+    return rank(proposed) < rank(current)
 
 
 # --- grouping -----------------------------------------------------------------------------

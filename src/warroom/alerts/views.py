@@ -11,11 +11,12 @@ import asyncio
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
 
 from warroom.alerts import service
 from warroom.alerts.ingest import BatchWriter, Unavailable
@@ -70,14 +71,36 @@ def _keys(request: Request) -> KeyCache:
     return keys
 
 
+class _NeedsDatabase(Exception):
+    """The key cache cannot answer without reading the database."""
+
+
+class _CacheOnly:
+    """Stands in for a session: the key cache answers a hit without touching its session,
+    and any use of this one (a miss) raises _NeedsDatabase."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedsDatabase
+
+
+_CACHE_ONLY = cast(Session, _CacheOnly())
+
+
 async def _lookup(request: Request, key: str, type: IntegrationType | None) -> Source | None:
     ctx = _ctx(request)
+    keys = _keys(request)
+    # The cache answers almost always: do that here, on the event loop, rather than with a
+    # thread hop and a session per event (the hop also costs a GIL hand-over each way).
+    try:
+        return keys.lookup(_CACHE_ONLY, key, type)
+    except _NeedsDatabase:
+        pass
 
     def find() -> Source | None:
         with ctx.db.unit_of_work() as uow:
-            return _keys(request).lookup(uow.session, key, type)
+            return keys.lookup(uow.session, key, type)
 
-    # The cache answers almost always; only a miss needs the database (in a thread).
+    # Only a miss needs the database (in a thread).
     return await asyncio.to_thread(find)
 
 

@@ -71,6 +71,22 @@ class Ack(Input):
     )
 
 
+class ImpactUpdate(BaseModel):
+    """Impact facts; the known ones drive impact-based escalation, others are kept as notes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    revenue_loss: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    revenue_impact_per_hour: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    affected_users: int | None = Field(default=None, ge=0)
+    affected_users_percent: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    customer_data_exposed: bool | None = None
+    sla_breach_imminent: bool | None = None
+    third_party_failure: bool | None = None
+    vendor: str | None = Field(default=None, max_length=128)
+    critical_systems_affected: int | None = Field(default=None, ge=0)
+
+
 class ParticipantAdd(Input):
     user: Name
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from warroom import events
 from warroom.auth.logic import Principal
 from warroom.clock import as_utc
 from warroom.config.schema import WarroomConfig
@@ -339,6 +340,16 @@ def declare(
                 actor=actor.actor,
                 timestamp=value,
             )
+    events.publish(
+        session,
+        events.IncidentDeclared(
+            incident_id=incident.id, at=declared_at, severity=severity, services=tuple(services)
+        ),
+    )
+    if data.impact:
+        events.publish(
+            session, events.ImpactChanged(incident_id=incident.id, at=now, impact=data.impact)
+        )
     if data.commander:
         assign_role(
             session,
@@ -383,6 +394,9 @@ def acknowledge(
         actor=actor.actor,
         timestamp=ack_at,
     )
+    events.publish(
+        session, events.IncidentAcknowledged(incident_id=incident.id, at=ack_at, by=actor.actor)
+    )
     return True
 
 
@@ -425,6 +439,17 @@ def change_status(
         timestamp=at,
         details=details,
     )
+    events.publish(
+        session,
+        events.StatusChanged(
+            incident_id=incident.id,
+            at=at,
+            previous=current.value,
+            current=status.value,
+            public=public,
+            message=message,
+        ),
+    )
 
 
 def change_severity(
@@ -457,6 +482,9 @@ def change_severity(
         now=now,
         actor=actor.actor,
         details={"previous_severity": old, "new_severity": new, "reason": reason},
+    )
+    events.publish(
+        session, events.SeverityChanged(incident_id=incident.id, at=now, previous=old, current=new)
     )
 
 
@@ -511,6 +539,9 @@ def assign_role(
         now=now,
         actor=actor.actor,
         details=details,
+    )
+    events.publish(
+        session, events.RoleAssigned(incident_id=incident.id, at=now, role=role, user=user)
     )
     return True
 
@@ -616,4 +647,34 @@ def add_event(
         details=data.details,
     )
     session.flush()
+    events.publish(
+        session,
+        events.TimelineEventAdded(incident_id=incident.id, at=event.timestamp, type=event.type),
+    )
     return event
+
+
+def update_impact(
+    session: Session, *, incident: Incident, impact: dict[str, Any], actor: Principal, now: datetime
+) -> dict[str, Any]:
+    """Merge new impact facts (revenue loss, data exposed, vendor failure…); return what changed."""
+    if incident.status == Status.CLOSED:
+        raise Conflict(f"{incident.key} is closed; its impact is final")
+    current = dict(incident.impact or {})
+    changed = {k: v for k, v in impact.items() if current.get(k) != v}
+    if not changed:
+        return {}
+    incident.impact = {**current, **changed}
+    _touch(incident, now)
+    record(
+        session,
+        incident=incident,
+        type=EventType.INVESTIGATION,
+        description="Impact assessment updated: "
+        + ", ".join(f"{k}={v}" for k, v in changed.items()),
+        now=now,
+        actor=actor.actor,
+        details={"impact": changed},
+    )
+    events.publish(session, events.ImpactChanged(incident_id=incident.id, at=now, impact=changed))
+    return changed

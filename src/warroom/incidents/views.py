@@ -18,6 +18,7 @@ from warroom.incidents.schemas import (
     Ack,
     EventCreate,
     EventRead,
+    ImpactUpdate,
     IncidentCreate,
     IncidentPage,
     IncidentRead,
@@ -154,6 +155,22 @@ def unassign_role(key: str, role: str, ctx: CtxDep, uow: UowDep, who: Responder)
     incident = service.get(uow.session, key=key, viewer=who, for_update=True)
     service.unassign_role(
         uow.session, config=ctx.config, incident=incident, role=role, actor=who, now=ctx.clock.now()
+    )
+    return _read(ctx, uow, incident)
+
+
+@router.post("/{key}/impact", response_model=IncidentRead)
+def update_impact(
+    key: str, data: ImpactUpdate, ctx: CtxDep, uow: UowDep, who: Responder
+) -> IncidentRead:
+    """Record impact facts; revenue loss, exposed data, SLA risk or a vendor failure escalate."""
+    incident = service.get(uow.session, key=key, viewer=who, for_update=True)
+    service.update_impact(
+        uow.session,
+        incident=incident,
+        impact=data.model_dump(exclude_none=True),
+        actor=who,
+        now=ctx.clock.now(),
     )
     return _read(ctx, uow, incident)
 

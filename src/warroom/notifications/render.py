@@ -318,7 +318,10 @@ def render_slack(context: MessageContext) -> RenderedMessage:
     if timeline:
         text = "*Recent timeline*\n" + "\n".join(f"• {slack_escape(t)}" for t in timeline)
         blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SLACK_TEXT_LIMIT)}}
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": truncate(text, SLACK_TEXT_LIMIT)},
+            }
         )
     buttons: list[dict[str, Any]] = []
     if context.ack_url:
@@ -367,9 +370,7 @@ def render_teams(
         if context.reason:
             body.append({"type": "TextBlock", "text": context.reason, "wrap": True})
         if facts:
-            body.append(
-                {"type": "FactSet", "facts": [{"title": n, "value": v} for n, v in facts]}
-            )
+            body.append({"type": "FactSet", "facts": [{"title": n, "value": v} for n, v in facts]})
         if timeline:
             body.append({"type": "TextBlock", "text": "\n\n".join(timeline), "wrap": True})
         card = {

@@ -1,0 +1,107 @@
+"""Domain events, handled inside the transaction that raised them.
+
+Services publish what happened (an incident was declared, acknowledged, re-graded…);
+subscribers react by writing rows — timers, notifications, timeline events — in the same
+transaction, just before it commits. So a reaction is never lost (it commits with its
+cause) and never happens without its cause (it rolls back with it). Anything that talks
+to the outside world reads those rows later, in the engine.
+
+Subscribers get the session and the event; the configuration and the public base URL are
+in `session.info` (see `Database.bind_context`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+_PENDING = "warroom_domain_events"
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    incident_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class IncidentDeclared(DomainEvent):
+    severity: str
+    services: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IncidentAcknowledged(DomainEvent):
+    by: str
+
+
+@dataclass(frozen=True)
+class SeverityChanged(DomainEvent):
+    previous: str
+    current: str
+
+
+@dataclass(frozen=True)
+class StatusChanged(DomainEvent):
+    previous: str
+    current: str
+    public: bool = False
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class RoleAssigned(DomainEvent):
+    role: str
+    user: str
+
+
+@dataclass(frozen=True)
+class ImpactChanged(DomainEvent):
+    impact: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimelineEventAdded(DomainEvent):
+    type: str
+
+
+E = TypeVar("E", bound=DomainEvent)
+Subscriber = Callable[[Session, Any], None]
+_SUBSCRIBERS: dict[type[DomainEvent], list[Subscriber]] = defaultdict(list)
+
+
+def subscribe(
+    event_type: type[E],
+) -> Callable[[Callable[[Session, E], None]], Callable[[Session, E], None]]:
+    def register(handler: Callable[[Session, E], None]) -> Callable[[Session, E], None]:
+        if handler not in _SUBSCRIBERS[event_type]:
+            _SUBSCRIBERS[event_type].append(handler)
+        return handler
+
+    return register
+
+
+def publish(session: Session, event: DomainEvent) -> None:
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _dispatch(session: Session) -> None:
+    # Handlers may publish more events; keep draining until nothing is left.
+    while session.info.get(_PENDING):
+        pending, session.info[_PENDING] = session.info[_PENDING], []
+        for domain_event in pending:
+            for handler in list(_SUBSCRIBERS.get(type(domain_event), ())):
+                handler(session, domain_event)
+        session.flush()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _discard(session: Session) -> None:
+    session.info.pop(_PENDING, None)

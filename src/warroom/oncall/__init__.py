@@ -1,0 +1,1 @@
+"""On-call schedules: rotations, layers, restrictions, overrides; who is on call, and when."""

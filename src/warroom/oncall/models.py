@@ -1,0 +1,49 @@
+"""Schedules defined through the API, and overrides of any schedule (configured or not)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from warroom.db import Base, UTCDateTime
+
+
+class StoredSchedule(Base):
+    """A schedule created with `POST /api/v1/schedules`; `spec` is its validated definition."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScheduleOverride(Base):
+    """A change to a schedule for a window of time: add, remove or replace someone.
+
+    `schedule` is a name, not a foreign key: configured schedules have no row.
+    """
+
+    __tablename__ = "schedule_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(64))
+    layer: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # add|remove|replace
+    user: Mapped[str | None] = mapped_column(String(64))
+    replaces: Mapped[str | None] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+Index("ix_schedule_overrides_schedule_ends_at", ScheduleOverride.schedule, ScheduleOverride.ends_at)

@@ -1,0 +1,366 @@
+"""On-call use cases: schedules from the configuration and the API, overrides, look-ups.
+
+Configured schedules live in the YAML; API-defined ones are rows holding their validated
+definition. Both answer the same questions through `warroom.oncall.logic`. Overrides are
+rows for any schedule, by name. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from warroom.auth.logic import Principal
+from warroom.config.schema import Schedule as ScheduleSpec
+from warroom.config.schema import WarroomConfig
+from warroom.errors import Conflict, NotFound, ValidationFailed
+from warroom.oncall import logic
+from warroom.oncall.logic import Override, OverrideKind, Shift
+from warroom.oncall.models import ScheduleOverride, StoredSchedule
+from warroom.oncall.schemas import OverrideCreate
+
+#: The longest window rendered at once (iCalendar, shift lists, an override's length).
+MAX_WINDOW = timedelta(days=366)
+# Overrides further than this from an instant cannot change who is on call at it: no turn
+# is longer than 366 days.
+_OVERRIDE_REACH = timedelta(days=367)
+
+
+@dataclass(frozen=True)
+class Defined:
+    """A schedule and where it is defined."""
+
+    spec: ScheduleSpec
+    source: Literal["config", "api"]
+    row: StoredSchedule | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+# --- compiled schedules, cached -----------------------------------------------------------
+
+# Configured schedules compile once per configuration; API ones once per row.
+_config_cache: dict[int, tuple[WarroomConfig, dict[str, logic.Schedule]]] = {}
+_row_cache: dict[tuple[int, str], logic.Schedule] = {}
+
+
+def _configured(config: WarroomConfig) -> dict[str, logic.Schedule]:
+    cached = _config_cache.get(id(config))
+    if cached is None or cached[0] is not config:
+        if len(_config_cache) > 8:
+            _config_cache.clear()
+        cached = (config, {s.name: logic.from_spec(s) for s in config.schedules})
+        _config_cache[id(config)] = cached
+    return cached[1]
+
+
+def compiled(defined: Defined) -> logic.Schedule:
+    """The schedule ready for look-ups."""
+    if defined.row is None:
+        return logic.from_spec(defined.spec)
+    key = (defined.row.id, defined.row.name)
+    schedule = _row_cache.get(key)
+    if schedule is None:
+        if len(_row_cache) > 4096:
+            _row_cache.clear()
+        schedule = _row_cache[key] = logic.from_spec(defined.spec)
+    return schedule
+
+
+def _compiled_all(config: WarroomConfig, defined: Iterable[Defined]) -> list[logic.Schedule]:
+    configured = _configured(config)
+    return [
+        configured[d.name] if d.source == "config" else compiled(d)
+        for d in defined
+        if d.source == "api" or d.name in configured
+    ]
+
+
+# --- schedules ----------------------------------------------------------------------------
+
+
+def _from_row(row: StoredSchedule) -> Defined:
+    return Defined(ScheduleSpec.model_validate(row.spec), "api", row)
+
+
+def list_schedules(session: Session, *, config: WarroomConfig) -> list[Defined]:
+    """Every schedule: the configured ones in file order, then the API's by name."""
+    configured = [Defined(spec, "config") for spec in config.schedules]
+    rows = session.scalars(select(StoredSchedule).order_by(StoredSchedule.name))
+    return configured + [_from_row(row) for row in rows]
+
+
+def get(session: Session, *, config: WarroomConfig, name: str) -> Defined | None:
+    """Return the schedule called `name` (or `pagerduty://schedules/<name>`), if any."""
+    name = logic.schedule_name_from_reference(name)
+    spec = next((s for s in config.schedules if s.name == name), None)
+    if spec is not None:
+        return Defined(spec, "config")
+    row = session.scalar(select(StoredSchedule).where(StoredSchedule.name == name))
+    return _from_row(row) if row is not None else None
+
+
+def get_or_raise(
+    session: Session, *, config: WarroomConfig, name: str, field: str = "name"
+) -> Defined:
+    defined = get(session, config=config, name=name)
+    if defined is None:
+        raise NotFound(f"no schedule {name!r}", field=field)
+    return defined
+
+
+def _check_participants(config: WarroomConfig, spec: ScheduleSpec) -> None:
+    if not config.users:
+        return
+    handles = {u.handle for u in config.users}
+    for i, layer in enumerate(spec.layers):
+        for j, user in enumerate(layer.participants):
+            if user not in handles:
+                raise ValidationFailed(
+                    f"layers.{i}.participants.{j}: unknown user {user!r}",
+                    field=f"layers.{i}.participants.{j}",
+                )
+
+
+def create(
+    session: Session,
+    *,
+    config: WarroomConfig,
+    spec: ScheduleSpec,
+    actor: Principal,
+    now: datetime,
+) -> Defined:
+    """Define a schedule through the API; its name must be free in the configuration too."""
+    if any(s.name == spec.name for s in config.schedules):
+        raise Conflict(f"schedule {spec.name!r} is defined in the configuration", field="name")
+    _check_participants(config, spec)
+    if session.scalar(select(StoredSchedule.id).where(StoredSchedule.name == spec.name)):
+        raise Conflict(f"schedule {spec.name!r} already exists", field="name")
+    row = StoredSchedule(
+        name=spec.name,
+        time_zone=spec.time_zone,
+        spec=spec.model_dump(mode="json"),
+        created_by=actor.actor,
+        created_at=now,
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:  # created by someone else since the check above
+        raise Conflict(f"schedule {spec.name!r} already exists", field="name") from None
+    return Defined(spec, "api", row)
+
+
+def delete(session: Session, *, config: WarroomConfig, name: str, now: datetime) -> Defined:
+    """Delete an API-defined schedule and cancel its overrides."""
+    defined = get_or_raise(session, config=config, name=name)
+    if defined.row is None:
+        raise Conflict(
+            f"schedule {defined.name!r} is defined in the configuration; remove it there",
+            field="name",
+        )
+    for override in session.scalars(
+        select(ScheduleOverride).where(
+            ScheduleOverride.schedule == defined.name, ScheduleOverride.cancelled_at.is_(None)
+        )
+    ):
+        override.cancelled_at = now
+    session.delete(defined.row)
+    return defined
+
+
+# --- overrides ----------------------------------------------------------------------------
+
+
+def to_override(row: ScheduleOverride) -> Override:
+    return Override(
+        kind=OverrideKind(row.kind),
+        start=row.starts_at,
+        end=row.ends_at,
+        user=row.user,
+        layer=row.layer,
+        replaces=row.replaces,
+        id=row.id,
+    )
+
+
+def _check_override(config: WarroomConfig, spec: ScheduleSpec, data: OverrideCreate) -> None:
+    if data.end <= data.start:
+        raise ValidationFailed("end: must be after start", field="end")
+    if data.end - data.start > MAX_WINDOW:
+        raise ValidationFailed("end: an override lasts at most 366 days", field="end")
+    if data.kind is not OverrideKind.REMOVE and not data.user:
+        raise ValidationFailed(f"user: a {data.kind.value} override needs a user", field="user")
+    if data.kind is OverrideKind.REPLACE and data.layer is None and data.replaces is None:
+        raise ValidationFailed(
+            "replaces: a replace override needs the user it replaces, or a layer",
+            field="replaces",
+        )
+    if data.kind is not OverrideKind.REPLACE and data.replaces is not None:
+        raise ValidationFailed("replaces: only a replace override takes it", field="replaces")
+    if data.layer is not None and all(layer.name != data.layer for layer in spec.layers):
+        names = ", ".join(layer.name for layer in spec.layers)
+        raise ValidationFailed(
+            f"layer: schedule {spec.name!r} has no layer {data.layer!r} (it has {names})",
+            field="layer",
+        )
+    if config.users:
+        for field in ("user", "replaces"):
+            handle = getattr(data, field)
+            if handle is not None and config.user(handle) is None:
+                raise ValidationFailed(f"{field}: unknown user {handle!r}", field=field)
+
+
+def create_override(
+    session: Session,
+    *,
+    config: WarroomConfig,
+    schedule: str,
+    data: OverrideCreate,
+    actor: Principal,
+    now: datetime,
+) -> ScheduleOverride:
+    """Add, remove or replace someone on a schedule for a window of time."""
+    defined = get_or_raise(session, config=config, name=schedule)
+    _check_override(config, defined.spec, data)
+    row = ScheduleOverride(
+        schedule=defined.name,
+        layer=data.layer,
+        kind=data.kind.value,
+        user=data.user,
+        replaces=data.replaces,
+        starts_at=data.start,
+        ends_at=data.end,
+        reason=data.reason,
+        created_by=actor.actor,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_overrides(
+    session: Session,
+    *,
+    config: WarroomConfig,
+    schedule: str,
+    now: datetime,
+    include_past: bool = False,
+) -> list[ScheduleOverride]:
+    """A schedule's overrides in the order they apply; by default the live, unfinished ones."""
+    defined = get_or_raise(session, config=config, name=schedule)
+    query = select(ScheduleOverride).where(ScheduleOverride.schedule == defined.name)
+    if not include_past:
+        query = query.where(ScheduleOverride.cancelled_at.is_(None), ScheduleOverride.ends_at > now)
+    return list(session.scalars(query.order_by(ScheduleOverride.id)))
+
+
+def cancel_override(
+    session: Session, *, config: WarroomConfig, schedule: str, override_id: int, now: datetime
+) -> ScheduleOverride:
+    """Cancel an override (it stays on record); cancelling twice is harmless."""
+    defined = get_or_raise(session, config=config, name=schedule)
+    row = session.get(ScheduleOverride, override_id)
+    if row is None or row.schedule != defined.name:
+        raise NotFound(f"no override {override_id} on schedule {defined.name!r}", field="id")
+    if row.cancelled_at is None:
+        row.cancelled_at = now
+    return row
+
+
+def _live_overrides(
+    session: Session, names: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[Override]]:
+    """Uncancelled overrides of the named schedules that overlap [start, end), in order."""
+    found: dict[str, list[Override]] = {}
+    if not names:
+        return found
+    query = (
+        select(ScheduleOverride)
+        .where(
+            ScheduleOverride.cancelled_at.is_(None),
+            ScheduleOverride.starts_at < end,
+            ScheduleOverride.ends_at > start,
+        )
+        .order_by(ScheduleOverride.id)
+    )
+    if len(names) < 100:
+        query = query.where(ScheduleOverride.schedule.in_(names))
+    wanted = set(names)
+    for row in session.scalars(query):
+        if row.schedule in wanted:
+            found.setdefault(row.schedule, []).append(to_override(row))
+    return found
+
+
+# --- who is on call -----------------------------------------------------------------------
+
+
+def on_call(
+    session: Session, *, config: WarroomConfig, at: datetime, schedule: str | None = None
+) -> list[Shift]:
+    """Who is on call at `at`, in one schedule or in all of them."""
+    if schedule is not None:
+        defined = [get_or_raise(session, config=config, name=schedule, field="schedule")]
+    else:
+        defined = list_schedules(session, config=config)
+    schedules = _compiled_all(config, defined)
+    overrides = _live_overrides(
+        session, [s.name for s in schedules], at - _OVERRIDE_REACH, at + _OVERRIDE_REACH
+    )
+    entries: list[Shift] = []
+    for compiled_schedule in schedules:
+        entries.extend(
+            logic.who_is_on_call(compiled_schedule, at, overrides.get(compiled_schedule.name, ()))
+        )
+    return entries
+
+
+def check_window(start: datetime, end: datetime) -> None:
+    if end <= start:
+        raise ValidationFailed("to: must be after from", field="to")
+    if end - start > MAX_WINDOW:
+        raise ValidationFailed("to: a window spans at most 366 days", field="to")
+
+
+def schedule_shifts(
+    session: Session, *, config: WarroomConfig, name: str, start: datetime, end: datetime
+) -> tuple[Defined, list[Shift]]:
+    """The rendered shifts of one schedule that overlap [start, end)."""
+    check_window(start, end)
+    defined = get_or_raise(session, config=config, name=name)
+    schedule = _compiled_all(config, [defined])[0]
+    overrides = _live_overrides(
+        session, [schedule.name], start - _OVERRIDE_REACH, end + _OVERRIDE_REACH
+    )
+    return defined, logic.shifts(schedule, start, end, overrides.get(schedule.name, ()))
+
+
+def user_shifts(
+    session: Session, *, config: WarroomConfig, handle: str, start: datetime, end: datetime
+) -> list[Shift]:
+    """One person's shifts in every schedule that overlap [start, end)."""
+    check_window(start, end)
+    if config.users and config.user(handle) is None:
+        raise NotFound(f"no user {handle!r}", field="handle")
+    schedules = _compiled_all(config, list_schedules(session, config=config))
+    overrides = _live_overrides(
+        session, [s.name for s in schedules], start - _OVERRIDE_REACH, end + _OVERRIDE_REACH
+    )
+    found: list[Shift] = []
+    for schedule in schedules:
+        mine = overrides.get(schedule.name, [])
+        if handle not in schedule.participants and all(o.user != handle for o in mine):
+            continue
+        found.extend(s for s in logic.shifts(schedule, start, end, mine) if s.user == handle)
+    found.sort(key=lambda s: (s.start, s.schedule))
+    return found
