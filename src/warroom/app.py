@@ -75,7 +75,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         prepare(ctx)
-        engine = Engine(ctx, all_jobs()) if ctx.settings.engine else None
+        engine = Engine(ctx, all_jobs(ctx)) if ctx.settings.engine else None
         if engine is not None:
             engine.start()
         yield

@@ -1199,7 +1199,7 @@ def engine(
         _config_problems_exit(exc.problems)
     except (SQLAlchemyError, ValueError) as exc:
         fail(f"cannot use the database {_safe_url(settings.database_url)}: {exc}")
-    runner = Engine(ctx, all_jobs(), poll_seconds=poll)
+    runner = Engine(ctx, all_jobs(ctx), poll_seconds=poll)
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
     err.print(f"warroom engine {__version__} on {_safe_url(settings.database_url)}", markup=False)
     try:

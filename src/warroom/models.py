@@ -23,6 +23,6 @@ __all__ = [
     "MaintenanceWindow",
     "Notification",
     "RuleState",
-    "Timer",
     "TimelineEvent",
+    "Timer",
 ]

@@ -25,6 +25,7 @@ from warroom.alerts.logic import AlertEvent, InvalidEvent
 from warroom.alerts.service import Applied, Source, apply_event
 from warroom.clock import Clock
 from warroom.db import Database
+from warroom.engine.wakeup import notify
 
 log = logging.getLogger("warroom.ingest")
 
@@ -122,6 +123,7 @@ class BatchWriter:
                 ]
                 for r in batch
             ]
+            notify(uow.session)  # engines in other processes route at once
             uow.commit()
         if self._on_commit is not None:
             self._on_commit()

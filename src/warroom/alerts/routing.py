@@ -114,7 +114,8 @@ def evaluate_rules(ctx: AppContext) -> float | None:
     until the next check is due (None: nothing pending)."""
     now = ctx.clock.now()
     config = ctx.config
-    promql_rules = [r for r in config.auto_declare if r.enabled and r.when.kind == "promql"]
+    enabled = {r.name: r for r in config.auto_declare if r.enabled}
+    promql_rules = [r for r in enabled.values() if r.when.kind == "promql"]
     if promql_rules and config.prometheus is None:
         for rule in promql_rules:
             if rule.name not in _noted_without_source:
@@ -122,10 +123,19 @@ def evaluate_rules(ctx: AppContext) -> float | None:
                 log.info("PromQL rule %s is skipped: no prometheus.url is configured", rule.name)
         promql_rules = []
 
+    # A look first, without writing: most passes find nothing due.
     with ctx.db.unit_of_work() as uow:
         states = _state_snapshot(uow.session)
         uow.rollback()
+    stale = any(s.rule not in enabled for s in states)
+    alerts_due = any(
+        s.subject.startswith("alert:") and not s.fired and s.due(enabled[s.rule]) <= now
+        for s in states
+        if s.rule in enabled
+    )
     due = [r for r in promql_rules if _promql_due(r, states, config, now)]
+    if not (stale or alerts_due or due):
+        return _seconds(_next_due(states, enabled, promql_rules, config, now), now)
 
     answers: dict[str, list[Sample] | PrometheusError] = {}
     if due:
@@ -144,13 +154,54 @@ def evaluate_rules(ctx: AppContext) -> float | None:
         session = uow.session
         _serialise(session)
         routing = Routing(session, config, now)
-        routing.forget_removed_rules()
-        routing.fire_due_alert_rules()
+        if stale:
+            routing.forget_removed_rules()
+        if alerts_due:
+            routing.fire_due_alert_rules()
         for rule in due:
             routing.apply_series(rule, answers[rule.name])
-        next_due = routing.next_due(promql_rules)
+        session.flush()
+        states = _state_snapshot(session)
         uow.commit()
-    return rules.seconds_until(next_due, now) if next_due is not None else None
+    return _seconds(_next_due(states, enabled, promql_rules, config, now), now)
+
+
+def _seconds(when: datetime | None, now: datetime) -> float | None:
+    return rules.seconds_until(when, now) if when is not None else None
+
+
+def _next_due(
+    states: Sequence[_StateRow],
+    enabled: dict[str, AutoDeclareRule],
+    promql_rules: Sequence[AutoDeclareRule],
+    config: WarroomConfig,
+    now: datetime,
+) -> datetime | None:
+    """The earliest time a pending `for` or a maintenance window that holds a firing back
+    ends, or a PromQL rule is due again."""
+    candidates: list[datetime] = []
+    for state in states:
+        rule = enabled.get(state.rule)
+        if rule is None or state.fired or state.subject in (LAST_EVALUATION, COUNT_SUBJECT):
+            continue
+        if rule.when.kind == "promql" and rule not in promql_rules:
+            continue
+        due = state.due(rule)
+        # An overdue series waits for Prometheus to answer again (the interval, below).
+        if due > now:
+            candidates.append(due)
+    if config.prometheus is not None:
+        for rule in promql_rules:
+            last = next(
+                (
+                    s.last_evaluated_at
+                    for s in states
+                    if s.rule == rule.name and s.subject == LAST_EVALUATION
+                ),
+                None,
+            )
+            candidates.append(now if last is None else last + config.prometheus.interval)
+    return min(candidates, default=None)
 
 
 @dataclass(frozen=True)
@@ -232,7 +283,6 @@ class Routing:
         self._integrations: dict[int, tuple[str, str]] = {}
         self._calendar: Calendar | None = None
         self._spikes: dict[str, rules.Spike] = {}
-        self._deferred: list[datetime] = []
 
     # --- batch -------------------------------------------------------------------------
 
@@ -683,7 +733,10 @@ class Routing:
             if rule is None:
                 self.session.delete(state)  # the rule was removed or disabled
                 continue
-            if not rules.for_elapsed(state.pending_since, rule.for_, self.now):
+            held_back = _deferred_until(state.last_value)
+            if not rules.for_elapsed(state.pending_since, rule.for_, self.now) or (
+                held_back is not None and self.now < held_back
+            ):
                 continue
             alert = self.session.get(Alert, int(state.subject.split(":", 1)[1]))
             if alert is None or alert.resolved_at is not None or alert.suppressed:
@@ -691,7 +744,7 @@ class Routing:
                 continue
             window = self.calendar(self.now).covering(alert.service, self.now)
             if window is not None:
-                self._deferred.append(window.ends_at)  # fires after the window, if still open
+                _defer(state, window.ends_at)  # fires after the window, if still open
                 continue
             facts = self.facts(alert)
             assert rule.when.alert is not None
@@ -812,11 +865,7 @@ class Routing:
         if service is not None:
             window = self.calendar(self.now).covering(service, self.now)
             if window is not None:
-                self._deferred.append(window.ends_at)
-                state.last_value = {
-                    **(state.last_value or {}),
-                    "deferred_until": window.ends_at.isoformat(),
-                }
+                _defer(state, window.ends_at)
                 return  # stays pending: it fires after the window if it still holds
         value = printable(sample.value)
         series = {"labels": sample.labels, "value": value}
@@ -884,37 +933,6 @@ class Routing:
         state.incident_id = incident.id
 
     # --- when next ---------------------------------------------------------------------
-
-    def next_due(self, promql_rules: Sequence[AutoDeclareRule]) -> datetime | None:
-        """The earliest time a pending `for` ends, a maintenance window that holds a firing
-        back ends, or a PromQL rule is due again."""
-        candidates: list[datetime] = [d for d in self._deferred if d > self.now]
-        by_name = {r.name: r for r in self.rules}
-        states = _state_snapshot(self.session)
-        for state in states:
-            rule = by_name.get(state.rule)
-            if rule is None or state.fired or state.subject in (LAST_EVALUATION, COUNT_SUBJECT):
-                continue
-            if rule.when.kind == "promql" and rule not in promql_rules:
-                continue
-            due = state.due(rule)
-            # An overdue one waits for its maintenance window (above) or for Prometheus
-            # to answer again (the rule's interval, below).
-            if due > self.now:
-                candidates.append(due)
-        source = self.config.prometheus
-        if source is not None:
-            for rule in promql_rules:
-                last = next(
-                    (
-                        s.last_evaluated_at
-                        for s in states
-                        if s.rule == rule.name and s.subject == LAST_EVALUATION
-                    ),
-                    None,
-                )
-                candidates.append(self.now if last is None else last + source.interval)
-        return min(candidates, default=None)
 
     # --- incidents ---------------------------------------------------------------------
 
@@ -1009,6 +1027,11 @@ class Routing:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _defer(state: RuleState, until: datetime) -> None:
+    """Hold a due firing back until a maintenance window ends."""
+    state.last_value = {**(state.last_value or {}), "deferred_until": until.isoformat()}
 
 
 @dataclass(frozen=True)

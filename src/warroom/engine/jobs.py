@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from warroom.alerts.routing import evaluate_rules, route_alerts
+from warroom.context import AppContext
+from warroom.engine.delivery import Deliverer
 from warroom.engine.runner import Job
+from warroom.engine.timer_job import TimerRunner
 from warroom.heartbeats.job import HEARTBEATS_JOB
+from warroom.notifications.registry import build_notifiers
+from warroom.notifications.service import plan_fallback
 
 
-def all_jobs() -> list[Job]:
+def all_jobs(ctx: AppContext) -> list[Job]:
+    notifiers = build_notifiers(ctx.settings)
+    deliverer = Deliverer(notifiers, fallback=plan_fallback)
+
+    def close() -> None:
+        deliverer.close()
+        notifiers.close()
+
     return [
         HEARTBEATS_JOB,
         Job("alert-routing", route_alerts),
         Job("rule-evaluation", evaluate_rules),
+        Job("timers", TimerRunner()),
+        Job("deliveries", deliverer, close=close),
     ]

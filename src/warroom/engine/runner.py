@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from warroom.context import AppContext
+from warroom.engine.wakeup import Listener
 
 log = logging.getLogger("warroom.engine")
 
@@ -22,6 +23,7 @@ log = logging.getLogger("warroom.engine")
 class Job:
     name: str
     run: Callable[[AppContext], float | None]
+    close: Callable[[], None] | None = None
 
 
 class Engine:
@@ -47,11 +49,22 @@ class Engine:
 
     def run_forever(self) -> None:
         woken = self._ctx.alerts_committed
-        while not self._stop.is_set():
-            woken.clear()
-            sleep = self.run_once()
-            if sleep > 0:
-                woken.wait(sleep)
+        listener = None
+        if self._ctx.db.dialect == "postgresql":
+            listener = Listener(self._ctx.db.url, woken)
+            listener.start()
+        try:
+            while not self._stop.is_set():
+                woken.clear()
+                sleep = self.run_once()
+                if sleep > 0:
+                    woken.wait(sleep)
+        finally:
+            if listener is not None:
+                listener.stop()
+            for job in self._jobs:
+                if job.close is not None:
+                    job.close()
 
     def request_stop(self) -> None:
         """Ask the loop to finish its current pass and return (safe from a signal handler)."""
