@@ -8,6 +8,7 @@ from warroom.heartbeats.models import Heartbeat
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
 from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
+from warroom.oncall.models import ScheduleOverride, StoredSchedule
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "MaintenanceWindow",
     "Notification",
     "RuleState",
+    "ScheduleOverride",
+    "StoredSchedule",
     "TimelineEvent",
     "Timer",
 ]

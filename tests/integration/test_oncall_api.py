@@ -438,3 +438,26 @@ def test_shifts_as_json_and_window_limits(client: TestClient, api_tokens: Tokens
         headers=auth(api_tokens.viewer),
     )
     assert too_long.status_code == 422 and error_field(too_long) == "to"
+
+
+def test_far_dates_and_huge_renderings_are_refused(client: TestClient, api_tokens: Tokens) -> None:
+    far = client.get(
+        "/api/v1/oncall", params={"at": "9999-12-31T23:00:00Z"}, headers=auth(api_tokens.viewer)
+    )
+    assert far.status_code == 422 and error_field(far) == "at"
+    turn = {"rotation": "custom", "shift_length": "1 minute", "participants": ["jane.smith"]}
+    minutes = {"name": "every-minute", "layers": [{"name": "p", **turn}]}
+    created = client.post("/api/v1/schedules", json=minutes, headers=auth(api_tokens.admin))
+    assert created.status_code == 201, created.text
+    year = client.get(
+        "/api/v1/schedules/every-minute/calendar.ics",
+        params={"from": "2024-01-01T00:00:00Z", "to": "2024-12-31T00:00:00Z"},
+        headers=auth(api_tokens.viewer),
+    )
+    assert year.status_code == 422 and error_field(year) == "to"
+    hour = client.get(
+        "/api/v1/schedules/every-minute/shifts",
+        params={"from": "2024-01-01T00:00:00Z", "to": "2024-01-01T01:00:00Z"},
+        headers=auth(api_tokens.viewer),
+    )
+    assert hour.status_code == 200 and len(hour.json()["shifts"]) == 60

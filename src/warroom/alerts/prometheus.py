@@ -17,7 +17,12 @@ import httpx
 
 
 class PrometheusError(Exception):
-    """The query did not produce a usable answer."""
+    """The query did not produce a usable answer. `unreachable` when no answer came at all
+    (connection refused, timeout): other queries would fail the same way just now."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,13 @@ class PrometheusClient:
         try:
             response = self._client.get("/api/v1/query", params=params)
         except httpx.TimeoutException as exc:
-            raise PrometheusError(f"{self.base_url}: no answer in time ({exc})") from exc
+            raise PrometheusError(
+                f"{self.base_url}: no answer in time ({exc})", unreachable=True
+            ) from exc
         except httpx.HTTPError as exc:
-            raise PrometheusError(f"{self.base_url}: unreachable ({exc})") from exc
+            raise PrometheusError(
+                f"{self.base_url}: unreachable ({exc})", unreachable=True
+            ) from exc
         try:
             body: Any = response.json()
         except ValueError:

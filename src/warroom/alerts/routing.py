@@ -126,10 +126,10 @@ def evaluate_rules(ctx: AppContext) -> float | None:
     # A look first, without writing: most passes find nothing due.
     with ctx.db.unit_of_work() as uow:
         states = _state_snapshot(uow.session)
+        stale = bool(_rule_names(uow.session) - set(enabled))
         uow.rollback()
-    stale = any(s.rule not in enabled for s in states)
     alerts_due = any(
-        s.subject.startswith("alert:") and not s.fired and s.due(enabled[s.rule]) <= now
+        s.subject.startswith("alert:") and s.due(enabled[s.rule]) <= now
         for s in states
         if s.rule in enabled
     )
@@ -141,14 +141,20 @@ def evaluate_rules(ctx: AppContext) -> float | None:
     if due:
         source = config.prometheus
         assert source is not None
+        down: PrometheusError | None = None
         with PrometheusClient(source.url, timeout=source.timeout.total_seconds()) as client:
             for rule in due:
                 assert rule.when.promql is not None
+                if down is not None:
+                    answers[rule.name] = down  # no need to wait for a timeout per rule
+                    continue
                 try:
                     answers[rule.name] = client.query(rule.when.promql, at=now)
                 except PrometheusError as exc:
                     log.warning("PromQL rule %s not evaluated: %s", rule.name, exc)
                     answers[rule.name] = exc
+                    if exc.unreachable:
+                        down = exc
 
     with ctx.db.unit_of_work() as uow:
         session = uow.session
@@ -182,7 +188,7 @@ def _next_due(
     candidates: list[datetime] = []
     for state in states:
         rule = enabled.get(state.rule)
-        if rule is None or state.fired or state.subject in (LAST_EVALUATION, COUNT_SUBJECT):
+        if rule is None or state.subject in (LAST_EVALUATION, COUNT_SUBJECT):
             continue
         if rule.when.kind == "promql" and rule not in promql_rules:
             continue
@@ -206,11 +212,12 @@ def _next_due(
 
 @dataclass(frozen=True)
 class _StateRow:
+    """A rule state that has not fired (a pending subject, or a rule's evaluation marker)."""
+
     rule: str
     subject: str
     pending_since: datetime
     last_evaluated_at: datetime
-    fired: bool
     # A firing held back by a maintenance window, until the window ends.
     deferred_until: datetime | None
 
@@ -226,9 +233,8 @@ def _state_snapshot(session: Session) -> list[_StateRow]:
             RuleState.subject,
             RuleState.pending_since,
             RuleState.last_evaluated_at,
-            RuleState.fired_at,
             RuleState.last_value,
-        )
+        ).where(RuleState.fired_at.is_(None))
     )
     return [
         _StateRow(
@@ -236,11 +242,14 @@ def _state_snapshot(session: Session) -> list[_StateRow]:
             r.subject,
             r.pending_since,
             r.last_evaluated_at,
-            r.fired_at is not None,
             _deferred_until(r.last_value),
         )
         for r in rows
     ]
+
+
+def _rule_names(session: Session) -> set[str]:
+    return set(session.scalars(select(RuleState.rule).distinct()))
 
 
 def _deferred_until(value: Any) -> datetime | None:
@@ -259,9 +268,7 @@ def _promql_due(
         return True
     # A series whose `for` (or maintenance window) ends before the next regular
     # evaluation is checked on time.
-    return any(
-        not s.fired and last < s.due(rule) <= now for s in mine if s.subject.startswith("series:")
-    )
+    return any(last < s.due(rule) <= now for s in mine if s.subject.startswith("series:"))
 
 
 # --- the decisions, written ---------------------------------------------------------------

@@ -27,14 +27,14 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=value)
+        return _seconds(value, value)
     if not isinstance(value, str):
         raise ValueError(f"not a duration: {value!r}")
     text = value.strip().lower()
     if text in {"0", "immediate", "immediately", "none"}:
         return timedelta(0)
     if text.isdigit():
-        return timedelta(seconds=int(text))
+        return _seconds(int(text), value)
     pos, total = 0, 0.0
     for match in _PART.finditer(text):
         if text[pos : match.start()].strip(" ,and"):
@@ -46,7 +46,14 @@ def parse_duration(value: object) -> timedelta:
         pos = match.end()
     if pos == 0 or text[pos:].strip():
         raise ValueError(f"not a duration: {value!r} (write e.g. '15 minutes', '4h', '1 week')")
-    return timedelta(seconds=total)
+    return _seconds(total, value)
+
+
+def _seconds(total: float, original: object) -> timedelta:
+    try:
+        return timedelta(seconds=total)
+    except OverflowError:
+        raise ValueError(f"duration too long: {original!r}") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -565,10 +565,24 @@ class ConfiguredMaintenance(Strict):
 class PrometheusSource(Strict):
     """The Prometheus server PromQL rules query (HTTP API `GET /api/v1/query`)."""
 
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    url: str
     timeout: Duration = timedelta(seconds=5)
     # How often each PromQL rule is evaluated (a due `for` is checked on time regardless).
     interval: Duration = timedelta(seconds=30)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("timeout", "interval")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
+        return value
 
 
 class AlertResolution(StrEnum):
@@ -649,6 +663,16 @@ def _hh_mm(value: time) -> str:
 TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
 
 
+def _shift_length(value: object) -> timedelta:
+    try:
+        return parse_duration(value)
+    except OverflowError:  # "99999999999999999999 weeks" must be a 422, not a crash
+        raise ValueError(f"not a usable shift_length: {value!r}") from None
+
+
+ShiftLength = Annotated[timedelta, BeforeValidator(_shift_length)]
+
+
 class RotationType(StrEnum):
     HOURLY = "hourly"
     DAILY = "daily"
@@ -707,7 +731,7 @@ class ScheduleLayer(Strict):
 
     name: ScheduleName
     rotation: RotationType = RotationType.WEEKLY
-    shift_length: Duration | None = None
+    shift_length: ShiftLength | None = None
     handoff_time: TimeOfDay = time(9)
     handoff_day: Weekday | None = None
     start: date = date(2024, 1, 1)
@@ -730,6 +754,8 @@ class ScheduleLayer(Strict):
                 )
         if self.handoff_day is not None and self.rotation is not RotationType.WEEKLY:
             raise ValueError("handoff_day applies to weekly rotations only")
+        if not date(1970, 1, 1) <= self.start <= date(2199, 12, 31):
+            raise ValueError("start must be a date from 1970 to 2199")
         return self
 
     @field_serializer("handoff_time")

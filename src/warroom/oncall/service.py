@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select
@@ -27,6 +27,11 @@ from warroom.oncall.schemas import OverrideCreate
 
 #: The longest window rendered at once (iCalendar, shift lists, an override's length).
 MAX_WINDOW = timedelta(days=366)
+#: The most turns one rendering may walk through (a year of 1-minute turns is too many).
+MAX_TURNS = 100_000
+#: Instants asked about or overridden lie in this range (far dates overflow the maths).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 # Overrides further than this from an instant cannot change who is on call at it: no turn
 # is longer than 366 days.
 _OVERRIDE_REACH = timedelta(days=367)
@@ -192,7 +197,14 @@ def to_override(row: ScheduleOverride) -> Override:
     )
 
 
+def check_instant(value: datetime, field: str) -> None:
+    if not EARLIEST <= value <= LATEST:
+        raise ValidationFailed(f"{field}: must be between 1970 and 2200", field=field)
+
+
 def _check_override(config: WarroomConfig, spec: ScheduleSpec, data: OverrideCreate) -> None:
+    check_instant(data.start, "start")
+    check_instant(data.end, "end")
     if data.end <= data.start:
         raise ValidationFailed("end: must be after start", field="end")
     if data.end - data.start > MAX_WINDOW:
@@ -309,6 +321,7 @@ def on_call(
     session: Session, *, config: WarroomConfig, at: datetime, schedule: str | None = None
 ) -> list[Shift]:
     """Who is on call at `at`, in one schedule or in all of them."""
+    check_instant(at, "at")
     if schedule is not None:
         defined = [get_or_raise(session, config=config, name=schedule, field="schedule")]
     else:
@@ -326,10 +339,27 @@ def on_call(
 
 
 def check_window(start: datetime, end: datetime) -> None:
+    check_instant(start, "from")
+    check_instant(end, "to")
     if end <= start:
         raise ValidationFailed("to: must be after from", field="to")
     if end - start > MAX_WINDOW:
         raise ValidationFailed("to: a window spans at most 366 days", field="to")
+
+
+def _check_turns(schedules: Sequence[logic.Schedule], start: datetime, end: datetime) -> None:
+    turns = sum(
+        (end - start) / layer.length
+        for schedule in schedules
+        for layer in schedule.layers
+        if layer.participants
+    )
+    if turns > MAX_TURNS:
+        raise ValidationFailed(
+            f"to: the window holds about {turns:,.0f} turns (at most {MAX_TURNS:,}); "
+            "ask for a shorter one",
+            field="to",
+        )
 
 
 def schedule_shifts(
@@ -339,6 +369,7 @@ def schedule_shifts(
     check_window(start, end)
     defined = get_or_raise(session, config=config, name=name)
     schedule = _compiled_all(config, [defined])[0]
+    _check_turns([schedule], start, end)
     overrides = _live_overrides(
         session, [schedule.name], start - _OVERRIDE_REACH, end + _OVERRIDE_REACH
     )
@@ -356,11 +387,15 @@ def user_shifts(
     overrides = _live_overrides(
         session, [s.name for s in schedules], start - _OVERRIDE_REACH, end + _OVERRIDE_REACH
     )
+    theirs = [
+        s
+        for s in schedules
+        if handle in s.participants or any(o.user == handle for o in overrides.get(s.name, ()))
+    ]
+    _check_turns(theirs, start, end)
     found: list[Shift] = []
-    for schedule in schedules:
-        mine = overrides.get(schedule.name, [])
-        if handle not in schedule.participants and all(o.user != handle for o in mine):
-            continue
-        found.extend(s for s in logic.shifts(schedule, start, end, mine) if s.user == handle)
+    for schedule in theirs:
+        rendered = logic.shifts(schedule, start, end, overrides.get(schedule.name, ()))
+        found.extend(s for s in rendered if s.user == handle)
     found.sort(key=lambda s: (s.start, s.schedule))
     return found
