@@ -168,14 +168,16 @@ def apply_batch(session: Any, pairs: list[tuple[Any, Any]], now: Any) -> list[An
         table_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         created = {
             (r.integration_id, r.dedup_key): r.id
+            # One cached statement, executed for many rows (SQLAlchemy batches them into
+            # multi-row INSERTs itself); a .values(list) would be compiled afresh each time.
             for r in conn.execute(
                 table_insert(_ALERTS)
-                .values(inserts)
                 .on_conflict_do_nothing(
                     index_elements=["integration_id", "dedup_key"],
                     index_where=c.resolved_at.is_(None),
                 )
-                .returning(c.id, c.integration_id, c.dedup_key)
+                .returning(c.id, c.integration_id, c.dedup_key),
+                inserts,
             )
         }
         for row in inserts:

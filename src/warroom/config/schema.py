@@ -261,6 +261,8 @@ class Service(Strict):
     tier: int | None = Field(default=None, ge=0, le=4)
     runbook: str | None = None
     dependencies: list[Slug] = []
+    # Who is paged for its incidents (docs/escalation.md); a name in escalation_policies.
+    escalation_policy: Slug | None = None
 
 
 # --- triage (seed 003) ------------------------------------------------------------------
@@ -821,6 +823,217 @@ def _schedule_problems(config: WarroomConfig) -> list[str]:
     return problems
 
 
+# --- escalation (issue 4; docs/escalation.md, warroom/escalation/) ---------------------
+
+
+class TargetType(StrEnum):
+    USER = "user"
+    SCHEDULE = "schedule"
+    TEAM = "team"
+    CHANNEL = "channel"
+    ROLE = "role"
+
+
+def _address_problem(kind: ContactMethodType, address: str) -> str | None:
+    """Why `address` is not a valid `kind` destination, or None when it is."""
+    try:
+        ContactMethod(type=kind, address=address)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        errors = getattr(exc, "errors", None)
+        if callable(errors) and errors():
+            return str(errors()[0].get("msg", "")).removeprefix("Value error, ")
+        return str(exc)
+    return None
+
+
+class EscalationTarget(Strict):
+    """Who one escalation step pages.
+
+    user: a handle; schedule: whoever is on call (in every layer, or in `layer`); team:
+    every member; role: whoever holds that incident role (e.g. incident_commander) when the
+    step runs; channel: a destination that is not a person, `name` being its address and
+    `channel` its kind (slack unless given).
+    """
+
+    type: TargetType
+    name: Annotated[str, Field(min_length=1, max_length=512)]
+    layer: ScheduleName | None = None
+    channel: ContactMethodType | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_type(self) -> EscalationTarget:
+        if self.layer is not None and self.type is not TargetType.SCHEDULE:
+            raise ValueError("layer applies to schedule targets only")
+        if self.type is TargetType.CHANNEL:
+            problem = _address_problem(self.channel or ContactMethodType.SLACK, self.name)
+            if problem:
+                raise ValueError(f"name: {problem}")
+        elif self.channel is not None:
+            raise ValueError("channel applies to channel targets only")
+        return self
+
+
+class EscalationStep(Strict):
+    """Page `targets`; when nobody acknowledges within `delay`, go on to the next step.
+
+    `urgency` picks the people's contact plans (high: calls and texts too); without it,
+    the two most severe levels page at high urgency and the others at low.
+    """
+
+    delay: Duration
+    targets: Annotated[list[EscalationTarget], Field(min_length=1)]
+    urgency: Literal["high", "low"] | None = None
+
+    @field_validator("delay")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("a step waits at least 1 minute before escalating")
+        return value
+
+
+class EscalationPolicy(Strict):
+    """PagerDuty's escalation policy: ordered steps, `repeat` further passes through them
+    (its num_loops) and `ack_timeout` (its acknowledgement_timeout: paging starts again
+    when an acknowledged incident is still not resolved that long after the ack)."""
+
+    name: Slug
+    title: str = ""
+    description: str = ""
+    steps: Annotated[list[EscalationStep], Field(min_length=1)]
+    repeat: int = Field(default=0, ge=0, le=20)
+    ack_timeout: Duration | None = None
+
+    @field_validator("ack_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(minutes=1):
+            raise ValueError("ack_timeout is at least 1 minute (leave it out to turn it off)")
+        return value
+
+
+class EscalationTargetRef(Strict):
+    """What a name in the escalation matrix or in a role's escalation trigger stands for
+    ("VP of Engineering", "Legal"...): a user, a team, a schedule (one layer of it), an
+    incident role, or a contact card for someone who is not a user."""
+
+    user: Handle | None = None
+    team: Slug | None = None
+    schedule: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    layer: ScheduleName | None = None
+    role: Slug | None = None
+    # A contact card: shown as `name`, reached at these addresses.
+    name: Annotated[str, Field(max_length=128)] = ""
+    email: str | None = None
+    phone: str | None = None
+    slack: str | None = None
+    teams: str | None = None
+    webhook: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EscalationTargetRef:
+        kinds = [k for k in ("user", "team", "schedule", "role") if getattr(self, k)]
+        card = {
+            kind: getattr(self, kind)
+            for kind in ("email", "phone", "slack", "teams", "webhook")
+            if getattr(self, kind)
+        }
+        if len(kinds) + (1 if card else 0) != 1:
+            raise ValueError(
+                "give exactly one of user, team, schedule, role, or a contact card "
+                "(email, phone, slack, teams, webhook)"
+            )
+        if self.layer is not None and not self.schedule:
+            raise ValueError("layer applies to a schedule only")
+        for kind, address in card.items():
+            method = ContactMethodType.VOICE if kind == "phone" else ContactMethodType(kind)
+            problem = _address_problem(method, address)
+            if problem:
+                raise ValueError(f"{kind}: {problem}")
+        return self
+
+    @property
+    def addresses(self) -> list[tuple[str, str]]:
+        """A contact card's (channel, address) pairs; a phone is called."""
+        found: list[tuple[str, str]] = []
+        for kind in ("email", "phone", "slack", "teams", "webhook"):
+            value = getattr(self, kind)
+            if value:
+                channel = "voice" if kind == "phone" else kind
+                found.append((channel, normalise_phone(value) if kind == "phone" else value))
+        return found
+
+
+def target_key(name: str) -> str:
+    """How escalation target names compare: case and spacing do not matter."""
+    return " ".join(name.split()).casefold()
+
+
+def _escalation_problems(config: WarroomConfig) -> list[str]:
+    """Policies, services' policies, escalation targets, the matrix and role triggers."""
+    problems: list[str] = []
+    _unique(problems, "escalation_policies", [p.name for p in config.escalation_policies])
+    policies = {p.name for p in config.escalation_policies}
+    for i, service in enumerate(config.services):
+        if service.escalation_policy and service.escalation_policy not in policies:
+            problems.append(
+                f"services.{i}.escalation_policy: unknown escalation policy "
+                f"{service.escalation_policy!r}"
+            )
+    for i, policy in enumerate(config.escalation_policies):
+        for j, step in enumerate(policy.steps):
+            for k, target in enumerate(step.targets):
+                where = f"escalation_policies.{i}.steps.{j}.targets.{k}"
+                kind = target.type.value
+                if kind == "channel":
+                    continue
+                problem = _reference_problem(config, kind, target.name, target.layer)
+                if problem:
+                    problems.append(f"{where}.name: {problem}")
+    seen: dict[str, str] = {}
+    for name, ref in config.escalation_targets.items():
+        key = target_key(name)
+        if key in seen:
+            problems.append(f"escalation_targets: {name!r} is given twice (as {seen[key]!r})")
+        seen[key] = name
+        kind = next((k for k in ("user", "team", "schedule", "role") if getattr(ref, k)), None)
+        if kind is not None:
+            problem = _reference_problem(config, kind, str(getattr(ref, kind)), ref.layer)
+            if problem:
+                problems.append(f"escalation_targets: {name!r}: {problem}")
+    # The matrix and the role triggers are free text, read by warroom.escalation.matrix.
+    from warroom.escalation.matrix import config_problems
+
+    problems.extend(config_problems(config))
+    return problems
+
+
+def _reference_problem(
+    config: WarroomConfig, kind: str, name: str, layer: str | None
+) -> str | None:
+    if kind == "user":
+        if config.users and config.user(name) is None:
+            return f"unknown user {name!r}"
+    elif kind == "team":
+        if all(t.name != name for t in config.teams):
+            return f"unknown team {name!r}"
+    elif kind == "role":
+        if name not in config.roles:
+            return f"unknown role {name!r}"
+    elif kind == "schedule":
+        from warroom.oncall.logic import schedule_name_from_reference
+
+        wanted = schedule_name_from_reference(name)
+        schedule = next((s for s in config.schedules if s.name == wanted), None)
+        # Schedules may also be defined through the API; without any in the configuration
+        # the name is taken on trust and checked when a page is due.
+        if schedule is None and config.schedules:
+            return f"unknown schedule {name!r}"
+        if schedule is not None and layer and all(x.name != layer for x in schedule.layers):
+            return f"schedule {wanted!r} has no layer {layer!r}"
+    return None
+
+
 # --- the whole configuration ------------------------------------------------------------
 
 
@@ -845,6 +1058,11 @@ class WarroomConfig(Strict):
     alert_resolution: AlertResolution = AlertResolution.MONITORING
     # On-call schedules (docs/oncall.md).
     schedules: list[Schedule] = []
+    # Escalation policies, the names the matrix uses, SLA warnings (docs/escalation.md,
+    # docs/sla.md).
+    escalation_policies: list[EscalationPolicy] = []
+    escalation_targets: dict[str, EscalationTargetRef] = {}
+    sla_warning_fraction: float = Field(default=0.8, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> WarroomConfig:
@@ -884,6 +1102,7 @@ class WarroomConfig(Strict):
                 )
         problems.extend(_alert_routing_problems(self))
         problems.extend(_schedule_problems(self))
+        problems.extend(_escalation_problems(self))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -915,6 +1134,17 @@ class WarroomConfig(Strict):
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
+
+    def escalation_policy(self, name: str) -> EscalationPolicy | None:
+        return next((p for p in self.escalation_policies if p.name == name), None)
+
+    def escalation_target(self, name: str) -> EscalationTargetRef | None:
+        """The entry of `escalation_targets` for `name` (case and spacing aside)."""
+        wanted = target_key(name)
+        return next(
+            (ref for key, ref in self.escalation_targets.items() if target_key(key) == wanted),
+            None,
+        )
 
 
 def _unique(problems: list[str], section: str, names: list[str]) -> None:
