@@ -24,7 +24,8 @@ from bench.load import LoadGenerator
 class Benchmark:
     name: str
     help: str
-    run: Callable[[argparse.Namespace], None]
+    # Returns None or a number of failures; any failure makes the run exit with status 1.
+    run: Callable[[argparse.Namespace], int | None]
 
 
 def _ingest_options(args: argparse.Namespace) -> ingest.Options:
@@ -44,11 +45,12 @@ def _ingest_options(args: argparse.Namespace) -> ingest.Options:
     )
 
 
-def run_ingest(args: argparse.Namespace) -> None:
+def run_ingest(args: argparse.Namespace) -> int:
     options = _ingest_options(args)
     headline = ingest.run(options)
+    failures = int(headline.get("failures", 0))
     if not options.alerta:
-        return
+        return failures
     assert options.logdir is not None
     rate = alerta.run(
         options.window,
@@ -62,6 +64,7 @@ def run_ingest(args: argparse.Namespace) -> None:
     emit("ingest_pd_v2_pg_vs_alerta_ratio", ratio, "x")
     if not math.isnan(ratio):
         note(f"warroom PD v2 on PostgreSQL is {ratio:.1f}x Alerta (target >= 25x)")
+    return failures  # Alerta's own failures never fail the run
 
 
 def run_alerta(args: argparse.Namespace) -> None:
@@ -149,13 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     note("results: `bench <name> <value> <unit>` on stdout; commentary on stderr")
     started = time.monotonic()
+    failures = 0
     try:
         for name in names:
-            BENCHMARKS[name].run(args)
+            failures += BENCHMARKS[name].run(args) or 0
     finally:
         cleanup()
-    note(f"done in {time.monotonic() - started:.0f} s")
-    return 0
+    note(
+        f"done in {time.monotonic() - started:.0f} s" + (f"; {failures} failed" if failures else "")
+    )
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -343,6 +343,7 @@ def run(options: Options) -> dict[str, float]:
             note(f"PostgreSQL unavailable ({why}); skipping the PostgreSQL runs")
             databases.remove("pg")
     results: list[Measured] = []
+    headline: dict[str, float] = {}
     for db in databases:
         for workers in options.workers:
             note(f"warroom on {db}, {workers} uvicorn worker(s), engine off:")
@@ -353,10 +354,10 @@ def run(options: Options) -> dict[str, float]:
             except Exception as exc:
                 note(f"  failed: {type(exc).__name__}: {exc}")
                 m = Measured(db, workers)
+                headline["failures"] = headline.get("failures", 0) + 1
             results.append(m)
             emit_config(m, f"_w{workers}", options.am_batch)
 
-    headline: dict[str, float] = {}
     for db in databases:
         top = best(results, db)
         if top is None or top.pd is None:

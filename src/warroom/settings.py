@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     # Run the engine (routing, timers, notifications) inside `serve`; `--no-engine` turns it off.
     engine: bool = True
+    # How long an engine owns a claimed timer or notification before another may take over.
+    engine_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     # Notification channels (docs/notifications.md); a channel without its settings is off.
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)

@@ -66,7 +66,9 @@ class Deliverer:
         parallel: int = 8,
         throttles: Mapping[str, Throttle] | None = None,
         fallback: FallbackPlanner | None = None,
+        lease: timedelta = outbox.LEASE,
     ) -> None:
+        self._lease = lease
         self._notifiers = dict(notifiers)
         self.owner = owner or worker_id()
         self._batch = batch
@@ -80,7 +82,9 @@ class Deliverer:
     def __call__(self, ctx: AppContext) -> float | None:
         now = ctx.clock.now()
         with ctx.db.unit_of_work() as uow:
-            rows = outbox.claim_ready(uow.session, now=now, owner=self.owner, limit=self._batch)
+            rows = outbox.claim_ready(
+                uow.session, now=now, owner=self.owner, limit=self._batch, lease=self._lease
+            )
             claimed: list[Claimed] = []
             throttled: list[Notification] = []
             for row in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from warroom.alerts.routing import evaluate_rules, route_alerts
 from warroom.context import AppContext
 from warroom.engine.delivery import Deliverer
@@ -14,7 +16,8 @@ from warroom.notifications.service import plan_fallback
 
 def all_jobs(ctx: AppContext) -> list[Job]:
     notifiers = build_notifiers(ctx.settings)
-    deliverer = Deliverer(notifiers, fallback=plan_fallback)
+    lease = timedelta(seconds=ctx.settings.engine_lease_seconds)
+    deliverer = Deliverer(notifiers, fallback=plan_fallback, lease=lease)
 
     def close() -> None:
         deliverer.close()
@@ -24,6 +27,6 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         HEARTBEATS_JOB,
         Job("alert-routing", route_alerts),
         Job("rule-evaluation", evaluate_rules),
-        Job("timers", TimerRunner()),
+        Job("timers", TimerRunner(lease=lease)),
         Job("deliveries", deliverer, close=close),
     ]

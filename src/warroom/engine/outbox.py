@@ -91,7 +91,7 @@ def cancel_pending(
 
 
 def claim_ready(
-    session: Session, *, now: datetime, owner: str, limit: int = 50
+    session: Session, *, now: datetime, owner: str, limit: int = 50, lease: timedelta = LEASE
 ) -> list[Notification]:
     """Claim due notifications (and ones whose sender died mid-send) for `owner`."""
     query = (
@@ -111,7 +111,7 @@ def claim_ready(
     for row in rows:
         row.status = SENDING
         row.lease_owner = owner
-        row.lease_until = now + LEASE
+        row.lease_until = now + lease
         row.attempts += 1
         session.add(
             DeliveryAttempt(

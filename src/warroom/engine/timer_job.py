@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from warroom.context import AppContext
 from warroom.engine import timers
@@ -17,16 +18,21 @@ MAX_SLEEP = 30.0
 
 
 class TimerRunner:
-    def __init__(self, *, owner: str | None = None, batch: int = 200) -> None:
+    def __init__(
+        self, *, owner: str | None = None, batch: int = 200, lease: timedelta = timers.DEFAULT_LEASE
+    ) -> None:
         self.owner = owner or worker_id()
         self._batch = batch
+        self._lease = lease
 
     def __call__(self, ctx: AppContext) -> float | None:
         now = ctx.clock.now()
         with ctx.db.unit_of_work() as uow:
             claimed = [
                 (t.id, t.kind)
-                for t in timers.claim_due(uow.session, now=now, owner=self.owner, limit=self._batch)
+                for t in timers.claim_due(
+                    uow.session, now=now, owner=self.owner, limit=self._batch, lease=self._lease
+                )
             ]
             upcoming = timers.next_due(uow.session) if not claimed else None
             uow.commit()
