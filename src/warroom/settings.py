@@ -41,12 +41,22 @@ class Settings(BaseSettings):
     slack_base_url: str = "https://slack.com/api/"
     slack_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    # Signs the acknowledge links in pages (docs/escalation.md); without it they are signed
+    # with a key derived from WARROOM_BOOTSTRAP_TOKEN, and without either pages carry none.
+    secret_key: SecretStr | None = Field(default=None, repr=False)
 
     @field_validator("bootstrap_token")
     @classmethod
     def _token_long_enough(cls, value: str | None) -> str | None:
         if value is not None and len(value) < 16:
             raise ValueError("WARROOM_BOOTSTRAP_TOKEN must be at least 16 characters")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("WARROOM_SECRET_KEY must be at least 32 characters")
         return value
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from warroom.engine.timer_job import TimerRunner
 from warroom.heartbeats.job import HEARTBEATS_JOB
 from warroom.notifications.registry import build_notifiers
 from warroom.notifications.service import plan_fallback
+from warroom.oncall.notices import plan_shift_notices
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:
@@ -29,4 +30,5 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("rule-evaluation", evaluate_rules),
         Job("timers", TimerRunner(lease=lease)),
         Job("deliveries", deliverer, close=close),
+        Job("shift-notices", plan_shift_notices, periodic=True),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ class Job:
     name: str
     run: Callable[[AppContext], float | None]
     close: Callable[[], None] | None = None
+    # A periodic job runs when the time it asked for has come, not on every wake-up.
+    periodic: bool = False
 
 
 class Engine:
@@ -33,17 +36,27 @@ class Engine:
         self._poll = poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_run: dict[str, float] = {}
 
     def run_once(self) -> float:
-        """Run every job once; return how long the loop may sleep."""
+        """Run every job that is due once; return how long the loop may sleep."""
         sleep = self._poll
         for job in self._jobs:
+            if job.periodic:
+                wait = self._next_run.get(job.name, 0.0) - time.monotonic()
+                if wait > 0:
+                    sleep = min(sleep, wait)
+                    continue
             try:
                 wanted = job.run(self._ctx)
             except Exception:
                 log.exception("engine job %s failed; it runs again at the next poll", job.name)
-                continue
-            if wanted is not None:
+                wanted = None
+            if job.periodic:
+                self._next_run[job.name] = time.monotonic() + (
+                    self._poll if wanted is None else wanted
+                )
+            elif wanted is not None:
                 sleep = min(sleep, max(wanted, 0.0))
         return sleep
 
