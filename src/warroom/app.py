@@ -12,6 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+# Imported for their side effect: they register event subscribers and timer handlers.
+import warroom.escalation.service
+import warroom.sla.service  # noqa: F401
 from warroom import __version__
 from warroom.alerts.ingest import BatchWriter
 from warroom.alerts.source_views import router as alert_sources_router
@@ -26,6 +29,7 @@ from warroom.db import Database
 from warroom.engine.jobs import all_jobs
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
+from warroom.escalation.views import router as escalation_router
 from warroom.heartbeats.views import router as heartbeats_router
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
@@ -117,6 +121,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(heartbeats_router)
     app.include_router(maintenance_router)
     app.include_router(oncall_router)
+    app.include_router(escalation_router)
     mount_web(app)
     return app
 

@@ -1159,6 +1159,8 @@ def serve(
     # Everything on stderr, the access log included, and warroom's own log beside uvicorn's.
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    log_config.setdefault("filters", {})["redact"] = {"()": "warroom.logsafe.RedactSecrets"}
+    log_config["handlers"]["access"]["filters"] = ["redact"]
     log_config["loggers"]["warroom"] = {
         "handlers": ["default"],
         "level": "INFO",

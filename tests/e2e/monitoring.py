@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,11 +65,17 @@ def require_binary(name: str, package: str) -> str:
     return found
 
 
+# The access-log lines of the test's own polling: they would fill every tail.
+_POLLING = re.compile(r'"GET [^"]*" 200\b')
+
+
 def log_tail(path: Path, lines: int = LOG_LINES) -> str:
+    """The last lines of a log, without the access-log lines of successful GETs."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace")
     except OSError:
         return "<no log>"
+    return "\n".join([line for line in text.splitlines() if not _POLLING.search(line)][-lines:])
 
 
 @dataclass(frozen=True)
@@ -94,18 +101,14 @@ def tails(services: Sequence[Service]) -> str:
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the process group the test started, SIGKILL if it lingers; always reaped."""
     if process.poll() is None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             process.wait(timeout=STOP_TIMEOUT)
             return
         except subprocess.TimeoutExpired:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     process.wait(timeout=STOP_TIMEOUT)
 
 
@@ -113,20 +116,20 @@ Launch = Callable[[int], tuple[list[str], Mapping[str, str] | None]]
 
 
 def _wait_ready(service: Service, path: str, timeout: float) -> str:
-    """'ready', 'port-taken' or 'failed'."""
+    """'ready', 'port-taken', 'exited' or 'timeout'."""
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0) as client:
         while time.monotonic() < deadline:
             if service.process.poll() is not None:
                 text = log_tail(service.log, 200).lower()
-                return "port-taken" if "address already in use" in text else "failed"
+                return "port-taken" if "address already in use" in text else "exited"
             try:
                 if client.get(service.url + path).status_code == 200:
                     return "ready"
             except httpx.TransportError:
                 pass
             time.sleep(POLL_SECONDS)
-    return "failed"
+    return "timeout"
 
 
 @contextmanager
@@ -157,9 +160,9 @@ def running(
             if outcome == "port-taken" and attempt < START_ATTEMPTS:
                 continue
             if outcome != "ready":
+                why = "exited" if outcome != "timeout" else f"did not answer within {timeout:.0f}s"
                 pytest.fail(
-                    f"{name} did not answer {ready_path} within {timeout:.0f}s\n{service.tail()}",
-                    pytrace=False,
+                    f"{name} did not start ({ready_path}: {why})\n{service.tail()}", pytrace=False
                 )
             yield service
             return
@@ -213,7 +216,9 @@ def holds_for(
     while True:
         value = fetch()
         if not check(value):
-            pytest.fail(f"{what} no longer holds:\n{_show(value)}\n{tails(services)}", pytrace=False)
+            pytest.fail(
+                f"{what} no longer holds:\n{_show(value)}\n{tails(services)}", pytrace=False
+            )
         if time.monotonic() >= deadline:
             return value
         time.sleep(POLL_SECONDS)
@@ -304,13 +309,17 @@ def checked(response: httpx.Response, *expected: int) -> Any:
 
 
 @contextmanager
-def alertmanager(folder: Path, webhook_url: str) -> Iterator[Service]:
+def alertmanager(folder: Path, webhook_url: str, bearer: str | None = None) -> Iterator[Service]:
     """Alertmanager without clustering, routing every alert (grouped by alertname) to one
-    webhook receiver, with resolved notifications and one-second group timers."""
+    webhook receiver (sending `bearer` as its token, when given), with resolved
+    notifications and one-second group timers."""
     binary = require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     folder.mkdir(parents=True, exist_ok=True)
+    webhook: dict[str, Any] = {"url": webhook_url, "send_resolved": True}
+    if bearer is not None:
+        webhook["http_config"] = {"authorization": {"type": "Bearer", "credentials": bearer}}
     config = folder / "am.yml"
-    # JSON is YAML: no quoting question about the URL.
+    # JSON is YAML: no quoting question about the URL or the token.
     config.write_text(
         json.dumps(
             {
@@ -321,12 +330,7 @@ def alertmanager(folder: Path, webhook_url: str) -> Iterator[Service]:
                     "group_interval": "1s",
                     "repeat_interval": "1h",
                 },
-                "receivers": [
-                    {
-                        "name": "warroom",
-                        "webhook_configs": [{"url": webhook_url, "send_resolved": True}],
-                    }
-                ],
+                "receivers": [{"name": "warroom", "webhook_configs": [webhook]}],
             },
             indent=2,
         )
@@ -348,16 +352,24 @@ def alertmanager(folder: Path, webhook_url: str) -> Iterator[Service]:
 # --- Prometheus and a tiny exporter ------------------------------------------------------
 
 
+QUERY_LOG = "queries.log"
+
+
 @contextmanager
 def prometheus(folder: Path, targets: Sequence[str]) -> Iterator[Service]:
-    """Prometheus scraping `targets` (host:port) every second."""
+    """Prometheus scraping `targets` (host:port) every second, logging every query it
+    answers into `queries.log` beside its log (see `queries`)."""
     binary = require_binary("prometheus", "prometheus")
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prom.yml"
     config.write_text(
         json.dumps(
             {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "global": {
+                    "scrape_interval": "1s",
+                    "evaluation_interval": "1s",
+                    "query_log_file": str(folder / QUERY_LOG),
+                },
                 "scrape_configs": [
                     {"job_name": "warroom-e2e", "static_configs": [{"targets": list(targets)}]}
                 ],
@@ -376,6 +388,32 @@ def prometheus(folder: Path, targets: Sequence[str]) -> Iterator[Service]:
 
     with running("prometheus", folder, launch, ready_path="/-/ready") as service:
         yield service
+
+
+def queries(prometheus: Service, expr: str) -> int:
+    """How many times Prometheus has answered the query `expr` (from its query log)."""
+    try:
+        lines = (prometheus.log.parent / QUERY_LOG).read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return 0
+    count = 0
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line being written
+        if isinstance(entry, dict) and entry.get("params", {}).get("query") == expr:
+            count += 1
+    return count
+
+
+def instant_query(prometheus: Service, expr: str) -> list[dict[str, Any]]:
+    """The series of an instant query, straight from Prometheus."""
+    response = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": expr}, timeout=5.0)
+    body = response.json()
+    assert body.get("status") == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
 
 
 def _escape(value: str) -> str:
@@ -419,7 +457,7 @@ class Exporter:
         exporter = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the http.server spelling)
+            def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] != "/metrics":
                     self.send_error(404)
                     return

@@ -996,9 +996,9 @@ def _escalation_problems(config: WarroomConfig) -> list[str]:
         if key in seen:
             problems.append(f"escalation_targets: {name!r} is given twice (as {seen[key]!r})")
         seen[key] = name
-        kind = next((k for k in ("user", "team", "schedule", "role") if getattr(ref, k)), None)
-        if kind is not None:
-            problem = _reference_problem(config, kind, str(getattr(ref, kind)), ref.layer)
+        ref_kind = next((k for k in ("user", "team", "schedule", "role") if getattr(ref, k)), None)
+        if ref_kind is not None:
+            problem = _reference_problem(config, ref_kind, str(getattr(ref, ref_kind)), ref.layer)
             if problem:
                 problems.append(f"escalation_targets: {name!r}: {problem}")
     # The matrix and the role triggers are free text, read by warroom.escalation.matrix.

@@ -168,7 +168,9 @@ class PlannedPage:
     position: Position
 
 
-def paging_plan(policy: Policy, start: datetime, round: int = 0) -> tuple[list[PlannedPage], datetime]:
+def paging_plan(
+    policy: Policy, start: datetime, round: int = 0
+) -> tuple[list[PlannedPage], datetime]:
     """Every page of a round nobody acknowledges, and when the policy is exhausted."""
     pages: list[PlannedPage] = []
     position: Position | None = Position(round, 0, 0)

@@ -1,0 +1,347 @@
+"""SLA clocks and update-cadence reminders in the engine (docs/sla.md).
+
+Subscribers arm the timers as the incident changes; handlers check the incident when a
+timer comes due. Timer kinds:
+
+- `sla_warning`: a clock reached its warning fraction without its milestone: a timeline
+  event ("SLA at risk: acknowledge within 15 minutes (3 minutes left)") and the
+  escalation rules for "SLA breach imminent" (once per incident).
+- `sla_breach`: the clock ran out: a timeline event ("SLA breached: …") and a message to
+  the incident commander and to the last step of the incident's escalation policy (the
+  Engineering Manager in the seed's chain), at low urgency.
+- `update_due`: an update is due: a reminder to the communications lead (else the
+  incident commander) and a timeline note; the next reminder follows an interval later
+  while the incident is open.
+
+Keys carry a generation: re-planning (a new severity, a status change) cancels the
+pending timers and schedules new ones under new keys; cancelled keys are never reused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warroom import events
+from warroom.config.durations import format_duration
+from warroom.config.schema import WarroomConfig
+from warroom.context import AppContext
+from warroom.engine import timers
+from warroom.engine.handlers import handles
+from warroom.engine.models import Timer
+from warroom.engine.wakeup import notify
+from warroom.escalation import service as escalation
+from warroom.escalation.matrix import PLAN, ConditionKind
+from warroom.incidents.models import Incident
+from warroom.notifications.render import MessageKind
+from warroom.sla.logic import (
+    MILESTONES,
+    SlaClock,
+    breach_text,
+    pending,
+    reminder_text,
+    warning_text,
+)
+from warroom.timeline.logic import EventType
+
+SLA_WARNING, SLA_BREACH, UPDATE_DUE = "sla_warning", "sla_breach", "update_due"
+SLA_KINDS = (SLA_WARNING, SLA_BREACH)
+KINDS = (SLA_WARNING, SLA_BREACH, UPDATE_DUE)
+#: Who is reminded that an update is due, in order of preference.
+COMMUNICATORS = ("communications_lead", "incident_commander")
+
+
+def _incident(session: Session, incident_id: int | None) -> Incident | None:
+    return session.get(Incident, incident_id) if incident_id else None
+
+
+# --- SLA clocks -------------------------------------------------------------------------
+
+
+def reached_clocks(incident: Incident) -> set[SlaClock]:
+    return {clock for clock, name in MILESTONES.items() if getattr(incident, name) is not None}
+
+
+def arm_sla(session: Session, config: WarroomConfig, incident: Incident, *, now: datetime) -> int:
+    """(Re)plan the incident's SLA timers from its declaration; return how many."""
+    timers.cancel(session, now=now, incident_id=incident.id, kinds=SLA_KINDS)
+    level = config.severity(incident.severity)
+    if level is None or not escalation.is_open(incident):
+        return 0
+    gen = escalation.generation(session, incident.id, f"sla:{incident.id}:")
+    planned = pending(
+        level.sla,
+        incident.declared_at,
+        config.sla_warning_fraction,
+        reached=reached_clocks(incident),
+        now=now,
+    )
+    for item in planned:
+        timers.schedule(
+            session,
+            kind=SLA_WARNING if item.kind == "warning" else SLA_BREACH,
+            key=f"sla:{incident.id}:{item.clock.value}:{gen}:{item.kind}",
+            due_at=max(item.at, now),
+            now=now,
+            incident_id=incident.id,
+            payload={
+                "clock": item.clock.value,
+                "severity": incident.severity,
+                "deadline": item.deadline.isoformat(),
+                "target": item.target.total_seconds(),
+            },
+        )
+    return len(planned)
+
+
+def _sla_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+    incident = _incident(session, timer.incident_id)
+    if incident is None or not escalation.is_open(incident):
+        return
+    payload = timer.payload or {}
+    try:
+        clock = SlaClock(str(payload.get("clock")))
+    except ValueError:
+        return
+    if getattr(incident, MILESTONES[clock]) is not None:
+        return
+    if incident.severity != payload.get("severity"):
+        return  # re-planned for another severity; that plan has its own timers
+    target = timedelta(seconds=float(payload.get("target", 0)))
+    deadline = datetime.fromisoformat(str(payload["deadline"]))
+    details = {
+        "clock": clock.value,
+        "severity": incident.severity,
+        "target_seconds": target.total_seconds(),
+        "deadline": deadline.isoformat(),
+    }
+    if timer.kind == SLA_WARNING:
+        left = deadline - timer.due_at
+        text = warning_text(clock, target, left)
+        details["seconds_left"] = max(left.total_seconds(), 0)
+        if escalation.note(
+            session, incident, key=timer.key, description=text, now=now,
+            timestamp=timer.due_at, details=details,
+        ):  # fmt: skip
+            escalation.fire_matching(
+                ctx,
+                session,
+                incident=incident,
+                kind=ConditionKind.SLA_AT_RISK,
+                why=f"{clock.value} within {format_duration(target)}, "
+                f"{format_duration(max(left, timedelta(0)))} left",
+                now=now,
+            )
+        return
+    text = breach_text(clock, target)
+    if not escalation.note(
+        session, incident, key=timer.key, description=text, now=now,
+        timestamp=timer.due_at, details=details,
+    ):  # fmt: skip
+        return
+    _tell_about_breach(ctx, session, incident=incident, text=text, key=timer.key, now=now)
+
+
+def _tell_about_breach(
+    ctx: AppContext, session: Session, *, incident: Incident, text: str, key: str, now: datetime
+) -> None:
+    """The incident commander and the last step of the incident's policy hear of it."""
+    recipients: list[escalation.Recipient] = []
+    commander = escalation.role_holder(incident, "incident_commander")
+    if commander is not None:
+        recipients.append(escalation.Recipient(commander, user=commander))
+    policy = escalation.incident_policy(session, ctx.config, incident)
+    if policy is not None:
+        for recipient in escalation.resolve_step(
+            session, ctx.config, incident, policy.steps[-1], now
+        ):
+            if recipient not in recipients:
+                recipients.append(recipient)
+    context = escalation.message_context(
+        ctx.settings, incident, kind=MessageKind.SLA, reason=f"{text}."
+    )
+    for recipient in recipients:
+        escalation.deliver(
+            ctx,
+            session,
+            incident=incident,
+            recipient=recipient,
+            delivery=PLAN,
+            context=context,
+            reason="sla",
+            key=key,
+            now=now,
+            urgency="low",
+        )
+
+
+handles(SLA_WARNING)(_sla_due)
+handles(SLA_BREACH)(_sla_due)
+
+
+# --- update cadence ---------------------------------------------------------------------
+
+
+def _last_update(session: Session, incident: Incident) -> datetime:
+    """Since when the cadence counts: the latest reminder plan's start, or declaration."""
+    payload = session.scalar(
+        select(Timer.payload)
+        .where(Timer.incident_id == incident.id, Timer.kind == UPDATE_DUE)
+        .order_by(Timer.id.desc())
+        .limit(1)
+    )
+    if payload and payload.get("since"):
+        return datetime.fromisoformat(str(payload["since"]))
+    return incident.declared_at
+
+
+def arm_cadence(
+    session: Session,
+    config: WarroomConfig,
+    incident: Incident,
+    *,
+    since: datetime,
+    now: datetime,
+) -> None:
+    """Plan the next update reminder an interval after `since`."""
+    timers.cancel(session, now=now, incident_id=incident.id, kinds=(UPDATE_DUE,))
+    level = config.severity(incident.severity)
+    if level is None or not escalation.is_open(incident):
+        return
+    gen = escalation.generation(session, incident.id, f"upd:{incident.id}:")
+    timers.schedule(
+        session,
+        kind=UPDATE_DUE,
+        key=f"upd:{incident.id}:{gen}:0",
+        due_at=since + level.update_interval,
+        now=now,
+        incident_id=incident.id,
+        payload={"gen": gen, "seq": 0, "since": since.isoformat()},
+    )
+
+
+@handles(UPDATE_DUE)
+def _update_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+    incident = _incident(session, timer.incident_id)
+    if incident is None or not escalation.is_open(incident):
+        return
+    level = ctx.config.severity(incident.severity)
+    if level is None:
+        return
+    payload = timer.payload or {}
+    since = datetime.fromisoformat(str(payload.get("since") or incident.declared_at.isoformat()))
+    text = reminder_text(incident.severity, level.update_interval, since, timer.due_at)
+    holder = next(
+        (u for u in (escalation.role_holder(incident, r) for r in COMMUNICATORS) if u), None
+    )
+    wrote = escalation.note(
+        session,
+        incident,
+        key=timer.key,
+        description=text + (f"; reminded {holder}" if holder else "; nobody to remind"),
+        now=now,
+        type=EventType.NOTE,
+        timestamp=timer.due_at,
+        details={"since": since.isoformat(), "reminded": holder},
+    )
+    if wrote and holder is not None:
+        context = escalation.message_context(
+            ctx.settings,
+            incident,
+            kind=MessageKind.REMINDER,
+            reason=(
+                f"{text}. Post an update: a public status update or a communication on "
+                "the timeline resets the clock."
+            ),
+        )
+        escalation.deliver(
+            ctx,
+            session,
+            incident=incident,
+            recipient=escalation.Recipient(holder, user=holder),
+            delivery=PLAN,
+            context=context,
+            reason="reminder",
+            key=timer.key,
+            now=now,
+            urgency="low",
+            with_ack_link=False,
+        )
+    gen, seq = int(payload.get("gen", 0)), int(payload.get("seq", 0))
+    timers.schedule(
+        session,
+        kind=UPDATE_DUE,
+        key=f"upd:{incident.id}:{gen}:{seq + 1}",
+        due_at=max(timer.due_at + level.update_interval, now),
+        now=now,
+        incident_id=incident.id,
+        payload={"gen": gen, "seq": seq + 1, "since": since.isoformat()},
+    )
+
+
+# --- subscribers ------------------------------------------------------------------------
+
+
+@events.subscribe(events.IncidentDeclared)
+def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
+    incident = _incident(session, event.incident_id)
+    if incident is None or not escalation.is_open(incident):
+        return
+    config = escalation.config_of(session)
+    arm_sla(session, config, incident, now=event.at)
+    arm_cadence(session, config, incident, since=incident.declared_at, now=event.at)
+    notify(session)
+
+
+@events.subscribe(events.SeverityChanged)
+def _on_severity(session: Session, event: events.SeverityChanged) -> None:
+    incident = _incident(session, event.incident_id)
+    if incident is None or not escalation.is_open(incident):
+        return
+    config = escalation.config_of(session)
+    arm_sla(session, config, incident, now=event.at)
+    since = _last_update(session, incident)
+    arm_cadence(session, config, incident, since=since, now=event.at)
+    notify(session)
+
+
+@events.subscribe(events.IncidentAcknowledged)
+def _on_acknowledged(session: Session, event: events.IncidentAcknowledged) -> None:
+    timers.cancel(
+        session,
+        now=event.at,
+        incident_id=event.incident_id,
+        kinds=SLA_KINDS,
+        key_prefix=f"sla:{event.incident_id}:{SlaClock.ACKNOWLEDGE.value}:",
+    )
+
+
+@events.subscribe(events.StatusChanged)
+def _on_status(session: Session, event: events.StatusChanged) -> None:
+    incident = _incident(session, event.incident_id)
+    if incident is None:
+        return
+    if not escalation.is_open(incident):
+        timers.cancel(session, now=event.at, incident_id=incident.id, kinds=KINDS)
+        return
+    config = escalation.config_of(session)
+    # A milestone reached (or undone by moving back) changes which clocks still run.
+    arm_sla(session, config, incident, now=event.at)
+    reopened = event.previous in ("resolved", "closed")
+    if event.public or reopened:
+        arm_cadence(session, config, incident, since=event.at, now=event.at)
+    notify(session)
+
+
+@events.subscribe(events.TimelineEventAdded)
+def _on_timeline(session: Session, event: events.TimelineEventAdded) -> None:
+    if event.type != EventType.COMMUNICATION.value:
+        return
+    incident = _incident(session, event.incident_id)
+    if incident is None or not escalation.is_open(incident):
+        return
+    since = max(event.at, _last_update(session, incident))
+    arm_cadence(session, escalation.config_of(session), incident, since=since, now=event.at)
+    notify(session)
