@@ -33,7 +33,9 @@ from warroom.engine.timer_job import TimerRunner
 from warroom.migrations import upgrade
 from warroom.settings import Settings
 
-PG_URL = os.environ.get("WARROOM_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get(
+    "WARROOM_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 _LATENESS: list[float] = []
 _LOCK = threading.Lock()
 
@@ -50,7 +52,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def timer_lateness(*, pending: int = 100_000, due_in_window: int = 3_000, window: float = 20.0) -> None:
+def timer_lateness(
+    *, pending: int = 100_000, due_in_window: int = 3_000, window: float = 20.0
+) -> None:
     admin_url = make_url(normalise_url(PG_URL))
     name = f"warroom_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")

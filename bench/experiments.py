@@ -44,8 +44,9 @@ def switch_interval() -> FastAPI:
 
 
 def apply_batch(session: Any, pairs: list[tuple[Any, Any]], now: Any) -> list[Any]:
-    from sqlalchemy import bindparam, select, tuple_, update
+    from sqlalchemy import String, any_, bindparam, select, update
     from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.dialects.postgresql import ARRAY
 
     from warroom.alerts.logic import Action, AlertStatus
     from warroom.alerts.service import _ALERTS, Applied, Outcome, _clean, apply_event
@@ -70,31 +71,43 @@ def apply_batch(session: Any, pairs: list[tuple[Any, Any]], now: Any) -> list[An
 
     conn = session.connection()
     c = _ALERTS.c
-    open_rows = {
-        (r.integration_id, r.dedup_key): r
+    by_integration: dict[int, list[str]] = {}
+    for integration_id, key in fast:
+        by_integration.setdefault(integration_id, []).append(key)
+
+    def keys_match(keys: list[str]) -> Any:
+        # PostgreSQL: one array parameter, so the statement text is the same for every
+        # batch and psycopg prepares it once; an IN list would be new SQL (and a new plan
+        # over an OR of index scans) for each batch size.
+        if conn.dialect.name == "postgresql":
+            return c.dedup_key == any_(bindparam("keys", keys, type_=ARRAY(String)))
+        return c.dedup_key.in_(keys)
+
+    open_rows: dict[tuple[int, str], Any] = {}
+    ended: set[tuple[int, str, str | None]] = set()
+    for integration_id, keys in by_integration.items():
         for r in conn.execute(
-            select(c.id, c.integration_id, c.dedup_key, c.instance).where(
-                c.resolved_at.is_(None), tuple_(c.integration_id, c.dedup_key).in_(list(fast))
+            select(c.id, c.dedup_key, c.instance).where(
+                c.resolved_at.is_(None), c.integration_id == integration_id, keys_match(keys)
             )
-        )
-    }
-    # Late copies of ended firings, for the new keys that carry an instance.
-    probes = [
-        (k[0], k[1], pairs[v[0]][1].instance)
-        for k, v in fast.items()
-        if k not in open_rows and pairs[v[0]][1].instance is not None
-    ]
-    ended = set()
-    if probes:
-        ended = {
-            (r.integration_id, r.dedup_key, r.instance)
+        ):
+            open_rows[(integration_id, r.dedup_key)] = r
+        # Late copies of ended firings, for the new keys that carry an instance.
+        probe = [
+            k
+            for k in keys
+            if (integration_id, k) not in open_rows
+            and pairs[fast[(integration_id, k)][0]][1].instance is not None
+        ]
+        if probe:
             for r in conn.execute(
-                select(c.integration_id, c.dedup_key, c.instance).where(
+                select(c.dedup_key, c.instance).where(
                     c.resolved_at.is_not(None),
-                    tuple_(c.integration_id, c.dedup_key, c.instance).in_(probes),
+                    c.integration_id == integration_id,
+                    keys_match(probe),
                 )
-            )
-        }
+            ):
+                ended.add((integration_id, r.dedup_key, r.instance))
 
     def fields(event: Any, key: str) -> dict[str, Any]:
         return {

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("WARROOM_TEST_DATABASE_URL")
 COUNT = 1200
 ENGINES = 3
-SECRET = "reliability-test-secret"  # noqa: S105 (a test's own credential)
+SECRET = "reliability-test-secret"
 DEADLINE = 90.0
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]

@@ -286,3 +286,62 @@ def test_an_unreadable_role_trigger_is_a_problem(tmp_path: Path) -> None:
     assert [(p.line, p.field) for p in problems] == [
         (4, "incident_commander.escalation_triggers.0.condition")
     ]
+
+
+def _with_people(tmp_path: Path, policies: str) -> Path:
+    for name in ("users.yaml", "teams.yaml", "schedules.yaml"):
+        (tmp_path / name).write_text((EXAMPLES / name).read_text())
+    (tmp_path / "policies.yaml").write_text(policies)
+    return tmp_path
+
+
+def test_policy_cross_references_are_checked(tmp_path: Path) -> None:
+    path = _with_people(
+        tmp_path,
+        "escalation_policies:\n"
+        "  - name: p\n"
+        "    steps:\n"
+        "      - delay: 5 minutes\n"
+        "        targets:\n"
+        "          - { type: schedule, name: platform, layer: tertiary }\n"
+        "          - { type: user, name: nobody }\n"
+        "          - { type: team, name: nobody }\n"
+        "          - { type: role, name: chief }\n"
+        "          - { type: schedule, name: nowhere }\n"
+        "services:\n"
+        "  - { name: api, escalation_policy: q }\n",
+    )
+    problems = {(p.line, p.field, p.message) for p in validate_path(path)}
+    assert problems == {
+        (6, "escalation_policies.0.steps.0.targets.0.name",
+         "schedule 'platform' has no layer 'tertiary'"),
+        (7, "escalation_policies.0.steps.0.targets.1.name", "unknown user 'nobody'"),
+        (8, "escalation_policies.0.steps.0.targets.2.name", "unknown team 'nobody'"),
+        (9, "escalation_policies.0.steps.0.targets.3.name", "unknown role 'chief'"),
+        (10, "escalation_policies.0.steps.0.targets.4.name", "unknown schedule 'nowhere'"),
+        (12, "services.0.escalation_policy", "unknown escalation policy 'q'"),
+    }  # fmt: skip
+
+
+def test_policy_fields_are_checked(tmp_path: Path) -> None:
+    path = _with_people(
+        tmp_path,
+        "escalation_policies:\n"
+        "  - name: p\n"
+        "    repeat: -1\n"
+        "    ack_timeout: 10 seconds\n"
+        "    steps:\n"
+        "      - delay: 30 seconds\n"
+        "        targets: [{ type: channel, name: 'not a channel' }]\n"
+        "      - delay: 5 minutes\n"
+        "        targets: [{ type: user, name: jane.smith, layer: primary }]\n",
+    )
+    problems = {(p.field, p.message.split(",")[0]) for p in validate_path(path)}
+    assert problems == {
+        ("escalation_policies.0.repeat", "Input should be greater than or equal to 0"),
+        ("escalation_policies.0.ack_timeout",
+         "ack_timeout is at least 1 minute (leave it out to turn it off)"),
+        ("escalation_policies.0.steps.0.delay", "a step waits at least 1 minute before escalating"),
+        ("escalation_policies.0.steps.0.targets.0", "name: a Slack address is #channel"),
+        ("escalation_policies.0.steps.1.targets.0", "layer applies to schedule targets only"),
+    }  # fmt: skip

@@ -568,6 +568,13 @@ def acknowledge_page(
         return "acknowledged"
     if not is_open(incident) or not paging_active(session, incident.id):
         return "already acknowledged"
+    end_round(session, incident, by=actor.actor, now=now)
+    return "paging stopped"
+
+
+def end_round(session: Session, incident: Incident, *, by: str, now: datetime) -> None:
+    """An acknowledgement of a round that started again after an ack timeout: stop it,
+    record who answered, and start the acknowledgement timeout again."""
     state = paging_state(session, incident.id)
     stop_paging(session, incident, now=now)
     round_text = f" (round {state.round + 1})" if state is not None else ""
@@ -575,9 +582,9 @@ def acknowledge_page(
         session,
         incident=incident,
         type=EventType.ACKNOWLEDGEMENT,
-        description=f"Page acknowledged by {actor.actor}: paging stopped{round_text}",
+        description=f"Page acknowledged by {by}: paging stopped{round_text}",
         now=now,
-        actor=actor.actor,
+        actor=by,
         details={"round": state.round + 1 if state else None},
     )
     config = config_of(session)
@@ -586,7 +593,6 @@ def acknowledge_page(
             session, incident, policies(config)[state.policy], round=state.round + 1, acked_at=now
         )
     notify(session)
-    return "paging stopped"
 
 
 def _paging_wanted(session: Session, incident: Incident, round: int, since: datetime) -> bool:
@@ -1025,6 +1031,13 @@ def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
 def _on_acknowledged(session: Session, event: events.IncidentAcknowledged) -> None:
     incident = _incident(session, event.incident_id)
     if incident is None:
+        return
+    acked = incident.acknowledged_at
+    if acked is not None and acked < event.at:
+        # Acknowledged again (an incident service that reports repeated acknowledgements):
+        # that ends a round paging again after an ack timeout, and nothing else.
+        if is_open(incident) and paging_active(session, incident.id):
+            end_round(session, incident, by=event.by, now=event.at)
         return
     state = paging_state(session, incident.id)
     stop_paging(session, incident, now=event.at)

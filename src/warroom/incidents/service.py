@@ -379,6 +379,11 @@ def acknowledge(
     if incident.status in (Status.RESOLVED, Status.CLOSED):
         raise Conflict(f"{incident.key} is {incident.status}; there is nothing to acknowledge")
     if incident.acknowledged_at is not None:
+        # Already acknowledged, but paging may have restarted (an acknowledgement timeout):
+        # tell the subscribers again so that this acknowledgement stops it too.
+        events.publish(
+            session, events.IncidentAcknowledged(incident_id=incident.id, at=now, by=actor.actor)
+        )
         return False
     ack_at = max(now, incident.declared_at)
     incident.acknowledged_at = ack_at
