@@ -40,6 +40,7 @@ def _ingest_options(args: argparse.Namespace) -> ingest.Options:
         generator=args.generator,
         factory=args.factory,
         extra_sql=tuple(args.extra_sql),
+        retries=args.retries,
         extra_env=dict(kv.split("=", 1) for kv in args.env),
         logdir=args.logdir,
     )
@@ -58,6 +59,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         options.connections,
         LoadGenerator(options.logdir, options.generator),
         options.logdir,
+        options.retries,
     )
     ours = headline.get("pd_pg", float("nan"))
     ratio = ours / rate if rate and not math.isnan(rate) and not math.isnan(ours) else math.nan
@@ -75,6 +77,7 @@ def run_alerta(args: argparse.Namespace) -> None:
         args.connections,
         LoadGenerator(args.logdir, args.generator),
         args.logdir,
+        args.retries,
     )
 
 
@@ -107,6 +110,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--db", type=_csv(str), default=["sqlite", "pg"], help="sqlite,pg")
     p.add_argument("--workers", type=_csv(int), default=[1, 2], help="uvicorn workers: 1,2")
     p.add_argument("--no-alerta", action="store_true", help="skip Alerta")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="measure a window again this often while other processes use the CPU",
+    )
     p.add_argument("--generator", choices=["wrk", "python"], default="wrk")
     p.add_argument("--factory", default="warroom.app:create_app", help="uvicorn app factory")
     p.add_argument("--logdir", type=Path, default=None, help="keep logs here")

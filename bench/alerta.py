@@ -31,6 +31,7 @@ from bench.common import (
     stop,
     wait_ready,
 )
+from bench.ingest import Options, quiet_run
 from bench.load import LoadGenerator, LoadResult, LoadSpec
 
 VENV = Path(os.environ.get("WARROOM_BENCH_ALERTA_VENV", "/tmp/warroom-bench-alerta-venv"))
@@ -108,7 +109,7 @@ def _gunicorn_argv(port: int) -> list[str]:
 
 
 def measure(options_window: float, warmup: float, connections: int, load: LoadGenerator,
-            logdir: Path) -> AlertaResult:  # fmt: skip
+            logdir: Path, retries: int = 2) -> AlertaResult:  # fmt: skip
     ensure_installed()
     with scratch_db("warroom_bench_alerta") as name, tempfile.TemporaryDirectory() as tmp:
         url = pg_url(name, scheme="postgres")
@@ -136,14 +137,16 @@ def measure(options_window: float, warmup: float, connections: int, load: LoadGe
             if warmup > 0:
                 load.run(LoadSpec(base, "alerta", connections, warmup, unique=0.1, pool=1000,
                                   tag="alerta-warm", timeout=20.0))  # fmt: skip
-            result, cores = load.run(spec, {"alerta": child.pid})
+            result, cores = quiet_run(
+                lambda: load.run(spec, {"alerta": child.pid}), Options(retries=retries)
+            )
         finally:
             stop(child)
     return AlertaResult(result, cores)
 
 
 def run(window: float, warmup: float, connections: int, load: LoadGenerator,
-        logdir: Path) -> float:  # fmt: skip
+        logdir: Path, retries: int = 2) -> float:  # fmt: skip
     """Measure Alerta and print its lines; return its throughput (nan on failure)."""
     why = pg_available()
     if why is not None:
@@ -152,7 +155,7 @@ def run(window: float, warmup: float, connections: int, load: LoadGenerator,
         return float("nan")
     note("Alerta 9.1 (gunicorn, 2 sync workers, PostgreSQL, no auth):")
     try:
-        measured = measure(window, warmup, connections, load, logdir)
+        measured = measure(window, warmup, connections, load, logdir, retries)
     except Exception as exc:
         note(f"Alerta not measured: {type(exc).__name__}: {exc}")
         emit("ingest_alerta_pg_throughput", float("nan"), "events/s")

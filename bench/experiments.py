@@ -14,14 +14,39 @@ from typing import Any
 from fastapi import FastAPI
 
 
-def switch_interval() -> FastAPI:
-    """The stock app with another GIL switch interval (BENCH_SWITCH_INTERVAL seconds,
-    default Python's 0.005): tests whether the batch writer thread waits for the GIL
-    after each database round trip while the event loop holds it."""
+def _tuned(app: FastAPI) -> FastAPI:
+    """Apply the interpreter settings named in the environment:
+
+    - BENCH_SWITCH_INTERVAL=seconds: the GIL switch interval (Python's default: 0.005).
+    - BENCH_GC_FREEZE=1: after start-up, collect once and `gc.freeze()`, so that the
+      objects made at start-up (modules, SQLAlchemy and pydantic structures) are never
+      scanned again by the collector; full collections then stop pausing every request.
+    """
+    import gc
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    if "BENCH_SWITCH_INTERVAL" in os.environ:
+        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
+    if os.environ.get("BENCH_GC_FREEZE") == "1":
+        inner = app.router.lifespan_context
+
+        @asynccontextmanager
+        async def lifespan(app_: Any) -> AsyncIterator[Any]:
+            async with inner(app_) as state:
+                gc.collect()
+                gc.freeze()
+                yield state
+
+        app.router.lifespan_context = lifespan
+    return app
+
+
+def stock() -> FastAPI:
+    """The stock app, with the BENCH_* interpreter settings of `_tuned`."""
     from warroom.app import create_app
 
-    sys.setswitchinterval(float(os.environ.get("BENCH_SWITCH_INTERVAL", "0.005")))
-    return create_app()
+    return _tuned(create_app())
 
 
 # --- set-based batch apply ----------------------------------------------------------------
@@ -230,14 +255,11 @@ def install_batched_writer() -> None:
 
 
 def batched() -> FastAPI:
-    """The stock app with the set-based batch writer prototype (and BENCH_SWITCH_INTERVAL
-    when given)."""
+    """The app with the set-based batch writer prototype (and the settings of `_tuned`)."""
     from warroom.app import create_app
 
-    if "BENCH_SWITCH_INTERVAL" in os.environ:
-        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
     install_batched_writer()
-    return create_app()
+    return _tuned(create_app())
 
 
 def differential_check(url_a: str, url_b: str, batches: int = 300, seed: int = 1) -> int:

@@ -25,9 +25,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench.common import (
     ROOT,
@@ -65,6 +66,8 @@ class Options:
     # Experiments only: SQL run on the fresh database after the migrations (e.g. an index
     # that a future migration might add), so that its effect can be measured.
     extra_sql: tuple[str, ...] = ()
+    # A window during which other processes used the CPU is measured again, this often.
+    retries: int = 2
     logdir: Path | None = None
 
 
@@ -242,7 +245,7 @@ def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, log
         # 1. the no-op endpoint: the stack's ceiling
         noop = LoadSpec(base, "get", c, min(options.window, 5.0), path="/healthz", tag="noop")
         load.run(LoadSpec(base, "get", c, 1.0, path="/healthz", tag="noop-warm"))
-        out.noop, out.cores["noop"] = load.run(noop, groups)
+        out.noop, out.cores["noop"] = quiet_run(lambda: load.run(noop, groups), options)
         note(f"  GET /healthz: {out.noop.describe()}")
         _cores_note(out.cores["noop"], out.noop.rate, "request")
 
@@ -251,10 +254,14 @@ def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, log
         if options.warmup > 0:
             warm, _ = load.run(_with(pd, window=options.warmup, tag=f"{tag}w"))
             note(f"  PD warm-up: {warm.ok} x 2xx, {warm.errors} errors")
-        _, before = counter.occurrences(pd_id)
-        out.pd, out.cores["pd"] = load.run(_with(pd, tag=f"{tag}m"), groups)
-        rows, after = counter.occurrences(pd_id)
-        committed = after - before
+
+        def pd_attempt() -> tuple[LoadResult, dict[str, float], tuple[int, int]]:
+            _, before = counter.occurrences(pd_id)
+            result, cores = load.run(_with(pd, tag=f"{tag}m{secrets.token_hex(2)}"), groups)
+            rows, after = counter.occurrences(pd_id)
+            return result, cores, (rows, after - before)
+
+        out.pd, out.cores["pd"], (rows, committed) = quiet_run(pd_attempt, options)
         out.pd_lost = max(0, out.pd.ok - committed)
         out.pd_unanswered = max(0, committed - out.pd.ok)
         note(f"  POST /v2/enqueue: {out.pd.describe()}")
@@ -272,7 +279,9 @@ def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, log
         )  # fmt: skip
         if options.warmup > 0:
             load.run(_with(am, window=options.warmup, tag=f"{tag}aw"))
-        out.am, out.cores["am"] = load.run(_with(am, tag=f"{tag}am"), groups)
+        out.am, out.cores["am"] = quiet_run(
+            lambda: load.run(_with(am, tag=f"{tag}am{secrets.token_hex(2)}"), groups), options
+        )
         note(f"  Alertmanager x{options.am_batch}: {out.am.describe()}")
         _cores_note(out.cores["am"], out.am.rate * options.am_batch, "alert")
     finally:
@@ -295,6 +304,27 @@ def _cores_note(cores: dict[str, float], rate: float, per: str) -> None:
             f"    WARNING: other processes used {cores['other']:.2f} cores during this "
             "window; the machine was not quiet, so these figures understate warroom"
         )
+
+
+T = TypeVar("T", bound=tuple[Any, ...])
+
+
+def quiet_run(attempt: Callable[[], T], options: Options) -> T:
+    """Run a measurement; while other processes took more than BUSY_MACHINE cores during
+    it, run it again (at most `options.retries` more times) and keep the quietest try.
+    The attempt returns (LoadResult, cores, ...)."""
+    best: T | None = None
+    for n in range(options.retries + 1):
+        got = attempt()
+        other = got[1].get("other", 0.0)
+        if best is None or other < best[1].get("other", 0.0):
+            best = got
+        if other <= BUSY_MACHINE:
+            break
+        if n < options.retries:
+            note(f"    (other processes used {other:.2f} cores: measuring again)")
+    assert best is not None
+    return best
 
 
 def _with(spec: LoadSpec, **changes: Any) -> LoadSpec:
@@ -327,8 +357,14 @@ def emit_config(m: Measured, suffix: str, am_batch: int) -> None:
 
 
 def best(results: list[Measured], db: str) -> Measured | None:
+    """The configuration with the best single-event throughput; of those within 5 % of
+    it, the one with the lowest p99."""
     done = [m for m in results if m.db == db and m.pd is not None]
-    return max(done, key=lambda m: m.pd.rate if m.pd else 0.0, default=None)
+    if not done:
+        return None
+    top = max(m.pd.rate for m in done if m.pd)
+    close = [m for m in done if m.pd and m.pd.rate >= 0.95 * top]
+    return min(close, key=lambda m: m.pd.p99_ms if m.pd else 0.0)
 
 
 def run(options: Options) -> dict[str, float]:
@@ -362,7 +398,7 @@ def run(options: Options) -> dict[str, float]:
         top = best(results, db)
         if top is None or top.pd is None:
             continue
-        note(f"headline {db}: {top.workers} worker(s) (best single-event throughput)")
+        note(f"headline {db}: {top.workers} worker(s) (best single-event throughput, then p99)")
         emit(f"ingest_{db}_best_workers", top.workers, "workers")
         emit_config(top, "", options.am_batch)
         headline[f"pd_{db}"] = top.pd.rate

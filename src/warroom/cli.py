@@ -1183,6 +1183,7 @@ def engine(
     ] = 1.0,
 ) -> None:
     """Run the engine alone: alert routing, auto-declaration, heartbeats, timers."""
+    import gc
     import signal
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -1202,6 +1203,8 @@ def engine(
     except (SQLAlchemyError, ValueError) as exc:
         fail(f"cannot use the database {_safe_url(settings.database_url)}: {exc}")
     runner = Engine(ctx, all_jobs(ctx), poll_seconds=poll)
+    gc.collect()
+    gc.freeze()  # start-up objects live as long as the process (see app.py)
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
     err.print(f"warroom engine {__version__} on {_safe_url(settings.database_url)}", markup=False)
     try:

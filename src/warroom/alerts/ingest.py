@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DataError, IntegrityError
 
 from warroom.alerts.logic import AlertEvent, InvalidEvent
-from warroom.alerts.service import Applied, Source, apply_event
+from warroom.alerts.service import Applied, Source, apply_batch
 from warroom.clock import Clock
 from warroom.db import Database
 from warroom.engine.wakeup import notify
@@ -115,14 +115,13 @@ class BatchWriter:
 
     def _write_batch(self, batch: Sequence[_Request]) -> list[list[Applied]]:
         now = self._clock.now()
+        pairs = [item for request in batch for item in request.items]
         with self._db.unit_of_work() as uow:
-            results = [
-                [
-                    apply_event(uow.session, source=source, event=event, now=now)
-                    for source, event in r.items
-                ]
-                for r in batch
-            ]
+            flat = apply_batch(uow.session, pairs, now)
+            results, at = [], 0
+            for request in batch:
+                results.append(flat[at : at + len(request.items)])
+                at += len(request.items)
             notify(uow.session)  # engines in other processes route at once
             uow.commit()
         if self._on_commit is not None:

@@ -53,6 +53,17 @@ Index(
     sqlite_where=text("resolved_at IS NULL"),
     postgresql_where=text("resolved_at IS NULL"),
 )
+# Late copies of ended Alertmanager firings are looked up among resolved alerts.
+Index(
+    "ix_alerts_resolved_key",
+    Alert.integration_id,
+    Alert.dedup_key,
+    sqlite_where=text("resolved_at IS NOT NULL"),
+    postgresql_where=text("resolved_at IS NOT NULL"),
+)
+# Grouping by Alertmanager group and counting alerts in a window.
+Index("ix_alerts_group_key", Alert.integration_id, Alert.group_key)
+Index("ix_alerts_first_seen", Alert.first_seen)
 Index("ix_alerts_status_id", Alert.status, Alert.id)
 Index(
     "ix_alerts_unrouted",

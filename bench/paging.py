@@ -1,0 +1,254 @@
+"""Alert → first page handed to the provider, alone and during a storm (PostgreSQL).
+
+A real `warroom serve` (API + engine) runs with a small configuration: critical alerts of
+one service declare a SEV1 incident (grouping off, so every alert is its own incident),
+and the service's policy pages one person whose contact method is a signed webhook to a
+receiver in this process. Latency runs from sending `POST /v2/enqueue` to the receiver
+getting the page. Measured alone (one alert at a time), then while 10,000 other alerts
+(warnings: recorded and routed, never declared) are posted at concurrency 32.
+
+Prints `bench page_first_alone_p50 …`, `…_p99`, `bench page_first_storm_p50 …`, `…_p99`,
+and the storm's own ingest rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.common import emit, free_port, http, note, pg_url, scratch_db, start, stop, wait_ready
+from warroom.testing.providers import FakeWebhookReceiver, RecordedRequest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-webhook-secret"  # a local benchmark's own credential
+
+
+SERVICES = 400
+
+
+def _config(folder: Path, hook_url: str) -> None:
+    # One service per measured alert: a rule that already has an open incident for a
+    # service adds to it instead of declaring (and paging) again.
+    services = "\n".join(
+        f"  - {{name: bench-svc-{i}, escalation_policy: bench-policy}}" for i in range(SERVICES)
+    )
+    (folder / "bench.yaml").write_text(
+        f"""
+users:
+  - handle: pager
+    name: Bench Pager
+    contact_methods:
+      - {{type: webhook, address: "{hook_url}"}}
+    notification_rules:
+      - {{after: 0, method: webhook}}
+services:
+{services}
+escalation_policies:
+  - name: bench-policy
+    steps:
+      - delay: 10 minutes
+        targets: [{{type: user, name: pager}}]
+auto_declare:
+  - name: bench-critical
+    when:
+      alert:
+        - {{field: severity, equals: critical}}
+    declare: {{severity: SEV1, service_from: details.service, title: "{{summary}}"}}
+alert_grouping:
+  by_key: false
+  by_alertmanager_group: false
+  by_service: false
+"""
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class TimedReceiver(FakeWebhookReceiver):
+    """The webhook fake, noting when each request arrived."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.arrivals: list[tuple[float, bytes]] = []
+        super().__init__(**kwargs)
+
+    def _route(self, request: RecordedRequest) -> Any:
+        self.arrivals.append((time.time(), request.body))
+        return super()._route(request)
+
+
+class PageClock:
+    """Maps a page's marker (the alert summary) to when the receiver got it."""
+
+    def __init__(self, receiver: TimedReceiver) -> None:
+        self._receiver = receiver
+        self._seen = 0
+        self.arrived: dict[str, float] = {}
+
+    def poll(self) -> None:
+        arrivals = list(self._receiver.arrivals)
+        for at, body in arrivals[self._seen :]:
+            text = body.decode(errors="replace")
+            marker = text.find("bench-page-")
+            if marker >= 0:
+                token = text[marker : marker + len("bench-page-") + 12]
+                self.arrived.setdefault(token, at)
+        self._seen = len(arrivals)
+
+
+_next_service = iter(range(SERVICES))
+
+
+async def _measure(
+    client: httpx.AsyncClient, url: str, key: str, clock: PageClock, count: int, gap: float
+) -> list[float]:
+    latencies: list[float] = []
+    for _ in range(count):
+        service = next(_next_service, None)
+        if service is None:
+            break
+        token = f"bench-page-{secrets.token_hex(6)}"
+        sent = time.time()
+        response = await client.post(
+            f"{url}/v2/enqueue",
+            json={
+                "routing_key": key,
+                "event_action": "trigger",
+                "dedup_key": token,
+                "payload": {
+                    "summary": token,
+                    "source": "bench",
+                    "severity": "critical",
+                    "custom_details": {"service": f"bench-svc-{service}"},
+                },
+            },
+        )
+        if response.status_code != 202:
+            note(f"paging: measured alert refused: {response.status_code} {response.text[:200]}")
+            continue
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            clock.poll()
+            if token in clock.arrived:
+                latencies.append((clock.arrived[token] - sent) * 1000)
+                break
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(gap)
+    return latencies
+
+
+async def _storm(url: str, key: str, total: int, seconds: float) -> tuple[int, float]:
+    """Post `total` warning alerts with wrk (two threads, 32 connections); return how many
+    were accepted and the rate."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    script = Path(__file__).with_name("wrk_storm.lua")
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        wrk, "-t2", "-c32", f"-d{seconds:.0f}s", "-s", str(script), url, "--",
+        key, secrets.token_hex(4), str(total // 2),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    elapsed = time.monotonic() - started
+    text = output.decode(errors="replace")
+    if "Non-2xx" in text:
+        note(f"paging: storm had refusals:\n{text}")
+    return total, total / elapsed
+
+
+async def _storm_done(client: httpx.AsyncClient, url: str, token: str, total: int) -> float:
+    """Seconds until the server holds `total` storm alerts (counted through the API)."""
+    started = time.monotonic()
+    while time.monotonic() - started < 120:
+        response = await client.get(
+            f"{url}/api/v1/alerts",
+            params={"limit": 1},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code == 200 and response.json()["total"] >= total:
+            return time.monotonic() - started
+        await asyncio.sleep(0.25)
+    return float("nan")
+
+
+async def _run(url: str, key: str, token: str, clock: PageClock, storm: int) -> None:
+    limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        alone = await _measure(client, url, key, clock, count=40, gap=0.05)
+        before = len(alone)
+        storm_task = asyncio.create_task(_storm(url, key, storm, seconds=20))
+        counted = asyncio.create_task(_storm_done(client, url, token, storm + before))
+        during: list[float] = []
+        while not counted.done():
+            during += await _measure(client, url, key, clock, count=5, gap=0.1)
+        rate = storm / await counted
+        await storm_task
+    for label, values in (("alone", alone), ("storm", during)):
+        if not values:
+            emit(f"page_first_{label}_p99", float("nan"), "ms")
+            continue
+        emit(f"page_first_{label}_count", len(values), "pages")
+        emit(f"page_first_{label}_p50", round(statistics.median(values), 1), "ms")
+        emit(f"page_first_{label}_p99", round(_percentile(values, 0.99), 1), "ms")
+    emit("page_storm_ingest_throughput", round(rate), "alerts/s")
+
+
+def run(logdir: Path, storm: int = 10_000) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    token = secrets.token_urlsafe(30)
+    config = logdir / "paging-config"
+    config.mkdir(parents=True, exist_ok=True)
+    with TimedReceiver(secret=SECRET, lifetime=600) as receiver, scratch_db() as name:
+        _config(config, receiver.url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | {
+            "WARROOM_DATABASE_URL": pg_url(name, "postgresql+psycopg"),
+            "WARROOM_CONFIG": str(config),
+            "WARROOM_BOOTSTRAP_TOKEN": token,
+            "WARROOM_WEBHOOK_SECRET": SECRET,
+            "WARROOM_PORT": str(port),
+        }
+        child = start(
+            "warroom-paging",
+            [sys.executable, "-m", "warroom.cli", "serve", "--port", str(port)],
+            env=env,
+            log=logdir / "paging-server.log",
+        )
+        try:
+            wait_ready(child, f"{url}/healthz")
+            status, body = http(
+                "POST",
+                f"{url}/api/v1/integrations",
+                json.dumps(
+                    {"name": "bench", "type": "pagerduty", "service": "bench-svc-0"}
+                ).encode(),
+                {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            if status != 201:
+                raise RuntimeError(f"integration: {status} {body[:200]!r}")
+            key = json.loads(body)["key"]
+            note(f"paging: alert → first page, alone and during a storm of {storm:,} alerts")
+            asyncio.run(_run(url, key, token, PageClock(receiver), storm))
+        finally:
+            stop(child)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        run(Path(folder))
