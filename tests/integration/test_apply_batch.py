@@ -1,8 +1,8 @@
 """The set-based batch apply agrees with applying events one by one, event for event.
 
 Random batches (triggers, acknowledges, resolves, Alertmanager-style firings with
-instances, repeats within a batch) go once through `apply_event` for integrations 1–2 and
-once through `apply_batch` for integrations 3–4 of the same database; every outcome and
+instances, repeats within a batch) go once through `apply_event` for integrations 1 and 2 and
+once through `apply_batch` for integrations 3 and 4 of the same database; every outcome and
 every resulting row must match.
 """
 
