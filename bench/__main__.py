@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import alerta, ingest, oncall
+from bench import alerta, engine, ingest, oncall, paging
 from bench.common import cleanup, emit, install_signal_handlers, note
 from bench.load import LoadGenerator
 
@@ -69,6 +69,15 @@ def run_ingest(args: argparse.Namespace) -> int:
     return failures  # Alerta's own failures never fail the run
 
 
+def run_paging(args: argparse.Namespace) -> None:
+    assert args.logdir is not None
+    paging.run(args.logdir)
+
+
+def run_timers(args: argparse.Namespace) -> None:
+    engine.timer_lateness()
+
+
 def run_alerta(args: argparse.Namespace) -> None:
     assert args.logdir is not None
     alerta.run(
@@ -91,9 +100,22 @@ BENCHMARKS: dict[str, Benchmark] = {
         ),
         Benchmark("alerta", "Alerta alone (part of `ingest`)", run_alerta),
         Benchmark("oncall", "who is on call now across 1,000 schedules", oncall.run_benchmark),
+        Benchmark(
+            "paging",
+            "alert → first page at the provider, alone and during a 10,000-alert storm (PG)",
+            run_paging,
+        ),
+        Benchmark(
+            "timers", "escalation timer lateness with 100,000 pending timers (PG)", run_timers
+        ),
     )
 }
-DEFAULT = ["ingest", "oncall"]  # what `python -m bench` runs (ingest already includes Alerta)
+DEFAULT = [
+    "ingest",
+    "oncall",
+    "paging",
+    "timers",
+]  # what `python -m bench` runs (ingest already includes Alerta)
 
 
 def _csv(kind: type) -> Callable[[str], list]:  # type: ignore[type-arg]
