@@ -33,6 +33,7 @@ from rich.text import Text
 
 from warroom import __version__
 from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
+from warroom.config.durations import format_compact
 
 if TYPE_CHECKING:
     from warroom.db import Database
@@ -223,17 +224,7 @@ def parse_when(text: str, *, now: datetime) -> datetime:
 
 def human_duration(seconds: float) -> str:
     """`45s`, `12m`, `3h 05m`, `2d 4h`: short enough for a table column."""
-    total = max(int(seconds), 0)
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
+    return format_compact(seconds)
 
 
 def _parse_time(value: str) -> datetime:

@@ -14,18 +14,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from warroom.db import normalise_url
+from tests.conftest import scratch_postgres_database as shared_scratch_database
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -132,29 +129,9 @@ def run_server(database_url: str, folder: Path) -> Iterator[Server]:
             _stop(process)
 
 
-@contextmanager
-def scratch_postgres_database(admin_url: str) -> Iterator[str]:
-    """A new, empty database on the server of `admin_url`, dropped at the end."""
-    admin = make_url(normalise_url(admin_url))
-    name = f"warroom_e2e_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield admin.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with engine.connect() as conn:
-                conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        engine.dispose()
+def scratch_postgres_database(admin_url: str) -> AbstractContextManager[str]:
+    """A new, empty database for an end-to-end server, dropped at the end."""
+    return shared_scratch_database(admin_url, prefix="warroom_e2e")
 
 
 @pytest.fixture(scope="session")

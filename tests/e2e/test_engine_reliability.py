@@ -18,17 +18,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
-from warroom.db import Database, normalise_url
+from tests.conftest import scratch_postgres_database
+from warroom.db import Database
 from warroom.engine import outbox
 from warroom.engine.models import Notification
 from warroom.migrations import upgrade
@@ -48,22 +47,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 def scratch_pg() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("WARROOM_TEST_DATABASE_URL is not set; the reliability test needs PostgreSQL")
-    admin_url = make_url(normalise_url(PG_URL))
-    name = f"warroom_rel_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_postgres_database(PG_URL, prefix="warroom_rel") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
 
 
 def _status_counts(db: Database) -> Counter[str]:

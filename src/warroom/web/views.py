@@ -38,6 +38,7 @@ from starlette.types import Scope
 
 from warroom.api import CtxDep, UowDep, authenticate
 from warroom.auth.logic import Principal, Role
+from warroom.config.durations import format_compact
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
@@ -123,17 +124,7 @@ def safe_next(target: str | None) -> str:
 
 def format_age(seconds: float) -> str:
     """A compact age for tables: `45s`, `12m`, `3h 05m`, `2d 4h`."""
-    total = max(int(seconds), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
+    return format_compact(seconds)
 
 
 def format_time(value: datetime | None, *, seconds: bool = False) -> str:
