@@ -305,6 +305,11 @@ def apply_batch(
                 **fields(last, key),
             }
         )
+    # Lock rows in one global order, so that two writers (two workers, several front ends)
+    # never wait on each other in a cycle (PostgreSQL breaks that only after a second).
+    touches.sort(key=lambda row: row["b_id"])
+    updates.sort(key=lambda row: row["b_id"])
+    inserts.sort(key=lambda row: (row["integration_id"], row["dedup_key"]))
     if touches:
         conn.execute(
             update(_ALERTS).where(c.id == bindparam("b_id")).values(last_seen=now), touches
