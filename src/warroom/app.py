@@ -37,6 +37,7 @@ from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
 from warroom.maintenance.views import router as maintenance_router
 from warroom.migrations import upgrade
+from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import router as oncall_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
@@ -122,6 +123,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(tokens_router)
     app.include_router(alerts_router)
     app.include_router(integrations_router)
+    app.include_router(notifications_router)
     app.include_router(alert_sources_router)
     app.include_router(heartbeats_router)
     app.include_router(maintenance_router)

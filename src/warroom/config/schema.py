@@ -484,6 +484,42 @@ class AlertGrouping(Strict):
         return value
 
 
+class AlertAction(Strict):
+    """What an alert that is not part of an incident does (docs/alert-routing.md):
+    `page` along its service's escalation policy until acknowledged or resolved,
+    `notify` the owning team once on `channels`, or `none` (recorded only)."""
+
+    action: Literal["page", "notify", "none"]
+    channels: list[Literal["slack", "email"]] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return {"action": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _channels_only_to_notify(self) -> AlertAction:
+        if self.action == "notify" and not self.channels:
+            raise ValueError("notify needs channels: [slack], [email] or both")
+        if self.action != "notify" and self.channels:
+            raise ValueError(f"{self.action} takes no channels")
+        return self
+
+
+class AlertRouting(Strict):
+    """The action per alert severity (PagerDuty's names; seed 001's high, medium and low
+    are error, warning and info)."""
+
+    critical: AlertAction = AlertAction(action="page")
+    error: AlertAction = AlertAction(action="notify", channels=["slack", "email"])
+    warning: AlertAction = AlertAction(action="notify", channels=["slack"])
+    info: AlertAction = AlertAction(action="none")
+
+    def action_for(self, severity: str) -> AlertAction:
+        table = {"critical": self.critical, "error": self.error, "warning": self.warning}
+        return table.get(severity.lower(), self.info)
+
+
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -1037,6 +1073,11 @@ def _reference_problem(
 # --- the whole configuration ------------------------------------------------------------
 
 
+class NotificationThrottle(Strict):
+    limit: int = Field(ge=1, le=10_000)
+    window: Duration
+
+
 class WarroomConfig(Strict):
     severities: list[SeverityLevel]
     classifier: ClassifierThresholds = ClassifierThresholds()
@@ -1056,6 +1097,7 @@ class WarroomConfig(Strict):
     maintenance_windows: list[ConfiguredMaintenance] = []
     prometheus: PrometheusSource | None = None
     alert_resolution: AlertResolution = AlertResolution.MONITORING
+    alert_routing: AlertRouting = AlertRouting()
     # On-call schedules (docs/oncall.md).
     schedules: list[Schedule] = []
     # Escalation policies, the names the matrix uses, SLA warnings (docs/escalation.md,
@@ -1063,6 +1105,14 @@ class WarroomConfig(Strict):
     escalation_policies: list[EscalationPolicy] = []
     escalation_targets: dict[str, EscalationTargetRef] = {}
     sla_warning_fraction: float = Field(default=0.8, gt=0, lt=1)
+    # At most `limit` messages per person and channel within `window`; the rest are
+    # recorded as throttled (GET /api/v1/notifications shows them), never sent.
+    notification_throttles: dict[str, NotificationThrottle] = Field(
+        default_factory=lambda: {
+            "sms": NotificationThrottle(limit=20, window=timedelta(minutes=10)),
+            "voice": NotificationThrottle(limit=10, window=timedelta(minutes=10)),
+        }
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> WarroomConfig:

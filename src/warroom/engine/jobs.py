@@ -9,7 +9,7 @@ import warroom.escalation.service
 import warroom.sla.service  # noqa: F401
 from warroom.alerts.routing import evaluate_rules, route_alerts
 from warroom.context import AppContext
-from warroom.engine.delivery import Deliverer
+from warroom.engine.delivery import Deliverer, Throttle
 from warroom.engine.runner import Job
 from warroom.engine.timer_job import TimerRunner
 from warroom.heartbeats.job import HEARTBEATS_JOB
@@ -21,7 +21,11 @@ from warroom.oncall.notices import plan_shift_notices
 def all_jobs(ctx: AppContext) -> list[Job]:
     notifiers = build_notifiers(ctx.settings)
     lease = timedelta(seconds=ctx.settings.engine_lease_seconds)
-    deliverer = Deliverer(notifiers, fallback=plan_fallback, lease=lease)
+    throttles = {
+        channel: Throttle(limit=rule.limit, window=rule.window)
+        for channel, rule in ctx.config.notification_throttles.items()
+    }
+    deliverer = Deliverer(notifiers, fallback=plan_fallback, lease=lease, throttles=throttles)
 
     def close() -> None:
         deliverer.close()

@@ -1,0 +1,94 @@
+"""`GET /api/v1/notifications`: what was sent, to whom, how — and what was throttled or failed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import or_, select
+
+from warroom.api import UowDep, Viewer
+from warroom.auth.logic import Principal, Role
+from warroom.engine.models import Notification
+from warroom.incidents.models import Incident, IncidentParticipant
+from warroom.incidents.service import parse_key
+
+router = APIRouter(prefix="/api/v1", tags=["notifications"])
+
+
+class NotificationRead(BaseModel):
+    id: int
+    incident: str | None
+    alert_id: int | None
+    recipient: str | None
+    channel: str
+    address: str
+    reason: str
+    subject: str
+    status: str
+    attempts: int
+    due_at: datetime
+    sent_at: datetime | None
+    provider_id: str | None
+    last_error: str | None
+
+
+def _mask(address: str) -> str:
+    """Phone numbers and e-mail addresses are for admins; others see enough to recognise."""
+    if len(address) <= 4:
+        return "…"
+    return "…" + address[-4:]
+
+
+def _read(row: Notification, viewer: Principal) -> NotificationRead:
+    return NotificationRead(
+        id=row.id,
+        incident=f"INC-{row.incident_id}" if row.incident_id else None,
+        alert_id=row.alert_id,
+        recipient=row.recipient,
+        channel=row.channel,
+        address=row.address if viewer.role is Role.ADMIN else _mask(row.address),
+        reason=row.reason,
+        subject=row.subject,
+        status=row.status,
+        attempts=row.attempts,
+        due_at=row.due_at,
+        sent_at=row.sent_at,
+        provider_id=row.provider_id,
+        last_error=row.last_error,
+    )
+
+
+@router.get("/notifications", response_model=list[NotificationRead])
+def list_notifications(
+    uow: UowDep,
+    who: Viewer,
+    incident: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    recipient: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[NotificationRead]:
+    """Notifications, newest first; restricted incidents' ones only for those who may see them."""
+    query = select(Notification)
+    if not who.can_see(restricted=True, participants=set()):
+        hidden = select(Incident.id).where(
+            Incident.restricted.is_(True),
+            Incident.id.not_in(
+                select(IncidentParticipant.incident_id).where(
+                    IncidentParticipant.user == (who.user or "")
+                )
+            ),
+        )
+        query = query.where(
+            or_(Notification.incident_id.is_(None), Notification.incident_id.not_in(hidden))
+        )
+    if incident is not None:
+        query = query.where(Notification.incident_id == parse_key(incident))
+    if status is not None:
+        query = query.where(Notification.status == status)
+    if recipient is not None:
+        query = query.where(Notification.recipient == recipient)
+    rows = uow.session.scalars(query.order_by(Notification.id.desc()).limit(limit))
+    return [_read(row, who) for row in rows]
