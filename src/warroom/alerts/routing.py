@@ -10,6 +10,10 @@ ones whose source acknowledged or resolved them since) and, in one transaction p
   one the alert joined); a rule that holds but has a `for` to wait is remembered in
   `rule_states` as pending;
 - an acknowledged alert acknowledges its incident;
+- a triggered alert left outside any incident gets its severity's `alert_routing` action
+  (page along its service's policy, notify the owning team, or nothing: see
+  warroom.escalation.alerts); acknowledging or resolving it, or its joining an incident,
+  stops that paging;
 - a resolved alert forgets its pending rules, and when it was the last open alert of an
   auto-declared incident, moves that incident to monitoring (`alert_resolution`).
 
@@ -44,6 +48,7 @@ from warroom.auth.logic import SYSTEM, Principal, Role
 from warroom.config.durations import format_duration
 from warroom.config.schema import AlertResolution, AutoDeclareRule, WarroomConfig
 from warroom.context import AppContext
+from warroom.escalation import alerts as alert_actions
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import OPEN_STATUSES, Status
 from warroom.incidents.models import Incident, IncidentService
@@ -368,6 +373,7 @@ class Routing:
     def route(self, alert: Alert) -> None:
         if alert.status == AlertStatus.RESOLVED:
             self.on_resolved(alert)
+            alert_actions.stop_paging(self.session, alert, now=self.now)
             return
         if alert.suppressed:
             return  # recorded during maintenance: it stays out of incidents
@@ -381,8 +387,13 @@ class Routing:
                 return
             if alert.incident_id is None:
                 self.on_open(alert)
-        if alert.status == AlertStatus.ACKNOWLEDGED and alert.incident_id is not None:
-            self.acknowledge_incident(alert)
+        if alert.status == AlertStatus.ACKNOWLEDGED:
+            alert_actions.stop_paging(self.session, alert, now=self.now)
+            if alert.incident_id is not None:
+                self.acknowledge_incident(alert)
+        elif alert.incident_id is None:
+            # Not part of an incident: its severity's alert_routing action (once).
+            alert_actions.apply(self.session, self.config, alert, now=self.now)
 
     def on_open(self, alert: Alert) -> None:
         facts = self.facts(alert)
@@ -1013,6 +1024,8 @@ class Routing:
 
     def _attached(self, alert: Alert, facts: AlertFacts, target: OpenIncident) -> None:
         """Keep the batch's look-ups true after `alert` joined `target`."""
+        if self.config.alert_routing.action_for(alert.severity).action == "page":
+            alert_actions.stop_paging(self.session, alert, now=self.now)  # the incident pages
         if alert.group_key:
             self._by_group[(alert.integration_id, alert.group_key)] = target.id
         found = rules.explicit_key(facts, self.config.alert_grouping.key_fields)

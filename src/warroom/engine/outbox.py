@@ -75,13 +75,26 @@ def enqueue(session: Session, item: NewNotification, *, now: datetime) -> int | 
 
 
 def cancel_pending(
-    session: Session, *, incident_id: int, now: datetime, reasons: tuple[str, ...] = ("page",)
+    session: Session,
+    *,
+    incident_id: int | None = None,
+    now: datetime,
+    reasons: tuple[str, ...] = ("page",),
+    alert_id: int | None = None,
 ) -> int:
-    """Cancel notifications not yet handed to a provider (acknowledged: stop the paging)."""
+    """Cancel notifications not yet handed to a provider (acknowledged: stop the paging),
+    of an incident or of an alert."""
+    if (incident_id is None) == (alert_id is None):
+        raise ValueError("cancel the notifications of an incident or of an alert")
+    subject = (
+        Notification.incident_id == incident_id
+        if alert_id is None
+        else Notification.alert_id == alert_id
+    )
     result = session.execute(
         update(Notification)
         .where(
-            Notification.incident_id == incident_id,
+            subject,
             Notification.status == PENDING,
             Notification.reason.in_(reasons),
         )

@@ -297,7 +297,9 @@ def _team(config: WarroomConfig, name: str) -> tuple[list[Recipient], str | None
     return _users(team.members), None
 
 
-def _role(incident: Incident, role: str) -> tuple[list[Recipient], str | None]:
+def _role(incident: Incident | None, role: str) -> tuple[list[Recipient], str | None]:
+    if incident is None:
+        return [], f"no incident, so nobody holds the {role} role"
     holder = role_holder(incident, role)
     if holder is None:
         return [], f"nobody holds the {role} role"
@@ -307,7 +309,7 @@ def _role(incident: Incident, role: str) -> tuple[list[Recipient], str | None]:
 def resolve_ref(
     session: Session,
     config: WarroomConfig,
-    incident: Incident,
+    incident: Incident | None,
     ref: EscalationTargetRef,
     label: str,
     at: datetime,
@@ -324,7 +326,7 @@ def resolve_ref(
 
 
 def resolve_name(
-    session: Session, config: WarroomConfig, incident: Incident, name: str, at: datetime
+    session: Session, config: WarroomConfig, incident: Incident | None, name: str, at: datetime
 ) -> tuple[list[Recipient], str | None]:
     """Who a name of the matrix or a role trigger stands for: an `escalation_targets`
     entry, else a user handle, a team or a schedule of that name."""
@@ -341,7 +343,11 @@ def resolve_name(
 
 
 def resolve_target(
-    session: Session, config: WarroomConfig, incident: Incident, target: StepTarget, at: datetime
+    session: Session,
+    config: WarroomConfig,
+    incident: Incident | None,
+    target: StepTarget,
+    at: datetime,
 ) -> tuple[list[Recipient], str | None]:
     """Who one step target pages at `at`, or why nobody."""
     if target.kind == "user":

@@ -57,6 +57,7 @@ def _row(
     recipient: str | None,
     incident_id: int | None,
     fallback_of: int | None = None,
+    alert_id: int | None = None,
 ) -> outbox.NewNotification:
     rendered = render(channel, context)
     payload = {
@@ -75,6 +76,7 @@ def _row(
         due_at=due_at,
         recipient=recipient,
         incident_id=incident_id,
+        alert_id=alert_id,
         payload=payload,
         fallback_of=fallback_of,
     )
@@ -91,6 +93,7 @@ def notify_user(
     now: datetime,
     urgency: Urgency = "high",
     incident_id: int | None = None,
+    alert_id: int | None = None,
 ) -> list[int]:
     """Queue `user`'s contact plan for this message; return the ids of new rows."""
     person = config.user(user)
@@ -108,6 +111,7 @@ def notify_user(
             due_at=now + contact.after,
             recipient=user,
             incident_id=incident_id,
+            alert_id=alert_id,
         )
         new_id = outbox.enqueue(session, row, now=now)
         if new_id is not None:
@@ -125,6 +129,7 @@ def notify_address(
     key: str,
     now: datetime,
     incident_id: int | None = None,
+    alert_id: int | None = None,
 ) -> int | None:
     """Queue one message to a destination that is not a person (a Slack channel, a webhook)."""
     row = _row(
@@ -136,6 +141,7 @@ def notify_address(
         due_at=now,
         recipient=None,
         incident_id=incident_id,
+        alert_id=alert_id,
     )
     return outbox.enqueue(session, row, now=now)
 
@@ -164,6 +170,7 @@ def plan_fallback(
         due_at=now,
         recipient=failed.recipient,
         incident_id=failed.incident_id,
+        alert_id=failed.alert_id,
         fallback_of=failed.id,
     )
     row.payload["tried"] = [*tried, failed.channel]  # type: ignore[index]
