@@ -543,6 +543,26 @@ def event(
 # --- remote: reading --------------------------------------------------------------------
 
 
+def _page(
+    url: str,
+    token: str | None,
+    what: str,
+    params: dict[str, str | int | list[str] | None],
+    as_json: bool,
+) -> dict[str, Any] | None:
+    """Fetch one page of a list route; print it as JSON, or say it is empty, and return None
+    then — otherwise return it for a table."""
+    with api(url, token) as client:
+        page: dict[str, Any] = client.get(f"{API}/{what}", params=params)
+    if as_json:
+        print_json(page)
+        return None
+    if not page.get("items"):
+        err.print(f"no {what}")
+        return None
+    return page
+
+
 @app.command("list")
 def list_incidents(
     status_filter: Annotated[
@@ -568,15 +588,10 @@ def list_incidents(
         "service": service,
         "limit": limit,
     }
-    with api(url, token) as client:
-        page = client.get(f"{API}/incidents", params=params)
-    if as_json:
-        print_json(page)
+    page = _page(url, token, "incidents", params, as_json)
+    if page is None:
         return
-    items: list[dict[str, Any]] = page.get("items", [])
-    if not items:
-        err.print("no incidents")
-        return
+    items: list[dict[str, Any]] = page["items"]
     now = datetime.now(UTC)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("ID", "SEV", "STATUS", "TITLE", "SERVICES", "IC", "AGE"):
@@ -627,15 +642,10 @@ def list_alerts(
         "service": service,
         "limit": limit,
     }
-    with api(url, token) as client:
-        page = client.get(f"{API}/alerts", params=params)
-    if as_json:
-        print_json(page)
+    page = _page(url, token, "alerts", params, as_json)
+    if page is None:
         return
-    items: list[dict[str, Any]] = page.get("items", [])
-    if not items:
-        err.print("no alerts")
-        return
+    items: list[dict[str, Any]] = page["items"]
     now = datetime.now(UTC)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("ID", "STATUS", "SEVERITY", "SERVICE", "SUMMARY", "COUNT", "LAST", "INCIDENT"):
