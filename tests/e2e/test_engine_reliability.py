@@ -62,7 +62,9 @@ def _start_engine(url: str, log: Path) -> subprocess.Popen[bytes]:
         "WARROOM_DATABASE_URL": url,
         "WARROOM_CONFIG": str(ROOT / "examples"),
         "WARROOM_WEBHOOK_SECRET": SECRET,
-        "WARROOM_ENGINE_LEASE_SECONDS": "3",
+        # Short, so the survivors take over the victim's claims quickly; longer than any
+        # send here, so a slow survivor's own claim never runs out mid-send.
+        "WARROOM_ENGINE_LEASE_SECONDS": "6",
     }
     with log.open("wb") as out:
         return subprocess.Popen(
@@ -128,11 +130,19 @@ def test_no_notification_is_lost_or_takes_effect_twice_when_an_engine_is_killed(
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=5)
-        requests = provider.requests
+        # A request cut off by the kill (the sender died mid-write) is not a delivery: the
+        # provider refuses a body that is incomplete. Count what the provider accepted.
+        everything = provider.requests
+        requests = [r for r in everything if 200 <= r.status < 300]
+        cut_off = len(everything) - len(requests)
     db.dispose()
 
     keys = Counter(r.header("Idempotency-Key") for r in requests)
-    assert set(keys) == {f"reliability:{i}" for i in range(COUNT)}, "a notification never arrived"
+    missing = {f"reliability:{i}" for i in range(COUNT)} - set(keys)
+    tried = [(r.header("Idempotency-Key"), r.status) for r in everything]
+    assert not missing, (
+        f"never accepted: {sorted(missing)}; tried: {[t for t in tried if t[0] in missing]}"
+    )
     resent = {key: n for key, n in keys.items() if n > 1}
     # A resend only happens for a message the killed engine had handed over but not yet
     # recorded; it carries the same key, so an idempotent provider applies it once.
@@ -142,6 +152,6 @@ def test_no_notification_is_lost_or_takes_effect_twice_when_an_engine_is_killed(
     assert all(FakeWebhookReceiver.verifies(provider, r) for r in requests)
     print(
         f"\nreliability: {COUNT} notifications, {ENGINES} engines, one killed after "
-        f"{killed_at} requests; {len(requests)} requests, {len(resent)} resent with the same "
-        "idempotency key, 0 lost"
+        f"{killed_at} requests; {len(requests)} accepted, {cut_off} cut off by the kill, "
+        f"{len(resent)} resent with the same idempotency key, 0 lost"
     )
