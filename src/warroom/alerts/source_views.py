@@ -48,7 +48,13 @@ from warroom.alerts.sources import (
     report_event,
     report_fingerprint,
 )
-from warroom.alerts.views import BodyTooLarge, ingest_batch, integration_key, read_json
+from warroom.alerts.views import (
+    BodyTooLarge,
+    ingest_batch,
+    integration_key,
+    read_body,
+    read_json,
+)
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.errors import Unauthorized
@@ -313,16 +319,7 @@ async def _read_form(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise BadReport("body", "send the form as application/x-www-form-urlencoded", 415)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_REPORT_BYTES:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_REPORT_BYTES:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    text = b"".join(chunks).decode("utf-8", errors="replace")
+    text = (await read_body(request, MAX_REPORT_BYTES)).decode("utf-8", errors="replace")
     try:
         return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=20))
     except ValueError:

@@ -42,8 +42,9 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
-    """Read at most `limit` bytes and parse them; raise BodyTooLarge or ValueError."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes of the body; raise BodyTooLarge beyond, without reading
+    the rest."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
@@ -53,7 +54,12 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
         if size > limit:
             raise BodyTooLarge
         chunks.append(chunk)
-    return json.loads(b"".join(chunks))
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """Read at most `limit` bytes and parse them; raise BodyTooLarge or ValueError."""
+    return json.loads(await read_body(request, limit))
 
 
 def _ctx(request: Request) -> AppContext:
