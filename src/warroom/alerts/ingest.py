@@ -6,6 +6,10 @@ and one writer commits whatever has gathered in a single transaction, then answe
 all. Under load a batch fills while the previous one commits; when idle a batch is a
 single event and waits for nothing.
 
+On PostgreSQL the common batches (triggers only) are applied from the event loop over an
+asynchronous connection (`pg_ingest`); everything else, and SQLite, goes through
+`apply_batch` in a thread.
+
 When the queue is full, or the database fails, callers get `Unavailable` and answer 503 —
 the status Alertmanager and PagerDuty clients retry. If a batch fails, its events are
 retried one by one so that one poisonous event cannot fail its neighbours.
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DataError, IntegrityError
 
 from warroom.alerts.logic import AlertEvent, InvalidEvent
+from warroom.alerts.pg_ingest import PgBatchApplier
 from warroom.alerts.service import Applied, Source, apply_batch
 from warroom.clock import Clock
 from warroom.db import Database
@@ -54,6 +59,9 @@ class BatchWriter:
         self._max_batch = max_batch_events
         self._max_queued = max_queued_events
         self._on_commit = on_commit
+        self._async: PgBatchApplier | None = None
+        if db.engine.dialect.name == "postgresql":
+            self._async = PgBatchApplier(db.engine.url.render_as_string(hide_password=False))
         self._queue: asyncio.Queue[_Request] | None = None
         self._queued_events = 0
         self._task: asyncio.Task[None] | None = None
@@ -86,6 +94,8 @@ class BatchWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._async is not None:
+            await self._async.close()
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -98,7 +108,9 @@ class BatchWriter:
                 size += len(request.items)
             self._queued_events -= size
             try:
-                results = await asyncio.to_thread(self._write_batch, batch)
+                results = await self._write_batch_async(batch)
+                if results is None:
+                    results = await asyncio.to_thread(self._write_batch, batch)
             except Exception:
                 log.warning(
                     "alert batch of %d events failed; retrying one by one", size, exc_info=True
@@ -113,20 +125,37 @@ class BatchWriter:
             for request, result in zip(batch, results, strict=True):
                 _resolve(request, result)
 
+    async def _write_batch_async(self, batch: Sequence[_Request]) -> list[list[Applied]] | None:
+        if self._async is None:
+            return None
+        flat = await self._async.apply(_pairs(batch), self._clock.now())
+        if flat is None:
+            return None
+        if self._on_commit is not None:
+            self._on_commit()
+        return _split(batch, flat)
+
     def _write_batch(self, batch: Sequence[_Request]) -> list[list[Applied]]:
-        now = self._clock.now()
-        pairs = [item for request in batch for item in request.items]
         with self._db.unit_of_work() as uow:
-            flat = apply_batch(uow.session, pairs, now)
-            results, at = [], 0
-            for request in batch:
-                results.append(flat[at : at + len(request.items)])
-                at += len(request.items)
+            flat = apply_batch(uow.session, _pairs(batch), self._clock.now())
             notify(uow.session)  # engines in other processes route at once
             uow.commit()
         if self._on_commit is not None:
             self._on_commit()
-        return results
+        return _split(batch, flat)
+
+
+def _pairs(batch: Sequence[_Request]) -> list[tuple[Source, AlertEvent]]:
+    return [item for request in batch for item in request.items]
+
+
+def _split(batch: Sequence[_Request], flat: list[Applied]) -> list[list[Applied]]:
+    """The batch's results, per request."""
+    results, at = [], 0
+    for request in batch:
+        results.append(flat[at : at + len(request.items)])
+        at += len(request.items)
+    return results
 
 
 def _resolve(request: _Request, result: list[Applied]) -> None:

@@ -184,20 +184,74 @@ def _already_resolved(session: Session, source: Source, key: str, instance: str)
     )
 
 
-def apply_batch(
-    session: Session, pairs: Sequence[tuple[Source, AlertEvent]], now: datetime
-) -> list[Applied]:
-    """Apply a batch of events with a handful of set-based statements.
+Key = tuple[int, str]  # (integration id, dedup key)
 
-    Keys whose events in this batch are all triggers (the common case: repeats of open
-    alerts, or new alerts) take the set-based path: one SELECT of their open alerts, one
-    executemany UPDATE, one executemany INSERT … ON CONFLICT DO NOTHING. Anything else —
-    an acknowledge or resolve, several firings of one Alertmanager alert — goes through
-    `apply_event` one by one, exactly as before. Keys are independent, so the two paths
-    give the same result as applying every event in order.
-    """
-    results: list[Applied | None] = [None] * len(pairs)
-    groups: dict[tuple[int, str], list[int]] = {}
+
+@dataclass
+class BatchPlan:
+    """How a batch splits: keys whose events are all triggers of one firing (the common
+    case: repeats of open alerts, new alerts, an Alertmanager alert delivered again) take
+    the set-based path; anything else — an acknowledge or resolve, two firings of one
+    Alertmanager alert — is applied event by event.
+    Keys are independent, so the two paths give the same result as applying every event
+    in order. `results` is filled in as the batch is applied."""
+
+    pairs: Sequence[tuple[Source, AlertEvent]]
+    fast: dict[Key, list[int]]
+    slow: list[int]
+    results: list[Applied | None]
+
+    def probe_keys(self, open_rows: dict[Key, OpenRow]) -> dict[Key, str]:
+        """New keys that carry an instance, with it: a late copy of an ended firing must not
+        reopen."""
+        probe = {}
+        for k, indexes in self.fast.items():
+            instance = self.pairs[indexes[0]][1].instance
+            if k not in open_rows and instance is not None:
+                probe[k] = instance
+        return probe
+
+
+@dataclass(frozen=True)
+class OpenRow:
+    id: int
+    instance: str | None
+
+
+@dataclass
+class BatchWrites:
+    """The set-based statements' rows, each list in one global lock order (alert id, or
+    key for inserts) so that two writers never wait on each other in a cycle."""
+
+    touches: list[int]  # alert ids whose firing was delivered again: last_seen only
+    updates: list[dict[str, Any]]  # id, n (occurrences to add), instance, FIELDS
+    inserts: list[dict[str, Any]]  # full rows; occurrences counts the batch's events
+
+
+# The columns a trigger sets from its event, by column name.
+FIELDS = (
+    "summary", "source", "severity", "component", "group_name", "class_name",
+    "labels", "details", "payload", "group_key",
+)  # fmt: skip
+
+
+def _fields(event: AlertEvent, key: str) -> dict[str, Any]:
+    return {
+        "summary": _clean(event.summary) or key,
+        "source": _clean(event.source),
+        "severity": event.severity.value,
+        "component": _clean(event.component),
+        "group_name": _clean(event.group),
+        "class_name": _clean(event.class_),
+        "labels": event.labels,
+        "details": event.details,
+        "payload": event.payload,
+        "group_key": event.group_key,
+    }
+
+
+def plan_batch(pairs: Sequence[tuple[Source, AlertEvent]]) -> BatchPlan:
+    groups: dict[Key, list[int]] = {}
     for i, (source, event) in enumerate(pairs):
         groups.setdefault((source.integration_id, event.dedup_key), []).append(i)
 
@@ -205,19 +259,104 @@ def apply_batch(
         events = [pairs[i][1] for i in indexes]
         if any(e.action is not Action.TRIGGER for e in events):
             return False
-        return len(events) == 1 or all(e.instance is None for e in events)
+        return len({e.instance for e in events}) == 1
 
     fast = {k: v for k, v in groups.items() if simple(v)}
-    for i in sorted(i for k, v in groups.items() if k not in fast for i in v):
+    slow = sorted(i for k, v in groups.items() if k not in fast for i in v)
+    return BatchPlan(pairs, fast, slow, [None] * len(pairs))
+
+
+def plan_writes(
+    plan: BatchPlan, open_rows: dict[Key, OpenRow], ended: set[tuple[int, str, str]], now: datetime
+) -> BatchWrites:
+    """Decide each fast key's statement from its open alert (if any) and, for new keys with
+    an instance, whether that firing has already ended. Fills in every result but those of
+    inserted keys (`record_created`)."""
+    pairs, results = plan.pairs, plan.results
+    writes = BatchWrites([], [], [])
+    for (integration_id, key), indexes in plan.fast.items():
+        first = pairs[indexes[0]][1]
+        instance = first.instance  # the same for every event of a fast key
+        if instance is None:  # every event is another occurrence; the last one's fields win
+            event, n, then = pairs[indexes[-1]][1], len(indexes), Outcome.UPDATED
+        else:  # one firing delivered several times: the first counts, the rest are copies
+            event, n, then = first, 1, Outcome.DUPLICATE
+        row = open_rows.get((integration_id, key))
+        if row is not None:
+            if instance is not None and row.instance == instance:
+                writes.touches.append(row.id)
+                for i in indexes:
+                    results[i] = Applied(key, Outcome.DUPLICATE, row.id)
+                continue
+            writes.updates.append(
+                {"id": row.id, "n": n, "instance": instance} | _fields(event, key)
+            )
+            results[indexes[0]] = Applied(key, Outcome.UPDATED, row.id)
+            for i in indexes[1:]:
+                results[i] = Applied(key, then, row.id)
+            continue
+        if instance is not None and (integration_id, key, instance) in ended:
+            for i in indexes:  # a late copy of a firing that has ended
+                results[i] = Applied(key, Outcome.DROPPED, None)
+            continue
+        writes.inserts.append(
+            {
+                "integration_id": integration_id,
+                "dedup_key": key,
+                "status": AlertStatus.TRIGGERED.value,
+                "service": pairs[indexes[0]][0].service,
+                "occurrences": n,
+                "started_at": first.timestamp,
+                "first_seen": now,
+                "last_seen": now,
+                "suppressed": False,
+                "instance": instance,
+                **_fields(event, key),
+            }
+        )
+    writes.touches.sort()
+    writes.updates.sort(key=lambda row: row["id"])
+    writes.inserts.sort(key=lambda row: (row["integration_id"], row["dedup_key"]))
+    return writes
+
+
+def record_created(
+    plan: BatchPlan, inserts: list[dict[str, Any]], created: dict[Key, int]
+) -> list[Key]:
+    """Fill in the results of inserted keys; return the keys another writer opened between
+    our read and our insert (their insert did nothing): they must be applied the slow way."""
+    conflicted = []
+    for row in inserts:
+        k = (row["integration_id"], row["dedup_key"])
+        indexes = plan.fast[k]
+        alert_id = created.get(k)
+        if alert_id is None:
+            conflicted.append(k)
+            continue
+        then = Outcome.UPDATED if row["instance"] is None else Outcome.DUPLICATE
+        plan.results[indexes[0]] = Applied(k[1], Outcome.CREATED, alert_id)
+        for i in indexes[1:]:
+            plan.results[i] = Applied(k[1], then, alert_id)
+    return conflicted
+
+
+def apply_batch(
+    session: Session, pairs: Sequence[tuple[Source, AlertEvent]], now: datetime
+) -> list[Applied]:
+    """Apply a batch of events with a handful of set-based statements (`BatchPlan`): one
+    SELECT of the open alerts of all keys, one executemany UPDATE, one executemany
+    INSERT … ON CONFLICT DO NOTHING; `apply_event` for the rest."""
+    plan = plan_batch(pairs)
+    for i in plan.slow:
         source, event = pairs[i]
-        results[i] = apply_event(session, source=source, event=event, now=now)
-    if not fast:
-        return _complete(results)
+        plan.results[i] = apply_event(session, source=source, event=event, now=now)
+    if not plan.fast:
+        return complete(plan.results)
 
     conn = session.connection()
     c = _ALERTS.c
     by_integration: dict[int, list[str]] = {}
-    for integration_id, key in fast:
+    for integration_id, key in plan.fast:
         by_integration.setdefault(integration_id, []).append(key)
 
     def keys_match(keys: list[str]) -> ColumnElement[bool]:
@@ -228,94 +367,34 @@ def apply_batch(
             return c.dedup_key == any_(bindparam("keys", keys, type_=ARRAY(String)))
         return c.dedup_key.in_(keys)
 
-    open_rows: dict[tuple[int, str], Any] = {}
-    ended: set[tuple[int, str, str | None]] = set()
+    open_rows: dict[Key, OpenRow] = {}
     for integration_id, keys in by_integration.items():
         for r in conn.execute(
             select(c.id, c.dedup_key, c.instance).where(
                 c.resolved_at.is_(None), c.integration_id == integration_id, keys_match(keys)
             )
         ):
-            open_rows[(integration_id, r.dedup_key)] = r
-        # Late copies of ended firings, for the new keys that carry an instance.
-        probe = [
-            k
-            for k in keys
-            if (integration_id, k) not in open_rows
-            and pairs[fast[(integration_id, k)][0]][1].instance is not None
-        ]
-        if probe:
-            for ended_row in conn.execute(
-                select(c.dedup_key, c.instance).where(
-                    c.resolved_at.is_not(None),
-                    c.integration_id == integration_id,
-                    keys_match(probe),
-                )
-            ):
-                ended.add((integration_id, ended_row.dedup_key, ended_row.instance))
-
-    def fields(event: AlertEvent, key: str) -> dict[str, Any]:
-        return {
-            "summary": _clean(event.summary) or key,
-            "source": _clean(event.source),
-            "severity": event.severity.value,
-            "component": _clean(event.component),
-            "group_name": _clean(event.group),
-            "class_name": _clean(event.class_),
-            "labels": event.labels,
-            "details": event.details,
-            "payload": event.payload,
-            "group_key": event.group_key,
-        }
-
-    updates: list[dict[str, Any]] = []
-    touches: list[dict[str, Any]] = []
-    inserts: list[dict[str, Any]] = []
-    for (integration_id, key), indexes in fast.items():
-        first, last = pairs[indexes[0]][1], pairs[indexes[-1]][1]
-        row = open_rows.get((integration_id, key))
-        if row is not None:
-            if last.instance is not None and row.instance == last.instance:
-                touches.append({"b_id": row.id})
-                results[indexes[0]] = Applied(key, Outcome.DUPLICATE, row.id)
-                continue
-            updates.append(
-                {"b_id": row.id, "b_n": len(indexes), "b_instance": last.instance}
-                | {f"b_{k}": v for k, v in fields(last, key).items()}
+            open_rows[(integration_id, r.dedup_key)] = OpenRow(r.id, r.instance)
+    ended: set[tuple[int, str, str]] = set()
+    probe: dict[int, list[str]] = {}
+    for integration_id, key in plan.probe_keys(open_rows):
+        probe.setdefault(integration_id, []).append(key)
+    for integration_id, keys in probe.items():
+        for ended_row in conn.execute(
+            select(c.dedup_key, c.instance).where(
+                c.resolved_at.is_not(None), c.integration_id == integration_id, keys_match(keys)
             )
-            for i in indexes:
-                results[i] = Applied(key, Outcome.UPDATED, row.id)
-            continue
-        if first.instance is not None and (integration_id, key, first.instance) in ended:
-            results[indexes[0]] = Applied(key, Outcome.DROPPED, None)
-            continue
-        source = pairs[indexes[0]][0]
-        inserts.append(
-            {
-                "integration_id": integration_id,
-                "dedup_key": key,
-                "status": AlertStatus.TRIGGERED.value,
-                "service": source.service,
-                "occurrences": len(indexes),
-                "started_at": first.timestamp,
-                "first_seen": now,
-                "last_seen": now,
-                "suppressed": False,
-                "instance": last.instance,
-                **fields(last, key),
-            }
-        )
-    # Lock rows in one global order, so that two writers (two workers, several front ends)
-    # never wait on each other in a cycle (PostgreSQL breaks that only after a second).
-    touches.sort(key=lambda row: row["b_id"])
-    updates.sort(key=lambda row: row["b_id"])
-    inserts.sort(key=lambda row: (row["integration_id"], row["dedup_key"]))
-    if touches:
+        ):
+            ended.add((integration_id, ended_row.dedup_key, ended_row.instance))
+
+    writes = plan_writes(plan, open_rows, ended, now)
+    if writes.touches:
         conn.execute(
-            update(_ALERTS).where(c.id == bindparam("b_id")).values(last_seen=now), touches
+            update(_ALERTS).where(c.id == bindparam("b_id")).values(last_seen=now),
+            [{"b_id": alert_id} for alert_id in writes.touches],
         )
-    if updates:
-        names = ["instance", *fields(pairs[0][1], "").keys()]
+    if writes.updates:
+        names = ["instance", *FIELDS]
         conn.execute(
             update(_ALERTS)
             .where(c.id == bindparam("b_id"))
@@ -324,9 +403,10 @@ def apply_batch(
                 last_seen=now,
                 **{n: bindparam(f"b_{n}", type_=c[n].type) for n in names},
             ),
-            updates,
+            [{f"b_{k}": v for k, v in row.items()} for row in writes.updates],
         )
-    if inserts:
+    created: dict[Key, int] = {}
+    if writes.inserts:
         dialect = conn.dialect.name
         table_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         created = {
@@ -340,25 +420,17 @@ def apply_batch(
                     index_where=c.resolved_at.is_(None),
                 )
                 .returning(c.id, c.integration_id, c.dedup_key),
-                inserts,
+                writes.inserts,
             )
         }
-        for row in inserts:
-            k = (row["integration_id"], row["dedup_key"])
-            indexes = fast[k]
-            alert_id = created.get(k)
-            if alert_id is None:  # another writer opened the key meanwhile: the slow way
-                for i in indexes:
-                    source, event = pairs[i]
-                    results[i] = apply_event(session, source=source, event=event, now=now)
-                continue
-            results[indexes[0]] = Applied(k[1], Outcome.CREATED, alert_id)
-            for i in indexes[1:]:
-                results[i] = Applied(k[1], Outcome.UPDATED, alert_id)
-    return _complete(results)
+    for k in record_created(plan, writes.inserts, created):
+        for i in plan.fast[k]:
+            source, event = pairs[i]
+            plan.results[i] = apply_event(session, source=source, event=event, now=now)
+    return complete(plan.results)
 
 
-def _complete(results: list[Applied | None]) -> list[Applied]:
+def complete(results: list[Applied | None]) -> list[Applied]:
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         raise RuntimeError(f"apply_batch left events {missing} without a result")

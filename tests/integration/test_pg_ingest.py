@@ -1,0 +1,205 @@
+"""The batch writer's asynchronous PostgreSQL path (`alerts.pg_ingest`).
+
+It must agree with `apply_event` event for event (the same comparison as
+test_apply_batch.py), give way to the slow path whenever it cannot apply a batch itself
+without writing anything, and survive losing its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from sqlalchemy import func, select
+
+from warroom.alerts import pg_ingest
+from warroom.alerts.ingest import BatchWriter
+from warroom.alerts.logic import Action, AlertEvent, AlertSeverity
+from warroom.alerts.models import Alert
+from warroom.alerts.pg_ingest import PgBatchApplier
+from warroom.alerts.service import FIELDS, Outcome, Source, apply_batch, apply_event
+from warroom.clock import FakeClock
+from warroom.db import Database
+from warroom.integrations.models import Integration
+from tests.conftest import _truncate
+
+T0 = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg(pg_database: str) -> Iterator[Database]:
+    database = Database(pg_database)
+    _truncate(database)
+    with database.unit_of_work() as uow:
+        for n in (1, 2, 3, 4):
+            uow.session.add(
+                Integration(
+                    id=n,
+                    name=f"i{n}",
+                    type="pagerduty",
+                    service="payment-service",
+                    key=f"{n:032d}",
+                    settings={},
+                    created_at=T0,
+                )
+            )
+        uow.commit()
+    yield database
+    database.dispose()
+
+
+def _url(db: Database) -> str:
+    return db.engine.url.render_as_string(hide_password=False)
+
+
+def _random_event(rnd: random.Random, acks: bool) -> AlertEvent:
+    actions = [Action.TRIGGER] * 12 + ([Action.ACKNOWLEDGE, Action.RESOLVE] if acks else [])
+    return AlertEvent(
+        action=rnd.choice(actions),
+        dedup_key=f"k{rnd.randint(1, 8)}",
+        summary=rnd.choice(["", "disk full", "cpu high\x00"]),
+        source=rnd.choice([None, "host-1"]),
+        severity=rnd.choice(list(AlertSeverity)),
+        timestamp=rnd.choice([None, T0 - timedelta(minutes=rnd.randint(1, 9))]),
+        labels={"n": rnd.randint(1, 3)},
+        details={"d": rnd.randint(1, 3), "text": "ünïcode"},
+        payload={"p": rnd.randint(1, 3)},
+        group_key=rnd.choice([None, "g"]),
+        instance=rnd.choice([None, None, "s1", "s2"]),
+    )
+
+
+@pytest.mark.parametrize(("seed", "acks"), [(1, True), (2, False), (3, False)])
+def test_async_path_matches_one_by_one(pg: Database, seed: int, acks: bool) -> None:
+    one_by_one = [Source(1, "payment-service"), Source(2, "payment-service")]
+    batched = [Source(3, "payment-service"), Source(4, "payment-service")]
+    rnd = random.Random(seed)
+    ids: dict[int, int] = {}
+    applier = PgBatchApplier(_url(pg))
+    taken = 0
+
+    async def run_async(pairs: list[tuple[Source, AlertEvent]], now: datetime) -> list:  # type: ignore[type-arg]
+        return await applier.apply(pairs, now)  # type: ignore[return-value]
+
+    loop = asyncio.new_event_loop()
+    try:
+        for b in range(150):
+            now = T0 + timedelta(seconds=b)
+            picks = [(rnd.randrange(2), _random_event(rnd, acks)) for _ in range(rnd.randint(1, 10))]
+            with pg.unit_of_work() as uow:
+                want = [
+                    apply_event(uow.session, source=one_by_one[i], event=e, now=now)
+                    for i, e in picks
+                ]
+                uow.commit()
+            pairs = [(batched[i], e) for i, e in picks]
+            got = loop.run_until_complete(run_async(pairs, now))
+            if got is None:
+                with pg.unit_of_work() as uow:
+                    got = apply_batch(uow.session, pairs, now)
+                    uow.commit()
+            else:
+                taken += 1
+            for w, g in zip(want, got, strict=True):
+                assert (w.dedup_key, w.outcome) == (g.dedup_key, g.outcome), (b, w, g)
+                assert (w.alert_id is None) == (g.alert_id is None), (b, w, g)
+                if w.alert_id is not None and g.alert_id is not None:
+                    assert ids.setdefault(w.alert_id, g.alert_id) == g.alert_id, (b, w, g)
+    finally:
+        loop.run_until_complete(applier.close())
+        loop.close()
+    assert taken >= 20, f"only {taken} of 150 batches took the asynchronous path"
+    compared = [
+        "dedup_key", "status", "summary", "source", "severity", "labels", "details", "payload",
+        "occurrences", "started_at", "first_seen", "last_seen", "acknowledged_at",
+        "resolved_at", "instance", "group_key", "service", "suppressed", "routed_at",
+    ]  # fmt: skip
+    with pg.unit_of_work() as uow:
+        rows = {a.id: a for a in uow.session.scalars(select(Alert))}
+        reference = [a for a in rows.values() if a.integration_id in (1, 2)]
+        assert len(reference) == len(rows) - len(reference)
+        for alert in reference:
+            twin = rows[ids[alert.id]]
+            assert twin.integration_id == alert.integration_id + 2
+            for name in compared:
+                assert getattr(twin, name) == getattr(alert, name), (alert.id, name)
+
+
+def test_statements_set_every_event_field() -> None:
+    # The SQL is written out by hand; a field added to FIELDS must be added there too.
+    for name in FIELDS:
+        assert f"{name} = u.{name}" in pg_ingest._UPDATE, name
+        assert f"u.{name}" in pg_ingest._INSERT, name
+
+
+def _trigger(key: str) -> AlertEvent:
+    return AlertEvent(action=Action.TRIGGER, dedup_key=key, summary=key)
+
+
+def _count(db: Database, key: str) -> int:
+    with db.unit_of_work() as uow:
+        return uow.session.scalar(
+            select(func.coalesce(func.sum(Alert.occurrences), 0)).where(Alert.dedup_key == key)
+        )
+
+
+def test_key_opened_by_another_writer_meanwhile_goes_the_slow_way(pg: Database) -> None:
+    """Another writer inserts the key after our read: our insert does nothing, the batch
+    rolls back whole and returns None, so nothing is half-written."""
+    source = Source(3, "payment-service")
+    url = pg_ingest.conninfo(_url(pg))
+
+    async def scenario() -> object:
+        applier = PgBatchApplier(_url(pg))
+        other = await psycopg.AsyncConnection.connect(url)
+        try:
+            # The other writer has inserted "race" but not committed: our read cannot see
+            # it, and our insert waits for it.
+            await other.execute(
+                "INSERT INTO alerts (integration_id, dedup_key, status, service, summary,"
+                " severity, labels, details, payload, occurrences, first_seen, last_seen,"
+                " suppressed) VALUES (3, 'race', 'triggered', 'payment-service', 'race',"
+                " 'error', '{}', '{}', '{}', 1, now(), now(), false)"
+            )
+            task = asyncio.ensure_future(
+                applier.apply([(source, _trigger("calm")), (source, _trigger("race"))], T0)
+            )
+            await asyncio.sleep(0.3)
+            assert not task.done()  # waiting on the other writer's row
+            await other.commit()
+            return await asyncio.wait_for(task, 10)
+        finally:
+            await other.close()
+            await applier.close()
+
+    assert asyncio.run(scenario()) is None
+    assert _count(pg, "calm") == 0  # rolled back with the rest of the batch
+    assert _count(pg, "race") == 1
+
+
+def test_writer_survives_losing_its_connection(pg: Database) -> None:
+    """The server drops the writer's connection: that batch is committed the slow way, and
+    the next one reconnects."""
+    source = Source(3, "payment-service")
+
+    async def scenario() -> list[Outcome]:
+        writer = BatchWriter(pg, FakeClock(T0))
+        assert writer._async is not None
+        outcomes = [(await writer.submit([(source, _trigger("a"))]))[0].outcome]
+        conn = writer._async._conn
+        assert conn is not None
+        with pg.engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({conn.info.backend_pid})")
+        outcomes.append((await writer.submit([(source, _trigger("a"))]))[0].outcome)
+        outcomes.append((await writer.submit([(source, _trigger("a"))]))[0].outcome)
+        assert writer._async._conn is not None and writer._async._conn is not conn
+        await writer.close()
+        return outcomes
+
+    assert asyncio.run(scenario()) == [Outcome.CREATED, Outcome.UPDATED, Outcome.UPDATED]
+    assert _count(pg, "a") == 3
