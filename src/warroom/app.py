@@ -19,6 +19,7 @@ import warroom.sla.service  # noqa: F401
 from warroom import __version__
 from warroom.alerts.ingest import BatchWriter
 from warroom.alerts.source_views import router as alert_sources_router
+from warroom.alerts.views import alertmanager_webhook, pagerduty_enqueue
 from warroom.alerts.views import router as alerts_router
 from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
@@ -27,6 +28,7 @@ from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
+from warroom.direct_routes import DirectRoutes, error_response, internal_error
 from warroom.engine.jobs import all_jobs
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
@@ -130,6 +132,14 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(oncall_router)
     app.include_router(escalation_router)
     mount_web(app)
+    # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).
+    app.add_middleware(
+        DirectRoutes,
+        routes={
+            ("POST", "/v2/enqueue"): pagerduty_enqueue,
+            ("POST", "/api/v1/integrations/alertmanager"): alertmanager_webhook,
+        },
+    )
     return app
 
 
@@ -154,9 +164,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WarroomError)
     async def domain_error(_: Request, exc: WarroomError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        response = JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
-        return response
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -178,4 +186,4 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return _error(500, "internal_error", "internal error; the server log has the details")
+        return internal_error()

@@ -203,3 +203,25 @@ def test_writer_survives_losing_its_connection(pg: Database) -> None:
 
     assert asyncio.run(scenario()) == [Outcome.CREATED, Outcome.UPDATED, Outcome.UPDATED]
     assert _count(pg, "a") == 3
+
+
+def test_integers_beyond_64_bits_are_stored_as_sent(pg: Database) -> None:
+    # JSON allows them; the fast encoder does not, so the rows fall back to the json module.
+    source = Source(3, "payment-service")
+    event = AlertEvent(
+        action=Action.TRIGGER, dedup_key="big", summary="big", details={"n": 2**70, "m": 1.5}
+    )
+
+    async def scenario() -> object:
+        applier = PgBatchApplier(_url(pg))
+        try:
+            return await applier.apply([(source, event)], T0)
+        finally:
+            await applier.close()
+
+    applied = asyncio.run(scenario())
+    assert applied is not None
+    with pg.unit_of_work() as uow:
+        alert = uow.session.scalars(select(Alert).where(Alert.dedup_key == "big")).one()
+        assert alert.details == {"n": 2**70, "m": 1.5}
+        assert alert.started_at is None and alert.first_seen == T0

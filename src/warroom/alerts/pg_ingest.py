@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from sqlalchemy.engine import make_url
 
@@ -37,8 +38,8 @@ from warroom.alerts.service import (
 from warroom.engine.wakeup import CHANNEL
 
 # Rows travel as one JSON document per statement (`json_to_recordset`): a single string for
-# psycopg to send, encoded by the json module's C encoder, instead of a text array per column
-# that psycopg would escape element by element.
+# psycopg to send instead of a text array per column, which psycopg would escape element by
+# element.
 # Each key is looked up on its own (LATERAL) so that the plan is an index probe per key
 # whatever the statistics say: on a young table PostgreSQL believes that `alerts` is tiny
 # and hashes every open alert instead. The probes lock the open alerts in the order of the
@@ -108,7 +109,12 @@ RETURNING id, integration_id, dedup_key
 
 
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(rows, default=_iso, separators=(",", ":"))
+    # orjson encodes these ~1 KB rows several times faster than the json module; it refuses
+    # integers beyond 64 bits, which JSON (and the json module) allow in a payload.
+    try:
+        return orjson.dumps(rows).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(rows, default=_iso, separators=(",", ":"))
 
 
 def _iso(value: object) -> str:
