@@ -21,6 +21,8 @@ def _tuned(app: FastAPI) -> FastAPI:
     - BENCH_GC_FREEZE=1: after start-up, collect once and `gc.freeze()`, so that the
       objects made at start-up (modules, SQLAlchemy and pydantic structures) are never
       scanned again by the collector; full collections then stop pausing every request.
+    - BENCH_GC_DISABLE=1: no cyclic garbage collection at all (reference counting only), to
+      see how much of a latency tail the collector is.
     """
     import gc
     from collections.abc import AsyncIterator
@@ -28,6 +30,8 @@ def _tuned(app: FastAPI) -> FastAPI:
 
     if "BENCH_SWITCH_INTERVAL" in os.environ:
         sys.setswitchinterval(float(os.environ["BENCH_SWITCH_INTERVAL"]))
+    if os.environ.get("BENCH_GC_DISABLE") == "1":
+        gc.disable()
     if os.environ.get("BENCH_GC_FREEZE") == "1":
         inner = app.router.lifespan_context
 

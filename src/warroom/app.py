@@ -109,9 +109,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.state.integration_keys = KeyCache()
     _install_error_handlers(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
@@ -136,11 +134,17 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.add_middleware(
         DirectRoutes,
         routes={
+            ("GET", "/healthz"): healthz,
             ("POST", "/v2/enqueue"): pagerduty_enqueue,
             ("POST", "/api/v1/integrations/alertmanager"): alertmanager_webhook,
         },
     )
     return app
+
+
+async def healthz(_: Request) -> JSONResponse:
+    """Liveness: the process answers. No database (that is /readyz)."""
+    return JSONResponse({"status": "ok"})
 
 
 def _error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:

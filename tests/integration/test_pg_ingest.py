@@ -16,16 +16,23 @@ import psycopg
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import _truncate
 from warroom.alerts import pg_ingest
 from warroom.alerts.ingest import BatchWriter
 from warroom.alerts.logic import Action, AlertEvent, AlertSeverity
 from warroom.alerts.models import Alert
 from warroom.alerts.pg_ingest import PgBatchApplier
-from warroom.alerts.service import FIELDS, Outcome, Source, apply_batch, apply_event
+from warroom.alerts.service import (
+    FIELDS,
+    Applied,
+    Outcome,
+    Source,
+    apply_batch,
+    apply_event,
+)
 from warroom.clock import FakeClock
 from warroom.db import Database
 from warroom.integrations.models import Integration
-from tests.conftest import _truncate
 
 T0 = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 pytestmark = pytest.mark.postgres
@@ -83,14 +90,18 @@ def test_async_path_matches_one_by_one(pg: Database, seed: int, acks: bool) -> N
     applier = PgBatchApplier(_url(pg))
     taken = 0
 
-    async def run_async(pairs: list[tuple[Source, AlertEvent]], now: datetime) -> list:  # type: ignore[type-arg]
-        return await applier.apply(pairs, now)  # type: ignore[return-value]
+    async def run_async(
+        pairs: list[tuple[Source, AlertEvent]], now: datetime
+    ) -> list[Applied] | None:
+        return await applier.apply(pairs, now)
 
     loop = asyncio.new_event_loop()
     try:
         for b in range(150):
             now = T0 + timedelta(seconds=b)
-            picks = [(rnd.randrange(2), _random_event(rnd, acks)) for _ in range(rnd.randint(1, 10))]
+            picks = [
+                (rnd.randrange(2), _random_event(rnd, acks)) for _ in range(rnd.randint(1, 10))
+            ]
             with pg.unit_of_work() as uow:
                 want = [
                     apply_event(uow.session, source=one_by_one[i], event=e, now=now)
@@ -225,3 +236,55 @@ def test_integers_beyond_64_bits_are_stored_as_sent(pg: Database) -> None:
         alert = uow.session.scalars(select(Alert).where(Alert.dedup_key == "big")).one()
         assert alert.details == {"n": 2**70, "m": 1.5}
         assert alert.started_at is None and alert.first_seen == T0
+
+
+def _resolving(db: Database, key: str) -> psycopg.Connection[object]:
+    """Another writer's transaction that has resolved `key` and not yet committed."""
+    other = psycopg.connect(pg_ingest.conninfo(_url(db)))
+    other.execute(
+        "UPDATE alerts SET status = 'resolved', resolved_at = now() WHERE dedup_key = %s", (key,)
+    )
+    return other
+
+
+@pytest.mark.parametrize("path", ["async", "apply_event"])
+def test_a_trigger_racing_a_resolve_opens_a_new_alert(pg: Database, path: str) -> None:
+    """The resolve commits while the trigger waits: the trigger must not count itself on the
+    resolved alert (it would, had it read the alert as open without locking it)."""
+    source = Source(3, "payment-service")
+    with pg.unit_of_work() as uow:
+        first = apply_event(uow.session, source=source, event=_trigger("flap"), now=T0)
+        uow.commit()
+
+    def sync_trigger() -> list[Applied]:
+        with pg.unit_of_work() as uow:
+            applied = apply_event(uow.session, source=source, event=_trigger("flap"), now=T0)
+            uow.commit()
+            return [applied]
+
+    async def scenario() -> list[Applied] | None:
+        applier = PgBatchApplier(_url(pg))
+        other = _resolving(pg, "flap")
+        try:
+            if path == "async":
+                task = asyncio.ensure_future(applier.apply([(source, _trigger("flap"))], T0))
+            else:
+                task = asyncio.ensure_future(asyncio.to_thread(sync_trigger))
+            await asyncio.sleep(0.3)
+            assert not task.done()  # waiting for the resolve
+            other.commit()
+            return await asyncio.wait_for(task, 10)
+        finally:
+            other.close()
+            await applier.close()
+
+    applied = asyncio.run(scenario())
+    assert applied is not None
+    assert applied[0].outcome is Outcome.CREATED
+    assert applied[0].alert_id != first.alert_id
+    with pg.unit_of_work() as uow:
+        rows = uow.session.scalars(select(Alert).where(Alert.dedup_key == "flap")).all()
+        assert sorted((a.occurrences, a.resolved_at is None) for a in rows) == [
+            (1, False),
+            (1, True),
+        ]

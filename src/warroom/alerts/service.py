@@ -66,12 +66,16 @@ def _clean(text: str | None) -> str | None:
 
 
 def _open_alert(session: Session, source: Source, key: str) -> Any:
+    # Locked (PostgreSQL; SQLite has one writer at a time anyway): a concurrent resolve
+    # either commits first, and the alert no longer counts as open, or waits for us.
     return session.execute(
-        select(_ALERTS.c.id, _ALERTS.c.status, _ALERTS.c.instance).where(
+        select(_ALERTS.c.id, _ALERTS.c.status, _ALERTS.c.instance)
+        .where(
             _ALERTS.c.integration_id == source.integration_id,
             _ALERTS.c.dedup_key == key,
             _ALERTS.c.resolved_at.is_(None),
         )
+        .with_for_update()
     ).first()
 
 
@@ -370,9 +374,9 @@ def apply_batch(
     open_rows: dict[Key, OpenRow] = {}
     for integration_id, keys in by_integration.items():
         for r in conn.execute(
-            select(c.id, c.dedup_key, c.instance).where(
-                c.resolved_at.is_(None), c.integration_id == integration_id, keys_match(keys)
-            )
+            select(c.id, c.dedup_key, c.instance)
+            .where(c.resolved_at.is_(None), c.integration_id == integration_id, keys_match(keys))
+            .with_for_update()
         ):
             open_rows[(integration_id, r.dedup_key)] = OpenRow(r.id, r.instance)
     ended: set[tuple[int, str, str]] = set()
