@@ -266,6 +266,7 @@ def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, log
         out.pd_unanswered = max(0, committed - out.pd.ok)
         note(f"  POST /v2/enqueue: {out.pd.describe()}")
         _cores_note(out.cores["pd"], out.pd.rate, "event")
+        _disk_note(out.pd)
         note(
             f"    committed occurrences {committed} for {out.pd.ok} x 202 "
             f"({rows} alert rows): lost {out.pd_lost}, committed without an answer "
@@ -284,12 +285,22 @@ def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, log
         )
         note(f"  Alertmanager x{options.am_batch}: {out.am.describe()}")
         _cores_note(out.cores["am"], out.am.rate * options.am_batch, "alert")
+        _disk_note(out.am)
     finally:
         server.stop()
         counter.close()
 
 
 BUSY_MACHINE = 0.3  # cores used by other processes beyond which figures are flagged
+
+
+def _disk_note(result: LoadResult) -> None:
+    if result.disk_ms is not None:
+        p50, p99, top = result.disk_ms
+        note(
+            f"    disk: fdatasync of 8 KB every 20 ms: p50 {p50:.2f}, p99 {p99:.1f},"
+            f" max {top:.0f} ms"
+        )
 
 
 def _cores_note(cores: dict[str, float], rate: float, per: str) -> None:
@@ -347,6 +358,8 @@ def emit_config(m: Measured, suffix: str, am_batch: int) -> None:
         emit(f"ingest_pd_v2_{name}_p99", m.pd.p99_ms, "ms")
         emit(f"ingest_pd_v2_{name}_errors", m.pd.errors, "requests")
         emit(f"ingest_pd_v2_{name}_lost", m.pd_lost if m.pd_lost is not None else -1, "events")
+        if m.pd.disk_ms is not None:
+            emit(f"disk_fdatasync_during_pd_{name}_p99", m.pd.disk_ms[1], "ms")
     else:
         emit(f"ingest_pd_v2_{name}_throughput", float("nan"), "events/s")
     if m.am is not None:
@@ -354,6 +367,8 @@ def emit_config(m: Measured, suffix: str, am_batch: int) -> None:
         emit(f"ingest_am_{name}_p50", m.am.p50_ms, "ms")
         emit(f"ingest_am_{name}_p99", m.am.p99_ms, "ms")
         emit(f"ingest_am_{name}_errors", m.am.errors, "requests")
+        if m.am.disk_ms is not None:
+            emit(f"disk_fdatasync_during_am_{name}_p99", m.am.disk_ms[1], "ms")
 
 
 def best(results: list[Measured], db: str) -> Measured | None:

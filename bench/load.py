@@ -61,6 +61,8 @@ class LoadResult:
     max_ms: float
     wall: float = 0.0
     statuses: dict[int, int] = field(default_factory=dict)
+    # fdatasync latency of the disk during the window (DiskProbe): p50, p99, max in ms.
+    disk_ms: tuple[float, float, float] | None = None
 
     @property
     def ok(self) -> int:
@@ -381,6 +383,51 @@ def run_python(spec: LoadSpec, groups: dict[str, int]) -> tuple[LoadResult, dict
     return result, (cpu_cores(*samples[0]) if samples else {})
 
 
+# --- the disk ----------------------------------------------------------------------------
+
+
+class DiskProbe:
+    """Writes 8 KB and `fdatasync`s it every 20 ms in a thread, on the filesystem of `folder`,
+    and keeps the latencies: a commit waits for the same kind of flush, so a slow disk shows
+    here as it shows in the tail of a load. It costs next to no CPU."""
+
+    PERIOD = 0.02
+
+    def __init__(self, folder: Path) -> None:
+        self._path = folder / f"disk-probe-{os.getpid()}.bin"
+        self._stop = threading.Event()
+        self._latencies: list[float] = []
+        self._thread = threading.Thread(target=self._run, name="disk-probe", daemon=True)
+
+    def __enter__(self) -> DiskProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self._path.unlink(missing_ok=True)
+
+    def _run(self) -> None:
+        block = os.urandom(8192)
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while not self._stop.wait(self.PERIOD):
+                started = time.perf_counter()
+                os.pwrite(fd, block, 0)
+                os.fdatasync(fd)
+                self._latencies.append((time.perf_counter() - started) * 1000)
+        finally:
+            os.close(fd)
+
+    def summary(self) -> tuple[float, float, float] | None:
+        values = sorted(self._latencies)
+        if not values:
+            return None
+        at = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
+        return at(0.5), at(0.99), values[-1]
+
+
 # --- entry --------------------------------------------------------------------------------
 
 
@@ -388,7 +435,9 @@ class LoadGenerator:
     """Runs a LoadSpec with wrk when available (or forced), else with the Python fallback.
 
     `run` also returns the average cores used during the window by each process group in
-    `groups` (name → pgid), by the load generator ("loadgen") and by PostgreSQL."""
+    `groups` (name → pgid), by the load generator ("loadgen") and by PostgreSQL, and records
+    the disk's flush latency during the window in `LoadResult.disk_ms`. Each window starts
+    after `sync`."""
 
     def __init__(self, logdir: Path, prefer: str = "wrk") -> None:
         self.wrk = find_wrk() if prefer == "wrk" else None
@@ -401,6 +450,14 @@ class LoadGenerator:
     def run(
         self, spec: LoadSpec, groups: dict[str, int] | None = None
     ) -> tuple[LoadResult, dict[str, float]]:
-        if self.wrk:
-            return run_wrk(self.wrk, spec, self.logdir, groups or {})
-        return run_python(spec, groups or {})
+        # Start every window with the disk flushed: what earlier windows and configurations
+        # left in the page cache (a SQLite file, a dropped database) would otherwise be
+        # written out during this one and stall its commits.
+        os.sync()
+        with DiskProbe(self.logdir) as probe:
+            if self.wrk:
+                result, cores = run_wrk(self.wrk, spec, self.logdir, groups or {})
+            else:
+                result, cores = run_python(spec, groups or {})
+        result.disk_ms = probe.summary()
+        return result, cores
