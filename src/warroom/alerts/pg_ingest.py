@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import make_url
 
 from warroom.alerts.logic import AlertEvent
@@ -134,6 +135,10 @@ class PgBatchApplier:
 
     def __init__(self, database_url: str) -> None:
         self._conninfo = conninfo(database_url)
+        # A database that cannot be reached must fail the batch (503) in seconds, not after
+        # the system's TCP timeout; a connect_timeout in the URL wins.
+        if "connect_timeout" not in conninfo_to_dict(self._conninfo):
+            self._conninfo = make_conninfo(self._conninfo, connect_timeout=5)
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def close(self) -> None:
