@@ -47,7 +47,18 @@ def _tuned(app: FastAPI) -> FastAPI:
 
 
 def stock() -> FastAPI:
-    """The stock app, with the BENCH_* interpreter settings of `_tuned`."""
-    from warroom.app import create_app
+    """The stock app, with the BENCH_* interpreter settings of `_tuned`, and
+    BENCH_SQLITE_PRAGMA="name=value" run on every new SQLite connection."""
+    from sqlalchemy import event
 
-    return _tuned(create_app())
+    from warroom.app import build_context, create_app
+
+    ctx = build_context()
+    pragma = os.environ.get("BENCH_SQLITE_PRAGMA")
+    if pragma and ctx.db.engine.dialect.name == "sqlite":
+
+        def apply(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+        event.listen(ctx.db.engine, "connect", apply)
+    return _tuned(create_app(ctx))

@@ -27,7 +27,7 @@ from warroom.clock import Clock, SystemClock
 from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
-from warroom.db import Database
+from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectRoutes, error_response, internal_error
 from warroom.engine.jobs import all_jobs
 from warroom.engine.runner import Engine
@@ -87,6 +87,8 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         # collector's generations, which otherwise rescans it in ~100 ms pauses.
         gc.collect()
         gc.freeze()
+        checkpointer = WalCheckpointer(ctx.db)
+        checkpointer.start()
         engine = Engine(ctx, all_jobs(ctx)) if ctx.settings.engine else None
         if engine is not None:
             engine.start()
@@ -94,6 +96,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         if engine is not None:
             engine.stop()
         await app.state.ingest.close()
+        checkpointer.stop()
         ctx.db.dispose()
 
     app = FastAPI(
