@@ -10,16 +10,25 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
 import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import _truncate
+from tests.integration.batch_twins import (
+    BATCHED,
+    ONE_BY_ONE,
+    T0,
+    add_integrations,
+    check_results,
+    check_rows,
+    random_event,
+)
 from warroom.alerts import pg_ingest
 from warroom.alerts.ingest import BatchWriter
-from warroom.alerts.logic import Action, AlertEvent, AlertSeverity
+from warroom.alerts.logic import Action, AlertEvent
 from warroom.alerts.models import Alert
 from warroom.alerts.pg_ingest import PgBatchApplier
 from warroom.alerts.service import (
@@ -32,9 +41,7 @@ from warroom.alerts.service import (
 )
 from warroom.clock import FakeClock
 from warroom.db import Database
-from warroom.integrations.models import Integration
 
-T0 = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 pytestmark = pytest.mark.postgres
 
 
@@ -42,20 +49,7 @@ pytestmark = pytest.mark.postgres
 def pg(pg_database: str) -> Iterator[Database]:
     database = Database(pg_database)
     _truncate(database)
-    with database.unit_of_work() as uow:
-        for n in (1, 2, 3, 4):
-            uow.session.add(
-                Integration(
-                    id=n,
-                    name=f"i{n}",
-                    type="pagerduty",
-                    service="payment-service",
-                    key=f"{n:032d}",
-                    settings={},
-                    created_at=T0,
-                )
-            )
-        uow.commit()
+    add_integrations(database)
     yield database
     database.dispose()
 
@@ -64,81 +58,40 @@ def _url(db: Database) -> str:
     return db.engine.url.render_as_string(hide_password=False)
 
 
-def _random_event(rnd: random.Random, acks: bool) -> AlertEvent:
-    actions = [Action.TRIGGER] * 12 + ([Action.ACKNOWLEDGE, Action.RESOLVE] if acks else [])
-    return AlertEvent(
-        action=rnd.choice(actions),
-        dedup_key=f"k{rnd.randint(1, 8)}",
-        summary=rnd.choice(["", "disk full", "cpu high\x00"]),
-        source=rnd.choice([None, "host-1"]),
-        severity=rnd.choice(list(AlertSeverity)),
-        timestamp=rnd.choice([None, T0 - timedelta(minutes=rnd.randint(1, 9))]),
-        labels={"n": rnd.randint(1, 3)},
-        details={"d": rnd.randint(1, 3), "text": "ünïcode"},
-        payload={"p": rnd.randint(1, 3)},
-        group_key=rnd.choice([None, "g"]),
-        instance=rnd.choice([None, None, "s1", "s2"]),
-    )
-
-
 @pytest.mark.parametrize(("seed", "acks"), [(1, True), (2, False), (3, False)])
 def test_async_path_matches_one_by_one(pg: Database, seed: int, acks: bool) -> None:
-    one_by_one = [Source(1, "payment-service"), Source(2, "payment-service")]
-    batched = [Source(3, "payment-service"), Source(4, "payment-service")]
     rnd = random.Random(seed)
     ids: dict[int, int] = {}
     applier = PgBatchApplier(_url(pg))
     taken = 0
-
-    async def run_async(
-        pairs: list[tuple[Source, AlertEvent]], now: datetime
-    ) -> list[Applied] | None:
-        return await applier.apply(pairs, now)
-
     loop = asyncio.new_event_loop()
     try:
         for b in range(150):
             now = T0 + timedelta(seconds=b)
             picks = [
-                (rnd.randrange(2), _random_event(rnd, acks)) for _ in range(rnd.randint(1, 10))
+                (rnd.randrange(2), random_event(rnd, triggers=12, acks=acks))
+                for _ in range(rnd.randint(1, 10))
             ]
             with pg.unit_of_work() as uow:
                 want = [
-                    apply_event(uow.session, source=one_by_one[i], event=e, now=now)
+                    apply_event(uow.session, source=ONE_BY_ONE[i], event=e, now=now)
                     for i, e in picks
                 ]
                 uow.commit()
-            pairs = [(batched[i], e) for i, e in picks]
-            got = loop.run_until_complete(run_async(pairs, now))
-            if got is None:
+            pairs = [(BATCHED[i], e) for i, e in picks]
+            got = loop.run_until_complete(applier.apply(pairs, now))
+            if got is None:  # the slow path, as the batch writer would take it
                 with pg.unit_of_work() as uow:
                     got = apply_batch(uow.session, pairs, now)
                     uow.commit()
             else:
                 taken += 1
-            for w, g in zip(want, got, strict=True):
-                assert (w.dedup_key, w.outcome) == (g.dedup_key, g.outcome), (b, w, g)
-                assert (w.alert_id is None) == (g.alert_id is None), (b, w, g)
-                if w.alert_id is not None and g.alert_id is not None:
-                    assert ids.setdefault(w.alert_id, g.alert_id) == g.alert_id, (b, w, g)
+            check_results(want, got, ids, b)
     finally:
         loop.run_until_complete(applier.close())
         loop.close()
     assert taken >= 20, f"only {taken} of 150 batches took the asynchronous path"
-    compared = [
-        "dedup_key", "status", "summary", "source", "severity", "labels", "details", "payload",
-        "occurrences", "started_at", "first_seen", "last_seen", "acknowledged_at",
-        "resolved_at", "instance", "group_key", "service", "suppressed", "routed_at",
-    ]  # fmt: skip
-    with pg.unit_of_work() as uow:
-        rows = {a.id: a for a in uow.session.scalars(select(Alert))}
-        reference = [a for a in rows.values() if a.integration_id in (1, 2)]
-        assert len(reference) == len(rows) - len(reference)
-        for alert in reference:
-            twin = rows[ids[alert.id]]
-            assert twin.integration_id == alert.integration_id + 2
-            for name in compared:
-                assert getattr(twin, name) == getattr(alert, name), (alert.id, name)
+    check_rows(pg, ids)
 
 
 def test_statements_set_every_event_field() -> None:
