@@ -3,14 +3,14 @@ driven from the event loop over one asynchronous psycopg connection.
 
 A writer thread has to win the GIL back from the event loop after every round trip, and
 under load each hand-over waits for the loop's switch interval; here a round trip is an
-`await` and the loop serves requests meanwhile. Each statement takes its rows as arrays
-(`unnest`), so its text never changes and PostgreSQL plans it once. The read locks the open
-alerts (`FOR UPDATE`, in id order): a concurrent resolve either commits first, and the alert
-no longer counts as open, or waits for this batch.
+`await` and the loop serves requests meanwhile. Each statement takes its rows as one JSON
+document (`json_to_recordset`), so its text never changes. The read locks the open alerts
+(`FOR UPDATE`, in key order): a concurrent resolve either commits first, and the alert no
+longer counts as open, or waits for this batch.
 
-Batches this path does not take — acknowledges, resolves, several firings of one
-Alertmanager alert, a key another writer opened meanwhile — return None, and the caller
-applies them with `apply_batch` instead, in a fresh transaction.
+Batches this path does not take — acknowledges, resolves, two firings of one Alertmanager
+alert, a key another writer opened meanwhile — return None, and the caller applies them
+with `apply_batch` instead, in a fresh transaction.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from warroom.engine.wakeup import CHANNEL
 # Rows travel as one JSON document per statement (`json_to_recordset`): a single string for
 # psycopg to send instead of a text array per column, which psycopg would escape element by
 # element.
+
 # Each key is looked up on its own (LATERAL) so that the plan is an index probe per key
 # whatever the statistics say: on a young table PostgreSQL believes that `alerts` is tiny
 # and hashes every open alert instead. The probes lock the open alerts in the order of the
@@ -149,9 +150,9 @@ class PgBatchApplier:
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-            # Plan each statement with its arrays and the table as it is now. A generic plan
-            # is made once, from the statistics of the moment: on a young table, a
-            # sequential scan that is never revisited as the table grows.
+            # Plan each statement with its rows and the table as it is now. A generic plan
+            # is made once, from the statistics of the moment: on a young table, a scan of
+            # every open alert that is never revisited as the table grows.
             await conn.execute("SET plan_cache_mode = force_custom_plan")
             await conn.set_autocommit(False)
             self._conn = conn
