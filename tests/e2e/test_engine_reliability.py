@@ -82,7 +82,12 @@ def test_no_notification_is_lost_or_takes_effect_twice_when_an_engine_is_killed(
     db = Database(scratch_pg)
     upgrade(db.engine)
     processes: list[subprocess.Popen[bytes]] = []
-    with FakeWebhookReceiver(secret=SECRET, lifetime=DEADLINE + 30) as provider:
+    # The provider refuses (401) a request whose signature does not verify, as a real one
+    # would: a sender that signed wrongly would see its messages fail, and the run would
+    # stop on `failures`; only the killed engine's half-written last words may be refused.
+    with FakeWebhookReceiver(
+        secret=SECRET, reject_invalid=True, lifetime=DEADLINE + 30
+    ) as provider:
         now = datetime.now(UTC)
         with db.unit_of_work() as uow:
             for i in range(COUNT):
@@ -131,7 +136,8 @@ def test_no_notification_is_lost_or_takes_effect_twice_when_an_engine_is_killed(
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=5)
         # A request cut off by the kill (the sender died mid-write) is not a delivery: the
-        # provider refuses a body that is incomplete. Count what the provider accepted.
+        # provider refuses it (incomplete body, or a signature over other bytes). Count
+        # what the provider accepted.
         everything = provider.requests
         requests = [r for r in everything if 200 <= r.status < 300]
         cut_off = len(everything) - len(requests)
@@ -149,7 +155,19 @@ def test_no_notification_is_lost_or_takes_effect_twice_when_an_engine_is_killed(
     assert len(resent) <= 64, f"{len(resent)} resends: more than one engine's batch in flight"
     assert all(n == 2 for n in resent.values()), resent
     # Every message was accepted with a valid signature.
-    assert all(FakeWebhookReceiver.verifies(provider, r) for r in requests)
+    unsigned = [
+        (r.header("Idempotency-Key"), r.header("X-Warroom-Timestamp"), len(r.body), r.body[:80])
+        for r in requests
+        if not FakeWebhookReceiver.verifies(provider, r)
+    ]
+    assert not unsigned, f"accepted without a valid signature: {unsigned}"
+    refused = [
+        (r.header("Idempotency-Key"), r.status, len(r.body), r.body[:80])
+        for r in everything
+        if not 200 <= r.status < 300
+    ]
+    # Only the request(s) the victim was writing when it died; every other one is whole.
+    assert len(refused) <= 12, f"more refused than one engine had in flight: {refused}"
     print(
         f"\nreliability: {COUNT} notifications, {ENGINES} engines, one killed after "
         f"{killed_at} requests; {len(requests)} accepted, {cut_off} cut off by the kill, "
