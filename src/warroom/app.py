@@ -23,6 +23,7 @@ from warroom.alerts.views import alertmanager_webhook, pagerduty_enqueue
 from warroom.alerts.views import router as alerts_router
 from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
+from warroom.changes.views import router as changes_router
 from warroom.clock import Clock, SystemClock
 from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
@@ -129,6 +130,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(notifications_router)
     app.include_router(alert_sources_router)
     app.include_router(heartbeats_router)
+    app.include_router(changes_router)
     app.include_router(maintenance_router)
     app.include_router(oncall_router)
     app.include_router(escalation_router)

@@ -3,6 +3,7 @@
 from warroom.alerts.models import Alert
 from warroom.alerts.rule_models import RuleState
 from warroom.auth.models import ApiToken
+from warroom.changes.models import Change
 from warroom.engine.models import DeliveryAttempt, Notification, Timer
 from warroom.heartbeats.models import Heartbeat
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
@@ -14,6 +15,7 @@ from warroom.timeline.models import TimelineEvent
 __all__ = [
     "Alert",
     "ApiToken",
+    "Change",
     "DeliveryAttempt",
     "Heartbeat",
     "Incident",

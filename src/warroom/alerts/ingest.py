@@ -164,10 +164,16 @@ def _resolve(request: _Request, result: list[Applied]) -> None:
 
 
 def _fail(request: _Request, exc: Exception) -> None:
+    # The answer says what the sender should do; what went wrong is in the log (the batch's
+    # failure above), never in a body.
     if request.future.done():
         return
-    if isinstance(exc, DataError | IntegrityError):
-        # The event itself is unstorable: retrying it would fail forever.
-        request.future.set_exception(InvalidEvent([f"event rejected by the database: {exc.orig}"]))
+    if isinstance(exc, DataError | IntegrityError | UnicodeError):
+        # The event itself is unstorable: retrying it would fail forever. (The routes check
+        # bodies before queueing them, so this is what their checks did not foresee.)
+        log.warning("alert event refused by the database: %s", getattr(exc, "orig", None) or exc)
+        request.future.set_exception(
+            InvalidEvent(["event rejected by the database: a value in it cannot be stored"])
+        )
     else:
-        request.future.set_exception(Unavailable(f"not committed: {type(exc).__name__}"))
+        request.future.set_exception(Unavailable("not committed; retry"))

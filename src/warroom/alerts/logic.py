@@ -76,7 +76,9 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time with an offset (PagerDuty's `+0000` too), in UTC; None for a value
+    that is not a string or is blank; ValueError for any other string."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00")
@@ -99,6 +101,15 @@ def _string(value: Any, limit: int = 255) -> str | None:
 # --- PagerDuty Events API v2 --------------------------------------------------------------
 
 
+def routing_key_problem(value: Any) -> str | None:
+    """PagerDuty's message for a `routing_key` of the wrong form; None when it has the form."""
+    if _blank(value) or not isinstance(value, str):
+        return "'routing_key' is missing or blank"
+    if len(value) != 32:
+        return "Length of 'routing_key' is incorrect (should be 32 characters)"
+    return None
+
+
 def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
     """Validate a PagerDuty Events v2 body; return (routing_key, event) or raise InvalidEvent
     with PagerDuty-style messages."""
@@ -106,10 +117,9 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
         raise InvalidEvent(["Event object must be a JSON object"])
     errors: list[str] = []
     routing_key = body.get("routing_key")
-    if _blank(routing_key) or not isinstance(routing_key, str):
-        errors.append("'routing_key' is missing or blank")
-    elif len(routing_key) != 32:
-        errors.append("Length of 'routing_key' is incorrect (should be 32 characters)")
+    problem = routing_key_problem(routing_key)
+    if problem:
+        errors.append(problem)
     action_raw = body.get("event_action")
     action: Action | None = None
     if _blank(action_raw):
@@ -152,7 +162,7 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
                     "'payload.severity' is invalid (must be one of: critical, error, warning, info)"
                 )
             try:
-                timestamp = _parse_time(payload.get("timestamp"))
+                timestamp = parse_time(payload.get("timestamp"))
             except ValueError:
                 errors.append("'payload.timestamp' is invalid (must be ISO 8601 with an offset)")
             custom_details = payload.get("custom_details")
@@ -183,7 +193,8 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
         group=group,
         class_=class_,
         details=details,
-        payload=body,
+        # The routing key is a credential: anyone who can read alerts could send with it.
+        payload={k: v for k, v in body.items() if k != "routing_key"},
     )
 
 
@@ -243,7 +254,7 @@ def parse_alertmanager(body: Any) -> list[AlertEvent]:
         if not isinstance(fingerprint, str) or not fingerprint:
             fingerprint = labels_fingerprint(labels)
         try:
-            starts_at = _parse_time(alert.get("startsAt"))
+            starts_at = parse_time(alert.get("startsAt"))
         except ValueError:
             errors.append(f"alerts.{i}.startsAt: must be an RFC 3339 time")
             continue

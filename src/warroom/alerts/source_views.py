@@ -30,6 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from warroom.alerts import jsonbody
+from warroom.alerts.jsonbody import Unstorable
 from warroom.alerts.logic import AlertEvent
 from warroom.alerts.models import Alert
 from warroom.alerts.service import Applied, Source, apply_event
@@ -305,6 +307,10 @@ def validate_report(data: Any, config: WarroomConfig) -> ProblemReport:
     if not isinstance(data, dict):
         raise BadReport("body", "must be a JSON object")
     try:
+        jsonbody.check(data)  # the form's fields too: a NUL cannot be stored
+    except Unstorable as exc:
+        raise BadReport(exc.field, exc.message) from None
+    try:
         report = ProblemReport.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -450,7 +456,7 @@ async def report_problem(request: Request) -> JSONResponse:
         report = validate_report(await read_json(request, MAX_REPORT_BYTES), ctx.config)
     except BodyTooLarge:
         return _json_error(413, "payload_too_large", "body exceeds 64 KB", "body")
-    except BadReport as exc:
+    except (BadReport, Unstorable) as exc:
         return _json_error(400, "bad_request", exc.message, exc.field)
     except ValueError:
         return _json_error(400, "bad_request", "body is not valid JSON", "body")

@@ -36,10 +36,10 @@ from warroom.alerts.logic import (
     AlertEvent,
     AlertSeverity,
     InvalidEvent,
-    _parse_time,
     _string,
     labels_fingerprint,
     map_severity,
+    parse_time,
 )
 from warroom.errors import ValidationFailed
 
@@ -215,7 +215,7 @@ def _grafana_alert(alert: Any, default_status: Any, group_key: str | None, at: s
     if status not in ("firing", "resolved"):
         raise InvalidEvent([f"{at}.status: must be firing or resolved"])
     try:
-        starts_at = _parse_time(alert.get("startsAt"))
+        starts_at = parse_time(alert.get("startsAt"))
     except ValueError:
         raise InvalidEvent([f"{at}.startsAt: must be an RFC 3339 time"]) from None
     fingerprint = alert.get("fingerprint")
@@ -504,7 +504,7 @@ def _as_time(value: Any) -> datetime:
     if isinstance(value, int | float):
         seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds are common
         return datetime.fromtimestamp(seconds, UTC)
-    parsed = _parse_time(value)
+    parsed = parse_time(value)
     if parsed is None:
         raise ValueError("not a time")
     return parsed

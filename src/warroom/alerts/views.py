@@ -8,7 +8,6 @@ input that will never be valid, and 503 (which senders retry) for anything trans
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, cast
@@ -18,8 +17,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from warroom.alerts import service
+from warroom.alerts import jsonbody, service
 from warroom.alerts.ingest import BatchWriter, Unavailable
+from warroom.alerts.jsonbody import Unstorable
 from warroom.alerts.logic import (
     MAX_BODY_BYTES,
     AlertEvent,
@@ -58,8 +58,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
-    """Read at most `limit` bytes and parse them; raise BodyTooLarge or ValueError."""
-    return json.loads(await read_body(request, limit))
+    """Read at most `limit` bytes and parse them; raise BodyTooLarge, Unstorable (JSON that
+    can never be stored: see `jsonbody`) or ValueError (not JSON)."""
+    return jsonbody.parse(await read_body(request, limit))
 
 
 def _ctx(request: Request) -> AppContext:
@@ -92,7 +93,9 @@ class _CacheOnly:
 _CACHE_ONLY = cast(Session, _CacheOnly())
 
 
-async def _lookup(request: Request, key: str, type: IntegrationType | None) -> Source | None:
+async def lookup_source(request: Request, key: str, type: IntegrationType) -> Source | None:
+    """The integration of this key if it is of this type; None for any other key, so that a
+    key of another type is refused exactly like an unknown one."""
     ctx = _ctx(request)
     keys = _keys(request)
     # The cache answers almost always: do that here, on the event loop, rather than with a
@@ -117,18 +120,25 @@ async def submit(request: Request, items: Sequence[tuple[Source, AlertEvent]]) -
 # --- PagerDuty Events API v2 ----------------------------------------------------------------
 
 
-def _pd_invalid(errors: list[str]) -> JSONResponse:
+def pd_invalid(errors: list[str]) -> JSONResponse:
     return JSONResponse(
         {"status": "invalid event", "message": "Event object is invalid", "errors": errors},
         status_code=400,
     )
 
 
-@router.post("/v2/enqueue", status_code=202, include_in_schema=False)
-async def pagerduty_enqueue(request: Request) -> JSONResponse:
-    """PagerDuty Events API v2: point any PagerDuty sender here with a warroom routing key."""
+def pd_unstorable(exc: Unstorable) -> JSONResponse:
+    """PagerDuty's 400 for a body that parses but can never be stored, naming the field."""
+    if exc.field == "body":
+        return pd_invalid([f"Event object {exc.problem}"])
+    return pd_invalid([f"'{exc.field}' {exc.problem}"])
+
+
+async def read_pd_body(request: Request) -> Any:
+    """The body of a PagerDuty Events API request, or the answer PagerDuty gives when it
+    cannot be read (a JSONResponse)."""
     try:
-        body = await read_json(request)
+        return await read_json(request)
     except BodyTooLarge:
         return JSONResponse(
             {
@@ -138,6 +148,8 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
             },
             status_code=413,
         )
+    except Unstorable as exc:
+        return pd_unstorable(exc)
     except ValueError:
         return JSONResponse(
             {
@@ -147,26 +159,37 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
             },
             status_code=400,
         )
+
+
+INVALID_ROUTING_KEY = "Invalid routing key"
+
+
+@router.post("/v2/enqueue", status_code=202, include_in_schema=False)
+async def pagerduty_enqueue(request: Request) -> JSONResponse:
+    """PagerDuty Events API v2: point any PagerDuty sender here with a warroom routing key."""
+    body = await read_pd_body(request)
+    if isinstance(body, JSONResponse):
+        return body
     try:
         routing_key, event = parse_pd_event(body)
     except InvalidEvent as exc:
-        return _pd_invalid(exc.errors)
+        return pd_invalid(exc.errors)
     try:
-        source = await _lookup(request, routing_key, None)
+        source = await lookup_source(request, routing_key, IntegrationType.PAGERDUTY)
         if source is None:
-            return _pd_invalid(["Invalid routing key"])
+            return pd_invalid([INVALID_ROUTING_KEY])
         await submit(request, [(source, event)])
     except InvalidEvent as exc:
-        return _pd_invalid(exc.errors)
+        return pd_invalid(exc.errors)
     except Exception:
-        return _unavailable_pd()
+        return unavailable_pd()
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
         status_code=202,
     )
 
 
-def _unavailable_pd() -> JSONResponse:
+def unavailable_pd() -> JSONResponse:
     return JSONResponse(
         {
             "status": "unavailable",
@@ -206,10 +229,12 @@ async def ingest_batch(
         body = await read_json(request)
     except BodyTooLarge:
         return _error(413, "payload_too_large", "body exceeds 512 KB")
+    except Unstorable as exc:
+        return _error(400, "invalid_event", exc.message, {"field": exc.field})
     except ValueError:
         return _error(400, "bad_request", "body is not valid JSON", {"field": "body"})
     try:
-        source = await _lookup(request, key, type)
+        source = await lookup_source(request, key, type)
     except Exception:
         return _error(503, "unavailable", "database unavailable; retry")
     if source is None:
@@ -284,6 +309,9 @@ class AlertPage(BaseModel):
 
 def _to_read(alert: Any, model: type[AlertRead] = AlertRead) -> AlertRead:
     data = {name: getattr(alert, name) for name in model.model_fields if name != "incident"}
+    if isinstance(data.get("payload"), dict) and "routing_key" in data["payload"]:
+        # Alerts stored before routing keys were left out of payloads: never show the key.
+        data["payload"] = {k: v for k, v in data["payload"].items() if k != "routing_key"}
     data["incident"] = f"INC-{alert.incident_id}" if alert.incident_id else None
     return model(**data)
 

@@ -10,7 +10,9 @@ from pydantic import BaseModel
 
 from warroom.alerts.service import Outcome
 from warroom.api import CtxDep, UowDep
+from warroom.errors import NotFound
 from warroom.heartbeats import service
+from warroom.integrations.service import plausible_key
 
 router = APIRouter(prefix="/api/v1/heartbeats", tags=["heartbeats"])
 
@@ -28,6 +30,8 @@ def heartbeat_check_in(
 ) -> CheckInRead:
     """Check in (no token: the key in the URL is the credential); a missed-heartbeat alert
     resolves, and the next deadline is now + interval + grace."""
+    if not plausible_key(key):
+        raise NotFound("no heartbeat with this key", field="key")  # as for any unknown key
     result = service.check_in(uow.session, key=key, now=ctx.clock.now())
     uow.commit()
     resolved = result.resolved

@@ -31,6 +31,16 @@ def new_key() -> str:
     return secrets.token_hex(16)  # 32 characters, as PagerDuty's senders expect
 
 
+KEY_MAX = 32
+
+
+def plausible_key(key: str) -> bool:
+    """Could this be a key warroom issued? Keys are 32 printable ASCII characters; anything
+    else (too long, a NUL, a control or non-ASCII character) is unknown without asking the
+    database, which would refuse some of them with an error rather than "no such key"."""
+    return 0 < len(key) <= KEY_MAX and key.isascii() and key.isprintable()
+
+
 def create(
     session: Session,
     *,
@@ -81,21 +91,24 @@ class KeyCache:
         self._entries: dict[tuple[str, str | None], tuple[float, Source | None]] = {}
         self._lock = threading.Lock()
 
-    def lookup(
-        self, session: Session, key: str, type: IntegrationType | None = None
-    ) -> Source | None:
-        cache_key = (key, type.value if type else None)
+    def lookup(self, session: Session, key: str, type: IntegrationType) -> Source | None:
+        """The enabled integration with this key and of this type; None for any other key
+        (unknown, disabled, or of another type: the caller cannot tell them apart)."""
+        if not plausible_key(key):
+            return None  # never a key we issued; and not for the database to choke on
+        cache_key = (key, type.value)
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(cache_key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        query = select(Integration.id, Integration.service).where(
-            Integration.key == key, Integration.disabled_at.is_(None)
-        )
-        if type is not None:
-            query = query.where(Integration.type == type.value)
-        row = session.execute(query).first()
+        row = session.execute(
+            select(Integration.id, Integration.service).where(
+                Integration.key == key,
+                Integration.type == type.value,
+                Integration.disabled_at.is_(None),
+            )
+        ).first()
         found = Source(integration_id=row.id, service=row.service) if row else None
         with self._lock:
             if len(self._entries) > 10_000:

@@ -27,6 +27,8 @@ class EventType(StrEnum):
     SEVERITY_CHANGE = "severity_change"
     ROLE_CHANGE = "role_change"
     NOTE = "note"
+    # A change of one of the incident's services (a deploy, a config push): see `changes`.
+    CHANGE = "change"
 
 
 class EventSource(StrEnum):
