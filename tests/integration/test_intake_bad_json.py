@@ -381,3 +381,36 @@ def test_the_batch_writer_refuses_a_summary_sqlite_cannot_encode(
         assert outcome.errors == ["event rejected by the database: a value in it cannot be stored"]
     else:
         assert outcome is None or isinstance(outcome, InvalidEvent)
+
+
+# --- reading alerts and changes: filters the database could not take -------------------------
+
+
+def test_alert_and_change_reads_refuse_what_no_row_can_match(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    """Out-of-range ids and offsets and NUL characters are 4xx naming the parameter (the
+    database would answer them with an error, not with nothing)."""
+    viewer = auth(api_tokens.viewer)
+    for path, field in (
+        ("/api/v1/alerts/2147483648", "alert_id"),
+        ("/api/v1/alerts/0", "alert_id"),
+        ("/api/v1/alerts?integration=2147483648", "integration"),
+        ("/api/v1/alerts?offset=2147483648", "offset"),
+        ("/api/v1/alerts?service=pay%00ment", "service"),
+        ("/api/v1/alerts?dedup_key=a%00b", "dedup_key"),
+        ("/api/v1/alerts?incident=INC-99999999999", "incident"),
+        ("/api/v1/changes?service=%00", "service"),
+        ("/api/v1/changes?offset=99999999999", "offset"),
+    ):
+        r = client.get(path, headers=viewer)
+        assert r.status_code == 422, (path, r.text)
+        details = r.json()["error"]["details"]
+        named = [d["field"] for d in details] if isinstance(details, list) else [details["field"]]
+        assert named == [field], (path, r.text)
+    r = client.get("/api/v1/incidents/INC-99999999999/changes", headers=viewer)
+    assert r.status_code == 404
+    # In range, they simply find nothing.
+    assert client.get("/api/v1/alerts/2147483647", headers=viewer).status_code == 404
+    r = client.get("/api/v1/alerts?integration=2147483647&offset=2147483647", headers=viewer)
+    assert r.status_code == 200 and r.json()["items"] == []

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from warroom.alerts import jsonbody, service
@@ -31,7 +31,7 @@ from warroom.alerts.logic import (
 from warroom.alerts.service import Applied, Source
 from warroom.api import UowDep, Viewer, bearer_token
 from warroom.context import AppContext
-from warroom.errors import Unauthorized
+from warroom.errors import Unauthorized, ValidationFailed
 from warroom.incidents.service import parse_key
 from warroom.integrations.service import IntegrationType, KeyCache
 
@@ -316,24 +316,41 @@ def _to_read(alert: Any, model: type[AlertRead] = AlertRead) -> AlertRead:
     return model(**data)
 
 
+# The database's ids (and offsets) are 32-bit: a larger number is no row, and the database
+# would answer it with an error rather than with nothing.
+INT_MAX = 2**31 - 1
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+Text = Annotated[str | None, AfterValidator(_no_nul)]
+
+
 @router.get("/api/v1/alerts", response_model=AlertPage)
 def list_alerts(
     uow: UowDep,
     who: Viewer,
     status: Annotated[list[AlertStatus] | None, Query()] = None,
-    integration: Annotated[int | None, Query()] = None,
-    dedup_key: Annotated[str | None, Query(max_length=255)] = None,
+    integration: Annotated[int | None, Query(ge=1, le=INT_MAX)] = None,
+    dedup_key: Annotated[Text, Query(max_length=255)] = None,
     incident: Annotated[str | None, Query()] = None,
-    service_name: Annotated[str | None, Query(alias="service")] = None,
+    service_name: Annotated[Text, Query(alias="service", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
 ) -> AlertPage:
     """Alerts, newest first."""
+    number = parse_key(incident) if incident else None
+    if number is not None and number > INT_MAX:
+        raise ValidationFailed(f"incident: no incident can be numbered {number}", field="incident")
     filters = service.AlertFilters(
         status=status or (),
         integration=integration,
         dedup_key=dedup_key,
-        incident=parse_key(incident) if incident else None,
+        incident=number,
         service=service_name,
     )
     rows, total = service.list_alerts(
@@ -343,6 +360,8 @@ def list_alerts(
 
 
 @router.get("/api/v1/alerts/{alert_id}", response_model=AlertDetail)
-def show_alert(alert_id: int, uow: UowDep, who: Viewer) -> AlertRead:
+def show_alert(
+    alert_id: Annotated[int, Path(ge=1, le=INT_MAX)], uow: UowDep, who: Viewer
+) -> AlertRead:
     """One alert with its occurrence count, first/last seen, source payload and incident."""
     return _to_read(service.get(uow.session, alert_id=alert_id, viewer=who), AlertDetail)

@@ -14,7 +14,9 @@ from pydantic import AwareDatetime
 from warroom.alerts.logic import InvalidEvent
 from warroom.alerts.service import Source
 from warroom.alerts.views import (
+    INT_MAX,
     INVALID_ROUTING_KEY,
+    Text,
     lookup_source,
     pd_invalid,
     read_pd_body,
@@ -25,16 +27,13 @@ from warroom.changes import service
 from warroom.changes.logic import ChangeEvent, parse_change_event
 from warroom.changes.schemas import ChangePage, ChangeRead
 from warroom.context import AppContext
-from warroom.errors import ValidationFailed
+from warroom.errors import NotFound
 from warroom.incidents import service as incidents
 from warroom.integrations.service import IntegrationType
 
 log = logging.getLogger("warroom.changes")
 
 router = APIRouter(tags=["changes"])
-
-# An offset beyond this is no page of any real list, and more than the database's integers.
-OFFSET_MAX = 2**31 - 1
 
 
 def _store(ctx: AppContext, source: Source, event: ChangeEvent) -> None:
@@ -69,27 +68,21 @@ async def change_enqueue(request: Request) -> JSONResponse:
     return JSONResponse({"status": "success", "message": "Change event processed"}, status_code=202)
 
 
-def _no_nul(value: str | None, field: str) -> str | None:
-    if value is not None and "\x00" in value:
-        raise ValidationFailed(f"{field}: must not contain a NUL character", field=field)
-    return value
-
-
 @router.get("/api/v1/changes", response_model=ChangePage)
 def list_changes(
     uow: UowDep,
     who: Viewer,
-    service_name: Annotated[str | None, Query(alias="service", max_length=64)] = None,
+    service_name: Annotated[Text, Query(alias="service", max_length=64)] = None,
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
 ) -> ChangePage:
     """Changes (deploys, config pushes…) sent as change events, newest first by when they
     happened; `since` and `until` bound that time (`since` inclusive, `until` exclusive)."""
     rows, total = service.list_changes(
         uow.session,
-        service=_no_nul(service_name, "service"),
+        service=service_name,
         since=since,
         until=until,
         limit=limit,
@@ -107,10 +100,12 @@ def incident_changes(
     uow: UowDep,
     who: Viewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
 ) -> ChangePage:
     """The changes of the incident's services from 24 hours before its declaration until it
     was resolved (or now), newest first: the suspects."""
+    if incidents.parse_key(key) > INT_MAX:
+        raise NotFound(f"no incident {key!r}", field="id")  # as for any number not issued
     incident = incidents.get(uow.session, key=key, viewer=who)
     rows, total = service.for_incident(
         uow.session, incident=incident, now=ctx.clock.now(), limit=limit, offset=offset
