@@ -33,7 +33,7 @@ from warroom.api import UowDep, Viewer, bearer_token
 from warroom.context import AppContext
 from warroom.errors import Unauthorized, ValidationFailed
 from warroom.incidents.service import parse_key
-from warroom.integrations.service import IntegrationType, KeyCache
+from warroom.integrations.service import PD_EVENTS_TYPES, IntegrationType, KeyCache
 
 router = APIRouter(tags=["alerts"])
 
@@ -93,7 +93,9 @@ class _CacheOnly:
 _CACHE_ONLY = cast(Session, _CacheOnly())
 
 
-async def lookup_source(request: Request, key: str, type: IntegrationType) -> Source | None:
+async def lookup_source(
+    request: Request, key: str, type: IntegrationType | frozenset[IntegrationType]
+) -> Source | None:
     """The integration of this key if it is of this type; None for any other key, so that a
     key of another type is refused exactly like an unknown one."""
     ctx = _ctx(request)
@@ -175,7 +177,7 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
     except InvalidEvent as exc:
         return pd_invalid(exc.errors)
     try:
-        source = await lookup_source(request, routing_key, IntegrationType.PAGERDUTY)
+        source = await lookup_source(request, routing_key, PD_EVENTS_TYPES)
         if source is None:
             return pd_invalid([INVALID_ROUTING_KEY])
         await submit(request, [(source, event)])

@@ -27,6 +27,12 @@ class IntegrationType(StrEnum):
     REPORT = "report"  # user reports and support tickets
 
 
+# The types whose keys each sender's route takes. PagerDuty's Events API takes support
+# tools' tickets too (`report`: counted by `alert_count` rules on `integration_type: report`);
+# its change events take only a `pagerduty` key, as at PagerDuty.
+PD_EVENTS_TYPES = frozenset({IntegrationType.PAGERDUTY, IntegrationType.REPORT})
+
+
 def new_key() -> str:
     return secrets.token_hex(16)  # 32 characters, as PagerDuty's senders expect
 
@@ -88,15 +94,21 @@ class KeyCache:
 
     def __init__(self, ttl: float = 5.0, negative_ttl: float = 1.0) -> None:
         self._ttl, self._negative_ttl = ttl, negative_ttl
-        self._entries: dict[tuple[str, str | None], tuple[float, Source | None]] = {}
+        self._entries: dict[
+            tuple[str, frozenset[IntegrationType]], tuple[float, Source | None]
+        ] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, session: Session, key: str, type: IntegrationType) -> Source | None:
-        """The enabled integration with this key and of this type; None for any other key
-        (unknown, disabled, or of another type: the caller cannot tell them apart)."""
+    def lookup(
+        self, session: Session, key: str, types: IntegrationType | frozenset[IntegrationType]
+    ) -> Source | None:
+        """The enabled integration with this key if it is of this type (or one of these);
+        None for any other key (unknown, disabled, or of another type: the caller cannot
+        tell them apart)."""
         if not plausible_key(key):
             return None  # never a key we issued; and not for the database to choke on
-        cache_key = (key, type.value)
+        wanted = frozenset({types}) if isinstance(types, IntegrationType) else types
+        cache_key = (key, wanted)
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(cache_key)
@@ -105,7 +117,7 @@ class KeyCache:
         row = session.execute(
             select(Integration.id, Integration.service).where(
                 Integration.key == key,
-                Integration.type == type.value,
+                Integration.type.in_(sorted(t.value for t in wanted)),
                 Integration.disabled_at.is_(None),
             )
         ).first()
