@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.conftest import Tokens
+from tests.integration.test_alert_routing import am_alert, post_am, route
 from tests.integration.test_alerts_ingest import auth, make_integration
 from tests.integration.test_web import login
 from warroom.alerts.models import Alert
@@ -365,3 +366,22 @@ def test_the_incident_page_shows_the_changes(
     page = client.get(f"/incidents/{key}")
     assert page.status_code == 200
     assert "Recent change on payment-service: Deploy &lt;b&gt;v2.3.1&lt;/b&gt;" in page.text
+
+
+def test_an_auto_declared_incident_shows_recent_changes_and_the_change_pages_nobody(
+    ctx: AppContext, client: TestClient, api_tokens: Tokens, pd_key: str, clock: FakeClock
+) -> None:
+    """The engine's own declarations (a rule on an alert) get the recent changes too."""
+    assert send(client, change(pd_key, "Deploy payments v2.3.1", source="ci")).status_code == 202
+    route(ctx)
+    assert counts(ctx)["incidents"] == 0  # a change is nothing to route
+    clock.advance(minutes=4)
+    am_key = make_integration(client, api_tokens.admin, "alertmanager")["key"]
+    post_am(client, am_key, am_alert("PaymentFailureRate", value=1.5))
+    route(ctx)
+    r = client.get("/api/v1/incidents", headers=auth(api_tokens.viewer))
+    [incident] = r.json()["items"]
+    assert incident["created_by"] == "warroom" and "payment-service" in incident["services"]
+    [entry] = timeline(client, api_tokens.viewer, incident["id"])
+    assert entry["description"] == "Recent change on payment-service: Deploy payments v2.3.1"
+    assert entry["timestamp"] == "2024-03-15T09:30:00Z"
