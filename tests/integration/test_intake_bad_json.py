@@ -414,3 +414,27 @@ def test_alert_and_change_reads_refuse_what_no_row_can_match(
     assert client.get("/api/v1/alerts/2147483647", headers=viewer).status_code == 404
     r = client.get("/api/v1/alerts?integration=2147483647&offset=2147483647", headers=viewer)
     assert r.status_code == 200 and r.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    "stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-05:00"], ids=["before", "after"]
+)
+def test_a_time_beyond_the_calendar_is_a_400(
+    ctx: AppContext, client: TestClient, api_tokens: Tokens, stamp: str
+) -> None:
+    """A time whose UTC falls outside years 1 to 9999 is bad input, not a server error."""
+    pd = _key(client, api_tokens.admin, "pagerduty")
+    am = _key(client, api_tokens.admin, "alertmanager")
+    r = client.post("/v2/enqueue", json=trigger(pd, timestamp=stamp))
+    assert r.status_code == 400 and "'payload.timestamp' is invalid" in r.json()["errors"][0]
+    body = change_event(pd)
+    body["payload"]["timestamp"] = stamp
+    r = client.post("/v2/change/enqueue", json=body)
+    assert r.status_code == 400 and "'payload.timestamp' is invalid" in r.json()["errors"][0]
+    body = json.loads(json.dumps(AM_BODY))
+    body["alerts"][0]["startsAt"] = stamp
+    r = client.post("/api/v1/integrations/alertmanager", json=body, headers=auth(am))
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "alerts.0.startsAt"
+    r = client.get("/api/v1/changes", params={"since": stamp}, headers=auth(api_tokens.viewer))
+    assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "since"
+    assert _count(ctx) == (0, 0)

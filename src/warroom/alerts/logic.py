@@ -88,7 +88,10 @@ def parse_time(value: Any) -> datetime | None:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("no offset")
-    return as_utc(parsed)
+    try:
+        return as_utc(parsed)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first day there is
+        raise ValueError("out of range") from None
 
 
 def _string(value: Any, limit: int = 255) -> str | None:

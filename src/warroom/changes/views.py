@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -27,7 +28,7 @@ from warroom.changes import service
 from warroom.changes.logic import ChangeEvent, parse_change_event
 from warroom.changes.schemas import ChangePage, ChangeRead
 from warroom.context import AppContext
-from warroom.errors import NotFound
+from warroom.errors import NotFound, ValidationFailed
 from warroom.incidents import service as incidents
 from warroom.integrations.service import IntegrationType
 
@@ -68,6 +69,13 @@ async def change_enqueue(request: Request) -> JSONResponse:
     return JSONResponse({"status": "success", "message": "Change event processed"}, status_code=202)
 
 
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    try:
+        return value.astimezone(UTC) if value is not None else None
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first day there is
+        raise ValidationFailed(f"{field}: out of range", field=field) from None
+
+
 @router.get("/api/v1/changes", response_model=ChangePage)
 def list_changes(
     uow: UowDep,
@@ -83,8 +91,8 @@ def list_changes(
     rows, total = service.list_changes(
         uow.session,
         service=service_name,
-        since=since,
-        until=until,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
         limit=limit,
         offset=offset,
     )
