@@ -37,6 +37,8 @@ def new_key() -> str:
     return secrets.token_hex(16)  # 32 characters, as PagerDuty's senders expect
 
 
+_ONE = {t: frozenset({t}) for t in IntegrationType}
+
 KEY_MAX = 32
 
 
@@ -107,7 +109,7 @@ class KeyCache:
         tell them apart)."""
         if not plausible_key(key):
             return None  # never a key we issued; and not for the database to choke on
-        wanted = frozenset({types}) if isinstance(types, IntegrationType) else types
+        wanted = _ONE[types] if isinstance(types, IntegrationType) else types
         cache_key = (key, wanted)
         now = time.monotonic()
         with self._lock:
