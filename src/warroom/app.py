@@ -58,6 +58,8 @@ def build_context(
     db: Database | None = None,
 ) -> AppContext:
     settings = settings or get_settings()
+    if db is None:
+        settings.ensure_data_dir()
     return AppContext(
         settings=settings,
         db=db or Database(settings.database_url),

@@ -1186,6 +1186,22 @@ def _safe_url(database_url: str) -> str:
         return "<unparseable database URL>"
 
 
+def _note_database(settings: Settings, *, creating_is_normal: bool = False) -> None:
+    """Say so when a command is about to create a new SQLite database, or when a
+    `warroom.db` in the current directory is not the one in use."""
+    path = settings.sqlite_path
+    here = Path("warroom.db").absolute()
+    if settings.uses_default_database and here.exists() and here != path:
+        err.print(
+            f"note: {here} is not used; the database is {path} "
+            f"(WARROOM_DATABASE_URL=sqlite:///{here} uses the one here)",
+            markup=False,
+        )
+    if path is not None and not path.exists() and not creating_is_normal:
+        err.print(f"note: no database at {path} yet; creating it", markup=False)
+    settings.ensure_data_dir()
+
+
 @contextmanager
 def _database(settings: Settings, *, migrate: bool) -> Iterator[Database]:
     """The database, migrated to the latest schema when asked; failures exit 1."""
@@ -1196,6 +1212,7 @@ def _database(settings: Settings, *, migrate: bool) -> Iterator[Database]:
     from warroom.migrations import upgrade
 
     where = _safe_url(settings.database_url)
+    _note_database(settings)
     try:
         db = Database(settings.database_url)
     except (SQLAlchemyError, ValueError) as exc:
@@ -1266,6 +1283,7 @@ def serve(
         auto_migrate=False if no_migrate else None,
         engine=False if no_engine else None,
     )
+    _note_database(settings, creating_is_normal=True)
     try:
         ctx = build_context(settings)
     except ConfigError as exc:
@@ -1313,6 +1331,7 @@ def engine(
     from warroom.engine.runner import Engine
 
     settings = _settings()
+    _note_database(settings, creating_is_normal=True)
     try:
         ctx = build_context(settings)
         prepare(ctx)
@@ -1588,6 +1607,37 @@ def config_validate(
     summary = ", ".join(_plural(n, k.replace("_", " ")) for k, n in counts.items())
     names = "/".join(s.name for s in config.severities)
     out.print(Text(f"ok: {path}: {summary} (severities {names})"))
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check the configuration, the database, the notification channels and the engine;
+    say what would stop a page. Exit status 1 when something would."""
+    from warroom.clock import SystemClock
+    from warroom.doctor import check
+
+    settings = _settings()
+    findings = check(settings, now=SystemClock().now())
+    failed = any(f.level == "fail" for f in findings)
+    if as_json:
+        print_json({"ok": not failed, "findings": [f.as_dict() for f in findings]})
+    else:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column()
+        style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        for finding in findings:
+            table.add_row(
+                finding.area,
+                Text(finding.level.upper(), style=style[finding.level]),
+                Text(finding.message),
+            )
+        out.print(table)
+        if failed:
+            err.print("a page would not get through: see FAIL above", markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _plural(count: int, noun: str) -> str:

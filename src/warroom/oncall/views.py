@@ -252,9 +252,9 @@ FEED_PATH = "/calendars"
 feeds_router = APIRouter(tags=["on-call"])
 
 
-@feeds_router.api_route(
+@feeds_router.head(FEED_PATH + "/{secret}.ics", include_in_schema=False)
+@feeds_router.get(
     FEED_PATH + "/{secret}.ics",
-    methods=["GET", "HEAD"],
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}}, 404: {}},
 )
