@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.conftest import EXAMPLES, Tokens
+from warroom.alerts import routing
 from warroom.app import create_app
 from warroom.clock import FakeClock
 from warroom.config.schema import User, WarroomConfig
@@ -210,3 +211,18 @@ def test_the_dashboard_shows_a_banner_until_a_channel_is_configured(
             assert page.status_code == 200
             assert ("Pages cannot get through" in page.text) is shown
             assert ("no notification channel is configured" in page.text) is shown
+
+
+def test_skipped_promql_rules_are_told_in_one_line_once(
+    ctx: AppContext, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routing, "_noted_without_source", set())
+    names = sorted(r.name for r in ctx.config.auto_declare if r.enabled and r.when.kind == "promql")
+    assert len(names) > 1 and ctx.config.prometheus is None
+    with caplog.at_level(logging.INFO, logger="warroom"):
+        routing.evaluate_rules(ctx)
+        routing.evaluate_rules(ctx)
+    lines = [r.getMessage() for r in caplog.records if "PromQL" in r.getMessage()]
+    assert lines == [
+        f"{len(names)} PromQL rule(s) skipped, no prometheus.url is configured: " + ", ".join(names)
+    ]

@@ -114,6 +114,8 @@ class IncidentType(Strict):
     restricted: bool = False
     default_severity: str | None = None
     runbook: str | None = None
+    # Who is paged for incidents of this type, whatever their services' policies say.
+    escalation_policy: Slug | None = None
 
 
 class EscalationTrigger(Strict):
@@ -1004,6 +1006,12 @@ def _escalation_problems(config: WarroomConfig) -> list[str]:
     problems: list[str] = []
     _unique(problems, "escalation_policies", [p.name for p in config.escalation_policies])
     policies = {p.name for p in config.escalation_policies}
+    for i, itype in enumerate(config.incident_types):
+        if itype.escalation_policy and itype.escalation_policy not in policies:
+            problems.append(
+                f"incident_types.{i}.escalation_policy: unknown escalation policy "
+                f"{itype.escalation_policy!r}"
+            )
     for i, service in enumerate(config.services):
         if service.escalation_policy and service.escalation_policy not in policies:
             problems.append(
