@@ -94,7 +94,12 @@ MessageOpt = Annotated[
     str | None, typer.Option("--message", "-m", help="A note for the timeline.", show_default=False)
 ]
 PublicOpt = Annotated[
-    bool, typer.Option("--public", help="Also post the message on the public status page.")
+    bool,
+    typer.Option(
+        "--public",
+        help="Mark the message as a public update on the timeline (for the status page, "
+        "which warroom does not serve yet).",
+    ),
 ]
 
 
@@ -1267,7 +1272,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Run the API, the web UI, the status page and (unless --no-engine) the engine."""
+    """Run the API, the web UI and (unless --no-engine) the engine."""
     import copy
 
     import uvicorn
