@@ -912,7 +912,7 @@ def feed_list(
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("ID", "OF", "LABEL", "CREATED BY", "CREATED", "LAST USED", "STATE"):
-        table.add_column(column, no_wrap=column not in ("LABEL",))
+        table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(
             str(row["id"]),

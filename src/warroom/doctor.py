@@ -94,7 +94,8 @@ def channel_findings(config: WarroomConfig, configured: frozenset[str]) -> list[
     findings: list[Finding] = []
     people = _person_channels(config)
     usable = sorted(configured)
-    if not any(c in configured for c in _PEOPLE_CHANNELS):
+    nothing = not any(c in configured for c in _PEOPLE_CHANNELS)
+    if nothing:
         findings.append(
             Finding(
                 "channels",
@@ -130,8 +131,8 @@ def channel_findings(config: WarroomConfig, configured: frozenset[str]) -> list[
             Finding("channels", "warn", "no users are configured: pages reach only channels")
         )
     for channel in _PEOPLE_CHANNELS:
-        if channel in configured:
-            continue
+        if channel in configured or nothing:
+            continue  # with nothing configured, the failure above says it all
         users = sorted(h for h, kinds in people.items() if channel in kinds)
         policies = sorted(_policy_channels(config).get(channel, ()))
         if not users and not policies:
