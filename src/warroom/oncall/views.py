@@ -247,17 +247,14 @@ def revoke_feed(feed_id: int, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedRead
     return FeedRead.model_validate(row)
 
 
-#: Where subscribed calendars fetch: outside /api/v1, which always wants a Bearer token.
+#: Where subscribed calendars fetch: outside /api/v1, which always wants a Bearer token
+#: (and outside the OpenAPI description, which covers /api/v1; docs/oncall.md has it).
 FEED_PATH = "/calendars"
 feeds_router = APIRouter(tags=["on-call"])
 
 
 @feeds_router.head(FEED_PATH + "/{secret}.ics", include_in_schema=False)
-@feeds_router.get(
-    FEED_PATH + "/{secret}.ics",
-    response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}}, 404: {}},
-)
+@feeds_router.get(FEED_PATH + "/{secret}.ics", response_class=Response, include_in_schema=False)
 def subscribed_calendar(secret: str, ctx: CtxDep, uow: UowDep) -> Response:
     """A calendar feed, opened by the secret in its URL alone (no Authorization header).
 
