@@ -41,6 +41,7 @@ from warroom.integrations.views import router as integrations_router
 from warroom.maintenance.views import router as maintenance_router
 from warroom.migrations import upgrade
 from warroom.notifications.views import router as notifications_router
+from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
@@ -58,6 +59,8 @@ def build_context(
     db: Database | None = None,
 ) -> AppContext:
     settings = settings or get_settings()
+    if db is None:
+        settings.ensure_data_dir()
     return AppContext(
         settings=settings,
         db=db or Database(settings.database_url),
@@ -133,6 +136,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(changes_router)
     app.include_router(maintenance_router)
     app.include_router(oncall_router)
+    app.include_router(feeds_router)
     app.include_router(escalation_router)
     mount_web(app)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).

@@ -94,7 +94,12 @@ MessageOpt = Annotated[
     str | None, typer.Option("--message", "-m", help="A note for the timeline.", show_default=False)
 ]
 PublicOpt = Annotated[
-    bool, typer.Option("--public", help="Also post the message on the public status page.")
+    bool,
+    typer.Option(
+        "--public",
+        help="Mark the message as a public update on the timeline (for the status page, "
+        "which warroom does not serve yet).",
+    ),
 ]
 
 
@@ -835,6 +840,124 @@ def oncall(
     out.print(table)
 
 
+# --- remote: calendar feeds --------------------------------------------------------------
+
+feed_app = typer.Typer(
+    help="Secret calendar URLs (webcal) of a person's or a schedule's shifts.",
+    no_args_is_help=True,
+)
+app.add_typer(feed_app, name="calendar-feed")
+FeedIdArg = Annotated[int, typer.Argument(metavar="ID", help="The feed's id (calendar-feed list).")]
+
+
+def _print_feed_url(data: Mapping[str, Any], verb: str) -> None:
+    # The URL alone on stdout, so that `URL=$(warroom calendar-feed create ...)` works.
+    typer.echo(data["url"])
+    err.print(
+        f"{verb} calendar feed {data['id']} ({data['kind']} {data['target']}); subscribe to "
+        "this URL in a calendar app (or its webcal:// form). It is shown once: anyone who has "
+        "it sees these shifts, so keep it to yourself; `warroom calendar-feed rotate` "
+        "replaces it.",
+        markup=False,
+    )
+
+
+@feed_app.command("create")
+def feed_create(
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="A person's shifts in every schedule.", show_default=False),
+    ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option("--schedule", help="Every shift of one schedule.", show_default=False),
+    ] = None,
+    label: Annotated[
+        str, typer.Option("--label", help="A note to tell your feeds apart, e.g. 'phone'.")
+    ] = "",
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a secret URL that calendar apps subscribe to, without a token."""
+    if (user is None) == (schedule is None):
+        raise typer.BadParameter("give --user or --schedule", param_hint="'--user'")
+    body: dict[str, Any] = {"label": label}
+    body.update({"user": user} if user is not None else {"schedule": schedule})
+    with api(url, token) as client:
+        data = client.post(f"{API}/calendar-feeds", body)
+    if as_json:
+        print_json(data)
+    else:
+        _print_feed_url(data, "created")
+
+
+@feed_app.command("list")
+def feed_list(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Also revoked feeds.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List calendar feeds (never their URLs): yours, or all of them for an admin."""
+    with api(url, token) as client:
+        rows: list[dict[str, Any]] = client.get(
+            f"{API}/calendar-feeds", params={"all": "true" if include_revoked else None}
+        )
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        err.print("no calendar feeds")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("ID", "OF", "LABEL", "CREATED BY", "CREATED", "LAST USED", "STATE"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            Text(f"{row['kind']} {row['target']}"),
+            Text(row["label"] or "—"),
+            Text(row["created_by"]),
+            local_time(row["created_at"], short=True),
+            local_time(row["last_used_at"], short=True),
+            "revoked" if row["revoked_at"] else "active",
+        )
+    out.print(table)
+
+
+@feed_app.command("rotate")
+def feed_rotate(
+    feed_id: FeedIdArg,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a feed a new URL; the old one stops working at once."""
+    with api(url, token) as client:
+        data = client.post(f"{API}/calendar-feeds/{feed_id}/rotate")
+    if as_json:
+        print_json(data)
+    else:
+        _print_feed_url(data, "rotated")
+
+
+@feed_app.command("revoke")
+def feed_revoke(
+    feed_id: FeedIdArg,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a feed: its URL answers 404 from now on."""
+    with api(url, token) as client:
+        data = client.delete(f"{API}/calendar-feeds/{feed_id}")
+    if as_json:
+        print_json(data)
+    else:
+        out.print(Text(f"revoked calendar feed {data['id']} ({data['kind']} {data['target']})"))
+
+
 # --- remote: classify and triage --------------------------------------------------------
 
 
@@ -1068,6 +1191,22 @@ def _safe_url(database_url: str) -> str:
         return "<unparseable database URL>"
 
 
+def _note_database(settings: Settings, *, creating_is_normal: bool = False) -> None:
+    """Say so when a command is about to create a new SQLite database, or when a
+    `warroom.db` in the current directory is not the one in use."""
+    path = settings.sqlite_path
+    here = Path("warroom.db").absolute()
+    if settings.uses_default_database and here.exists() and here != path:
+        err.print(
+            f"note: {here} is not used; the database is {path} "
+            f"(WARROOM_DATABASE_URL=sqlite:///{here} uses the one here)",
+            markup=False,
+        )
+    if path is not None and not path.exists() and not creating_is_normal:
+        err.print(f"note: no database at {path} yet; creating it", markup=False)
+    settings.ensure_data_dir()
+
+
 @contextmanager
 def _database(settings: Settings, *, migrate: bool) -> Iterator[Database]:
     """The database, migrated to the latest schema when asked; failures exit 1."""
@@ -1078,6 +1217,7 @@ def _database(settings: Settings, *, migrate: bool) -> Iterator[Database]:
     from warroom.migrations import upgrade
 
     where = _safe_url(settings.database_url)
+    _note_database(settings)
     try:
         db = Database(settings.database_url)
     except (SQLAlchemyError, ValueError) as exc:
@@ -1132,7 +1272,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Run the API, the web UI, the status page and (unless --no-engine) the engine."""
+    """Run the API, the web UI and (unless --no-engine) the engine."""
     import copy
 
     import uvicorn
@@ -1148,6 +1288,7 @@ def serve(
         auto_migrate=False if no_migrate else None,
         engine=False if no_engine else None,
     )
+    _note_database(settings, creating_is_normal=True)
     try:
         ctx = build_context(settings)
     except ConfigError as exc:
@@ -1195,6 +1336,7 @@ def engine(
     from warroom.engine.runner import Engine
 
     settings = _settings()
+    _note_database(settings, creating_is_normal=True)
     try:
         ctx = build_context(settings)
         prepare(ctx)
@@ -1470,6 +1612,37 @@ def config_validate(
     summary = ", ".join(_plural(n, k.replace("_", " ")) for k, n in counts.items())
     names = "/".join(s.name for s in config.severities)
     out.print(Text(f"ok: {path}: {summary} (severities {names})"))
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check the configuration, the database, the notification channels and the engine;
+    say what would stop a page. Exit status 1 when something would."""
+    from warroom.clock import SystemClock
+    from warroom.doctor import check
+
+    settings = _settings()
+    findings = check(settings, now=SystemClock().now())
+    failed = any(f.level == "fail" for f in findings)
+    if as_json:
+        print_json({"ok": not failed, "findings": [f.as_dict() for f in findings]})
+    else:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column()
+        style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        for finding in findings:
+            table.add_row(
+                finding.area,
+                Text(finding.level.upper(), style=style[finding.level]),
+                Text(finding.message),
+            )
+        out.print(table)
+        if failed:
+            err.print("a page would not get through: see FAIL above", markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _plural(count: int, noun: str) -> str:

@@ -1,5 +1,5 @@
 """Keep secrets out of the access log: integration keys travel in URLs (`?key=`,
-`/api/v1/heartbeats/<key>`, signed `/ack/<token>` links)."""
+`/api/v1/heartbeats/<key>`, signed `/ack/<token>` links, `/calendars/<secret>.ics` feeds)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ _SECRET_IN_URL = [
     (re.compile(r"([?&](?:key|token)=)[^&\s\"]+"), r"\1[redacted]"),
     (re.compile(r"(/api/v1/heartbeats/)[^/?\s\"]+"), r"\1[redacted]"),
     (re.compile(r"(/ack/)[^/?\s\"]+"), r"\1[redacted]"),
+    (re.compile(r"(/calendars/)[^/?\s\"]+"), r"\1[redacted]"),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,7 +16,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="WARROOM_", extra="ignore")
 
-    database_url: str = "sqlite:///./warroom.db"
+    # Empty: SQLite at <data_dir>/warroom.db. A relative SQLite path is made absolute once,
+    # against the directory the process starts in, so that every message names one file.
+    database_url: str = ""
+    # Where the default SQLite database lives; default $XDG_DATA_HOME/warroom, else
+    # ~/.local/share/warroom. The same for every command, wherever it is run from.
+    data_dir: Path | None = None
     config: Path | None = Field(default=None, description="A YAML file or a folder of them")
     # Where people and senders reach this server; defaults to http://HOST:PORT.
     base_url: str = ""
@@ -60,6 +67,37 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _one_database(self) -> Settings:
+        self.data_dir = (
+            default_data_dir() if self.data_dir is None else self.data_dir.expanduser().absolute()
+        )
+        if not self.database_url.strip():
+            self.database_url = f"sqlite:///{self.data_dir / 'warroom.db'}"
+        else:
+            self.database_url = absolute_sqlite_url(self.database_url.strip())
+        return self
+
+    @property
+    def uses_default_database(self) -> bool:
+        return self.database_url == f"sqlite:///{self.default_database}"
+
+    @property
+    def default_database(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "warroom.db"
+
+    def ensure_data_dir(self) -> None:
+        """Create the data directory when the default database is used (SQLite makes the
+        file, not its folder)."""
+        if self.uses_default_database:
+            self.default_database.parent.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, when the database is one."""
+        return sqlite_file(self.database_url)
+
+    @model_validator(mode="after")
     def _default_base_url(self) -> Settings:
         if not self.base_url:
             host = f"[{self.host}]" if ":" in self.host else self.host
@@ -69,6 +107,37 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/warroom, else ~/.local/share/warroom (the XDG base directory rule)."""
+    base = os.environ.get("XDG_DATA_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "warroom"
+
+
+# sqlite:///relative/path or sqlite+driver:///relative/path (four slashes is absolute).
+_SQLITE_FILE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?!/)([^?]+)(\?.*)?$")
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """`sqlite:///./warroom.db` → `sqlite:////where/it/was/started/warroom.db`; any other
+    URL (PostgreSQL, in-memory SQLite, SQLite URI mode) as it is."""
+    match = _SQLITE_FILE.match(url)
+    if match is None or match.group(2) == ":memory:" or "uri=true" in (match.group(3) or ""):
+        return url
+    path = Path(match.group(2)).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    return f"{match.group(1)}{os.path.normpath(path)}{match.group(3) or ''}"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names (None for other databases and in-memory SQLite)."""
+    match = re.match(r"^sqlite(?:\+\w+)?:///([^?]+)", url)
+    if match is None or match.group(1) == ":memory:":
+        return None
+    return Path(match.group(1))
 
 
 @lru_cache(maxsize=1)

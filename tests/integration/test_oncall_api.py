@@ -461,3 +461,17 @@ def test_far_dates_and_huge_renderings_are_refused(client: TestClient, api_token
         headers=auth(api_tokens.viewer),
     )
     assert hour.status_code == 200 and len(hour.json()["shifts"]) == 60
+
+
+def test_a_schedule_redefined_under_the_same_name_answers_with_its_new_definition(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    # SQLite gives the new row the deleted row's id: the compiled schedule must not be reused.
+    first = {"name": "again", "layers": [{"name": "p", "participants": ["jane.smith"]}]}
+    second = {"name": "again", "layers": [{"name": "p", "participants": ["bob.wilson"]}]}
+    for spec, expected in ((first, "jane.smith"), (second, "bob.wilson")):
+        made = client.post("/api/v1/schedules", json=spec, headers=auth(api_tokens.admin))
+        assert made.status_code == 201, made.text
+        assert [e[2] for e in entries(client, api_tokens.viewer, schedule="again")] == [expected]
+        gone = client.delete("/api/v1/schedules/again", headers=auth(api_tokens.admin))
+        assert gone.status_code == 200

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from sqlalchemy import func, or_, select
 from tests.conftest import Tokens
 from warroom.app import create_app
 from warroom.clock import FakeClock
+from warroom.config.loader import validate_path
 from warroom.config.schema import EscalationPolicy, Schedule, WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
@@ -33,6 +35,7 @@ from warroom.engine import outbox
 from warroom.engine.delivery import Deliverer
 from warroom.engine.models import Notification, Timer
 from warroom.engine.timer_job import TimerRunner
+from warroom.escalation.service import policy_for
 from warroom.notifications.registry import NotifierRegistry, build_notifiers
 from warroom.notifications.service import plan_fallback
 from warroom.settings import Settings
@@ -723,7 +726,12 @@ def test_the_acknowledge_link(h: Harness) -> None:
 def test_policy_and_paging_routes(h: Harness) -> None:
     viewer = h.as_(h.tokens.viewer)
     policies = {p["name"]: p for p in viewer.get("/api/v1/escalation-policies").json()}
-    assert set(policies) == {"on-call-chain", "platform-oncall", "api-follow-the-sun"}
+    assert set(policies) == {
+        "on-call-chain",
+        "platform-oncall",
+        "api-follow-the-sun",
+        "security-oncall",
+    }
     assert policies["on-call-chain"]["default"] and policies["on-call-chain"]["services"] == []
     assert policies["platform-oncall"]["services"] == [
         "api-gateway",
@@ -742,3 +750,44 @@ def test_policy_and_paging_routes(h: Harness) -> None:
     assert kinds >= {"escalate", "sla_warning", "sla_breach", "update_due", "matrix"}
     stopped = h.post(f"/api/v1/incidents/{key}/paging/ack", token=h.tokens.jane)
     assert (stopped["result"], stopped["paging"]) == ("acknowledged", False)
+
+
+# --- paging by incident type ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("incident_type", "expected"),
+    [
+        ("security_breach", "security-oncall"),
+        ("data_privacy", "security-oncall"),
+        ("service_outage", "platform-oncall"),
+        (None, "platform-oncall"),
+        ("no-such-type", "platform-oncall"),
+    ],
+)
+def test_the_type_chooses_the_policy_before_the_services(
+    config: WarroomConfig, incident_type: str | None, expected: str
+) -> None:
+    policy = policy_for(config, ["payment-service"], incident_type)
+    assert policy is not None and policy.name == expected
+
+
+def test_a_security_breach_pages_the_security_team(h: Harness) -> None:
+    key = h.declare("SEV1", service="payment-service", type="security_breach")
+    # Every member of the security team, by their high-urgency plans; the platform
+    # primary on-call (tom.nguyen) gets nothing.
+    h.expect(
+        email=(email("lena.kovacs", "INCIDENT"), email("alex.rivera", "INCIDENT")),
+        slack=(dm("lena.kovacs", "INCIDENT"), dm("alex.rivera", "INCIDENT")),
+    )
+    paging = h.as_(h.tokens.admin).get(f"/api/v1/incidents/{key}/paging").json()
+    assert paging["policy"] == "security-oncall"
+
+
+def test_an_unknown_policy_on_a_type_is_a_configuration_problem(tmp_path: Path) -> None:
+    (tmp_path / "types.yaml").write_text(
+        "incident_types:\n  - name: breach\n    title: Breach\n    escalation_policy: nope\n"
+    )
+    (problem,) = validate_path(tmp_path)
+    assert (problem.line, problem.field) == (4, "incident_types.0.escalation_policy")
+    assert problem.message == "unknown escalation policy 'nope'"

@@ -493,14 +493,23 @@ def test_bad_indentation_is_a_syntax_error_with_line(tmp_path: Path) -> None:
     assert "YAML syntax error" in problem.message
 
 
-def test_a_syntax_error_stops_validation_of_the_rest(tmp_path: Path) -> None:
-    # teams.yaml refers to users that broken.yaml would have defined: only the cause is told.
+def test_a_syntax_error_holds_back_references_but_not_the_other_files_fields(
+    tmp_path: Path,
+) -> None:
+    # teams.yaml refers to users that broken.yaml would have defined: that is not told,
+    # but services.yaml's bad field is, with a note that references wait.
     write(tmp_path, "broken.yaml", "users: [\n")
     write(tmp_path, "teams.yaml", "teams:\n  - name: sre\n    members: [jane.smith]\n")
-    services = "services:\n  - name: api\n    owner: nobody\n"
+    services = "services:\n  - name: api\n    owner: nobody\n    titel: API\n"
     write(tmp_path, "services.yaml", services)
     found = problems(tmp_path)
-    assert [p.file for p in found] == [str(tmp_path / "broken.yaml")]
+    assert [(p.file, p.field) for p in found] == [
+        (str(tmp_path), ""),
+        (str(tmp_path / "broken.yaml"), ""),
+        (str(tmp_path / "services.yaml"), "services.0.titel"),
+    ]
+    assert "checked once every file parses" in found[0].message
+    assert not any("unknown user" in p.message or "unknown team" in p.message for p in found)
 
 
 def test_several_documents_in_one_file_are_refused(tmp_path: Path) -> None:
@@ -742,3 +751,87 @@ def test_a_list_section_that_is_not_a_list(tmp_path: Path) -> None:
 def test_roles_that_are_not_a_mapping(tmp_path: Path) -> None:
     problem = only_problem(write(tmp_path, "a.yaml", "roles: [incident_commander]\n"))
     assert (problem.line, problem.field) == (1, "roles")
+
+
+# --- every problem at once (issue 9) ---------------------------------------------------
+
+
+def test_every_time_zone_field_refuses_an_unknown_zone(tmp_path: Path) -> None:
+    write(tmp_path, "users.yaml", A_USER + "    timezone: America/Nowhere\n")
+    schedule = """\
+    schedules:
+      - name: s
+        time_zone: Mars/Olympus
+        layers: [{name: p, participants: [jane.smith]}]
+    maintenance_windows:
+      - service: api
+        weekly: {days: [sunday], start: "02:00", duration: 2h, timezone: Europe/Nowhere}
+    services:
+      - name: api
+    """
+    write(tmp_path, "more.yaml", schedule)
+    found = {(p.field, p.message.split(":")[0]) for p in problems(tmp_path)}
+    assert found == {
+        ("users.0.timezone", "unknown time zone 'America/Nowhere'"),
+        ("schedules.0.time_zone", "unknown time zone 'Mars/Olympus'"),
+        ("maintenance_windows.0.weekly.timezone", "unknown time zone 'Europe/Nowhere'"),
+    }
+
+
+def test_field_problems_and_reference_problems_are_reported_together(tmp_path: Path) -> None:
+    users = """\
+    users:
+      - handle: ann
+        name: Ann
+        timezone: America/Nowhere
+      - handle: bo
+        name: Bo
+        email: not-an-email
+      - handle: Not A Handle!
+        name: Broken
+    teams:
+      - name: ops
+        members: [ann, ghost, bo]
+    """
+    write(tmp_path, "users.yaml", users)
+    rest = """\
+    services:
+      - name: api
+        owner: nobody
+      - name: web
+        owner: ops
+        titel: Web
+    schedules:
+      - name: s
+        time_zone: Mars/Olympus
+        layers:
+          - name: p
+            participants: [ann, zed, "Not A Handle!"]
+    """
+    write(tmp_path, "services.yaml", rest)
+    found = [(Path(p.file).name, p.line, p.field, p.message) for p in problems(tmp_path)]
+    fields = {field: message for _, _, field, message in found}
+    # The fields that failed...
+    assert fields["users.0.timezone"].startswith("unknown time zone 'America/Nowhere'")
+    assert fields["users.1.email"] == "'not-an-email' is not an email address"
+    assert "users.2.handle" in fields
+    assert fields["services.1.titel"].startswith("unknown field 'titel'")
+    assert fields["schedules.0.time_zone"].startswith("unknown time zone 'Mars/Olympus'")
+    # ...and, in the same run, what refers to nothing: ann and bo still count as users
+    # without their bad values; the broken user's own references are not blamed twice.
+    assert fields["teams.0.members.1"] == "unknown user 'ghost'"
+    assert fields["services.0.owner"] == "unknown team 'nobody'"
+    assert fields["schedules.0.layers.0.participants.1"] == "unknown user 'zed'"
+    assert ("users.yaml", 12, "teams.0.members.1", "unknown user 'ghost'") in found
+    assert not any("Not A Handle!" in message for message in fields.values())
+    assert fields["schedules.0.layers.0.participants.2"].startswith("String should match")
+    assert len(found) == 9
+
+
+def test_a_list_whose_only_item_fails_is_not_also_called_empty(tmp_path: Path) -> None:
+    levels = "severities:\n" + A_LEVEL.format(name="SEV1").replace(
+        "update_interval: 15 minutes", "update_interval: 15 parsecs"
+    )
+    write(tmp_path, "severities.yaml", levels)
+    found = problems(tmp_path)
+    assert [p.field for p in found] == ["severities.0.update_interval"]

@@ -122,10 +122,14 @@ def evaluate_rules(ctx: AppContext) -> float | None:
     enabled = {r.name: r for r in config.auto_declare if r.enabled}
     promql_rules = [r for r in enabled.values() if r.when.kind == "promql"]
     if promql_rules and config.prometheus is None:
-        for rule in promql_rules:
-            if rule.name not in _noted_without_source:
-                _noted_without_source.add(rule.name)
-                log.info("PromQL rule %s is skipped: no prometheus.url is configured", rule.name)
+        unnoted = sorted(r.name for r in promql_rules if r.name not in _noted_without_source)
+        if unnoted:
+            _noted_without_source.update(unnoted)
+            log.info(
+                "%d PromQL rule(s) skipped, no prometheus.url is configured: %s",
+                len(unnoted),
+                ", ".join(unnoted),
+            )
         promql_rules = []
 
     # A look first, without writing: most passes find nothing due.

@@ -14,9 +14,13 @@ Merge rules, in the order they apply:
 * Defaults that name a severity (triage routes) follow a renamed scheme by rank, so
   replacing SEV1-SEV4 with P0-P3 does not also require rewriting the default triage.
 
-Every problem found is reported, each with the file, the line and the dotted field path as
-written in that file. Validation by the schema runs only when every file parsed, so a syntax
-error is not followed by a cascade of "unknown team" problems it caused.
+Every problem is reported at once, each with the file, the line and the dotted field path
+as written in that file: syntax errors, unknown sections and fields, bad values, and
+references between sections. When fields fail, references are still compared among the
+parts that validate (an item without its failing values), leaving out what only follows
+from a failed item. When a file does not parse, the others are still checked field by
+field, but references wait until it parses: a syntax error must not cause a cascade of
+"unknown team" problems.
 """
 
 from __future__ import annotations
@@ -35,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from warroom.config.schema import WarroomConfig
+from warroom.config.schema import WarroomConfig, reference_problems
 
 __all__ = [
     "ROLE_KEYS",
@@ -77,6 +81,10 @@ _SafeLoader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
 )
 
 _DEFAULTS_NAME = "<defaults>"
+_REFERENCES_LATER = (
+    "references between sections (users, teams, schedules, policies...) are checked "
+    "once every file parses"
+)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 _Path = tuple[str, ...]
@@ -112,20 +120,26 @@ def load_config(path: Path | str | None = None) -> WarroomConfig:
     defaults_read, complete = _read_defaults(problems)
     layer = _collect(defaults_read, problems)
     root = _DEFAULTS_NAME
+    user_read: list[_Source] = []
     if path is not None:
         root = str(path)
         user_read, user_complete = _read_user(Path(path), problems)
         layer = _overlay(layer, _collect(user_read, problems))
         complete = complete and user_complete
     if not complete:
-        # Some file could not be read or parsed: validating the rest would mostly report
-        # consequences of the missing part.
-        raise ConfigError(_sorted(problems))
+        if path is None or not user_read:
+            raise ConfigError(_sorted(problems))  # nothing else to check
+        # What refers to a part of the missing file would only be reported missing.
+        problems.append(ConfigProblem(root, None, "", _REFERENCES_LATER))
     merged, index = layer.merge()
     try:
         config = WarroomConfig.model_validate(merged)
     except ValidationError as exc:
-        problems.extend(_validation_problems(exc, merged, index, root))
+        problems.extend(_validation_problems(exc, merged, index, root, references=complete))
+        if complete and not _references_checked(exc):
+            # Fields failed, so the schema never compared references across sections:
+            # compare them among the parts that did validate.
+            problems.extend(_partial_reference_problems(merged, index, root))
         raise ConfigError(_sorted(problems)) from None
     if problems:
         raise ConfigError(_sorted(problems))
@@ -523,27 +537,167 @@ _QUOTED_TAIL = re.compile(r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")$")
 
 
 def _validation_problems(
-    exc: ValidationError, merged: dict[str, Any], index: dict[_Path, _Origin], root: str
+    exc: ValidationError,
+    merged: dict[str, Any],
+    index: dict[_Path, _Origin],
+    root: str,
+    *,
+    references: bool = True,
 ) -> Iterator[ConfigProblem]:
     for error in exc.errors(include_url=False):
         loc = tuple(str(part) for part in error["loc"])
         kind = error["type"]
         message = _message(error)
         if not loc and kind == "value_error":
-            for finding in _FINDING_SPLIT.split(message):
-                match = _FINDING.match(finding)
-                if match is None:
-                    yield _locate(index, (), finding, root)
-                    continue
-                path = tuple(match.group(1).split("."))
-                text = match.group(2)
-                yield _locate(index, _pin_list_item(merged, path, text), text, root)
+            if references:
+                yield from _findings(_FINDING_SPLIT.split(message), merged, index, root)
             continue
         if kind == "extra_forbidden":
             message = _unknown_field_message(loc)
         elif kind == "missing":
             message = "required field is missing"
         yield _locate(index, loc, message, root)
+
+
+def _findings(
+    findings: Iterable[str], merged: dict[str, Any], index: dict[_Path, _Origin], root: str
+) -> Iterator[ConfigProblem]:
+    """Place the schema's cross-reference findings (`dotted.path: text`)."""
+    for finding in findings:
+        match = _FINDING.match(finding)
+        if match is None:
+            yield _locate(index, (), finding, root)
+            continue
+        path = tuple(match.group(1).split("."))
+        text = match.group(2)
+        yield _locate(index, _pin_list_item(merged, path, text), text, root)
+
+
+def _references_checked(exc: ValidationError) -> bool:
+    """Did the schema get as far as comparing references (every field validated)?"""
+    return any(not error["loc"] for error in exc.errors(include_url=False))
+
+
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+
+
+def _partial_reference_problems(
+    merged: dict[str, Any], index: dict[_Path, _Origin], root: str
+) -> list[ConfigProblem]:
+    """Cross-reference problems among the sections and list items that validate on their
+    own, so that they are reported together with the field problems of the rest.
+
+    An item that failed takes part without the values that failed (a user with an unknown
+    time zone still counts as a user); one that cannot is left out, and findings that
+    name it (`unknown user 'x'` where x is that item) are dropped, since they follow from
+    its own problem. Item numbers are those of the whole list. When a required section
+    fails as a whole, or the check cannot run on what is left, nothing is added.
+    """
+    sections: dict[str, Any] = {}
+    kept_at: dict[str, list[int]] = {}
+    failed: set[str] = set()
+    for name, info in WarroomConfig.model_fields.items():
+        if name not in merged:
+            continue
+        value, annotation = merged[name], info.annotation
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+        if annotation is None:
+            continue
+        if origin is list and isinstance(value, list):
+            item_type: TypeAdapter[Any] = TypeAdapter(args[0])
+            items, positions = [], []
+            for position, item in enumerate(value):
+                valid = _without_failing_values(item_type, item)
+                if valid is None:
+                    failed.update(_names_of(item))
+                else:
+                    items.append(valid)
+                    positions.append(position)
+            sections[name], kept_at[name] = items, positions
+        elif origin is dict and isinstance(value, dict):
+            key_type: TypeAdapter[Any] = TypeAdapter(args[0])
+            value_type: TypeAdapter[Any] = TypeAdapter(args[1])
+            entries = {}
+            for key, item in value.items():
+                valid = _without_failing_values(value_type, item)
+                try:
+                    if valid is None:
+                        raise ValueError(key)
+                    entries[key_type.validate_python(key)] = valid
+                except ValueError:  # pydantic's ValidationError is one
+                    failed.add(str(key))
+            sections[name] = entries
+        else:
+            valid = _without_failing_values(TypeAdapter(annotation), value)
+            if valid is not None:
+                sections[name] = valid
+            elif info.is_required():
+                return []
+    try:
+        findings = reference_problems(WarroomConfig.model_construct(**sections))
+    except Exception:  # the rest is too broken to compare; its field problems say why
+        return []
+    kept: list[str] = []
+    short = {name for name, at in kept_at.items() if len(at) < len(merged.get(name) or ())}
+    for finding in findings:
+        if failed and any(name in failed for name in _QUOTED.findall(finding)):
+            continue
+        if finding.split(":", 1)[0] in short:
+            continue  # about a whole list some of whose items failed ("at least one...")
+        kept.append(_renumber(finding, kept_at))
+    return list(_findings(kept, merged, index, root))
+
+
+def _without_failing_values(adapter: TypeAdapter[Any], value: Any) -> Any | None:
+    """`value` validated, after dropping the mapping keys and list items that fail (so
+    that defaults apply); None when that is not enough (a required field, a rule about
+    the whole item)."""
+    candidate = copy.deepcopy(value)
+    for _ in range(8):
+        try:
+            return adapter.validate_python(candidate)
+        except ValidationError as exc:
+            drops: dict[int, tuple[Any, set[Any]]] = {}
+            for error in exc.errors(include_url=False):
+                loc = error["loc"]
+                if not loc or error["type"] == "missing":
+                    return None
+                parent: Any = candidate
+                for part in loc[:-1]:
+                    try:
+                        parent = parent[part]
+                    except (KeyError, IndexError, TypeError):
+                        return None
+                key = loc[-1]
+                if not (isinstance(parent, dict) and key in parent) and not (
+                    isinstance(parent, list) and isinstance(key, int) and key < len(parent)
+                ):
+                    return None
+                drops.setdefault(id(parent), (parent, set()))[1].add(key)
+            for parent, keys in drops.values():
+                for key in sorted(keys, reverse=True):
+                    del parent[key]
+    return None
+
+
+def _names_of(item: object) -> set[str]:
+    if not isinstance(item, dict):
+        return set()
+    return {str(item[key]) for key in ("name", "handle") if item.get(key) is not None}
+
+
+def _renumber(finding: str, kept_at: Mapping[str, list[int]]) -> str:
+    """`users.3.x: ...` among the kept items → the number of that item in the whole list."""
+    match = _FINDING.match(finding)
+    if match is None:
+        return finding
+    parts = match.group(1).split(".")
+    positions = kept_at.get(parts[0])
+    if positions is not None and len(parts) > 1 and parts[1].isdigit():
+        number = int(parts[1])
+        if number < len(positions):
+            parts[1] = str(positions[number])
+    return f"{'.'.join(parts)}: {match.group(2)}"
 
 
 def _message(error: Mapping[str, Any]) -> str:

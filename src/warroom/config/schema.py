@@ -33,6 +33,20 @@ Handle = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
+def _known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name, e.g. Europe/Berlin"
+        ) from None
+    return value
+
+
+#: An IANA time zone name (`Europe/Berlin`, `UTC`): every time zone field takes one.
+TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,6 +114,8 @@ class IncidentType(Strict):
     restricted: bool = False
     default_severity: str | None = None
     runbook: str | None = None
+    # Who is paged for incidents of this type, whatever their services' policies say.
+    escalation_policy: Slug | None = None
 
 
 class EscalationTrigger(Strict):
@@ -203,7 +219,7 @@ class User(Strict):
     email: str | None = None
     phone: str | None = None
     slack: str | None = None
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     title: str | None = None
     # `email`, `phone` and `slack` stay as shorthand for implicit contact methods.
     contact_methods: list[ContactMethod] = []
@@ -551,16 +567,7 @@ class WeeklyMaintenance(Strict):
     days: Annotated[list[Weekday], Field(min_length=1)]
     start: Annotated[time, BeforeValidator(_clock_time)]
     duration: Duration
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    timezone: TimeZoneName = "UTC"
 
     @field_validator("duration")
     @classmethod
@@ -820,19 +827,8 @@ class Schedule(Strict):
     name: ScheduleName
     title: str = ""
     description: str = ""
-    time_zone: str = "UTC"
+    time_zone: TimeZoneName = "UTC"
     layers: Annotated[list[ScheduleLayer], Field(min_length=1)]
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r}: use an IANA name, e.g. Europe/Berlin"
-            ) from None
-        return value
 
     @model_validator(mode="after")
     def _layer_names_unique(self) -> Schedule:
@@ -1010,6 +1006,12 @@ def _escalation_problems(config: WarroomConfig) -> list[str]:
     problems: list[str] = []
     _unique(problems, "escalation_policies", [p.name for p in config.escalation_policies])
     policies = {p.name for p in config.escalation_policies}
+    for i, itype in enumerate(config.incident_types):
+        if itype.escalation_policy and itype.escalation_policy not in policies:
+            problems.append(
+                f"incident_types.{i}.escalation_policy: unknown escalation policy "
+                f"{itype.escalation_policy!r}"
+            )
     for i, service in enumerate(config.services):
         if service.escalation_policy and service.escalation_policy not in policies:
             problems.append(
@@ -1116,43 +1118,7 @@ class WarroomConfig(Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> WarroomConfig:
-        problems: list[str] = []
-        _unique(problems, "severities", [s.name for s in self.severities])
-        _unique(problems, "incident_types", [t.name for t in self.incident_types])
-        _unique(problems, "users", [u.handle for u in self.users])
-        _unique(problems, "teams", [t.name for t in self.teams])
-        _unique(problems, "services", [s.name for s in self.services])
-        if not self.severities:
-            problems.append("severities: at least one level is needed")
-        severity_names = {s.name for s in self.severities}
-        handles = {u.handle for u in self.users}
-        team_names = {t.name for t in self.teams}
-        for i, level in enumerate(self.severities):
-            for role in level.required_roles:
-                if role not in self.roles:
-                    problems.append(f"severities.{i}.required_roles: unknown role {role!r}")
-        for i, itype in enumerate(self.incident_types):
-            default = itype.default_severity
-            if default and default not in severity_names:
-                problems.append(
-                    f"incident_types.{i}.default_severity: unknown severity {default!r}"
-                )
-        if self.users:
-            for i, team in enumerate(self.teams):
-                for member in team.members:
-                    if member not in handles:
-                        problems.append(f"teams.{i}.members: unknown user {member!r}")
-        for i, service in enumerate(self.services):
-            if service.owner and service.owner not in team_names:
-                problems.append(f"services.{i}.owner: unknown team {service.owner!r}")
-        for priority, route in self.triage.priorities.items():
-            if route.severity not in severity_names:
-                problems.append(
-                    f"triage.priorities.{priority}.severity: unknown severity {route.severity!r}"
-                )
-        problems.extend(_alert_routing_problems(self))
-        problems.extend(_schedule_problems(self))
-        problems.extend(_escalation_problems(self))
+        problems = reference_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -1195,6 +1161,48 @@ class WarroomConfig(Strict):
             (ref for key, ref in self.escalation_targets.items() if target_key(key) == wanted),
             None,
         )
+
+
+def reference_problems(config: WarroomConfig) -> list[str]:
+    """What refers to something that is not there, or is given twice, across sections: each
+    finding is `dotted.path: text`. The loader also runs it on the parts of a configuration
+    that validated when others did not, so that every problem is reported at once."""
+    problems: list[str] = []
+    _unique(problems, "severities", [s.name for s in config.severities])
+    _unique(problems, "incident_types", [t.name for t in config.incident_types])
+    _unique(problems, "users", [u.handle for u in config.users])
+    _unique(problems, "teams", [t.name for t in config.teams])
+    _unique(problems, "services", [s.name for s in config.services])
+    if not config.severities:
+        problems.append("severities: at least one level is needed")
+    severity_names = {s.name for s in config.severities}
+    handles = {u.handle for u in config.users}
+    team_names = {t.name for t in config.teams}
+    for i, level in enumerate(config.severities):
+        for role in level.required_roles:
+            if role not in config.roles:
+                problems.append(f"severities.{i}.required_roles: unknown role {role!r}")
+    for i, itype in enumerate(config.incident_types):
+        default = itype.default_severity
+        if default and default not in severity_names:
+            problems.append(f"incident_types.{i}.default_severity: unknown severity {default!r}")
+    if config.users:
+        for i, team in enumerate(config.teams):
+            for member in team.members:
+                if member not in handles:
+                    problems.append(f"teams.{i}.members: unknown user {member!r}")
+    for i, service in enumerate(config.services):
+        if service.owner and service.owner not in team_names:
+            problems.append(f"services.{i}.owner: unknown team {service.owner!r}")
+    for priority, route in config.triage.priorities.items():
+        if route.severity not in severity_names:
+            problems.append(
+                f"triage.priorities.{priority}.severity: unknown severity {route.severity!r}"
+            )
+    problems.extend(_alert_routing_problems(config))
+    problems.extend(_schedule_problems(config))
+    problems.extend(_escalation_problems(config))
+    return problems
 
 
 def _unique(problems: list[str], section: str, names: list[str]) -> None:

@@ -136,7 +136,10 @@ class Deliverer:
         error = ""
         retry_after: float | None = None
         if notifier is None:
-            outcome, error = "permanent", f"channel {item.channel} is not configured"
+            outcome, error = (
+                "permanent",
+                f"channel {item.channel} is not configured (warroom doctor)",
+            )
         else:
             try:
                 result = notifier.send(item.message)

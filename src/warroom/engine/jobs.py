@@ -10,7 +10,9 @@ import warroom.escalation.service
 import warroom.sla.service  # noqa: F401
 from warroom.alerts.routing import evaluate_rules, route_alerts
 from warroom.context import AppContext
-from warroom.engine.delivery import Deliverer, Throttle
+from warroom.doctor import log_channel_problems
+from warroom.engine.beat import beat_job
+from warroom.engine.delivery import Deliverer, Throttle, worker_id
 from warroom.engine.runner import Job
 from warroom.engine.timer_job import TimerRunner
 from warroom.heartbeats.job import HEARTBEATS_JOB
@@ -21,6 +23,7 @@ from warroom.oncall.notices import plan_shift_notices
 
 def all_jobs(ctx: AppContext) -> list[Job]:
     notifiers = build_notifiers(ctx.settings)
+    log_channel_problems(ctx.config, frozenset(notifiers))
     lease = timedelta(seconds=ctx.settings.engine_lease_seconds)
     throttles = {
         channel: Throttle(limit=rule.limit, window=rule.window)
@@ -33,6 +36,7 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         notifiers.close()
 
     return [
+        beat_job(worker_id()),
         HEARTBEATS_JOB,
         Job("alert-routing", route_alerts),
         Job("rule-evaluation", evaluate_rules),

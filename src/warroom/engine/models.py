@@ -96,3 +96,16 @@ class DeliveryAttempt(Base):
     )  # sent|temporary_failure|permanent_failure
     provider_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class EngineBeat(Base):
+    """An engine process says it is alive: `beat_at` moves every few seconds while it runs
+    (`warroom doctor` reads it; rows of engines gone for a day are pruned)."""
+
+    __tablename__ = "engine_beats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), unique=True)  # host:pid:random
+    version: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())

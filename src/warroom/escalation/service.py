@@ -218,9 +218,18 @@ def policies(config: WarroomConfig) -> dict[str, Policy]:
     return cached[1]
 
 
-def policy_for(config: WarroomConfig, services: Iterable[str]) -> Policy | None:
-    """The policy of the first service that has one; else the default (`on-call-chain`)."""
+def policy_for(
+    config: WarroomConfig, services: Iterable[str], incident_type: str | None = None
+) -> Policy | None:
+    """Who pages an incident: its type's policy when the type names one (a security breach
+    goes to the security team whatever service it touches); else the policy of the first
+    service that has one; else the default (`on-call-chain`)."""
     table = policies(config)
+    itype = config.incident_type(incident_type) if incident_type else None
+    if itype is not None and itype.escalation_policy:
+        found = table.get(itype.escalation_policy)
+        if found is not None:
+            return found
     for name in services:
         service = config.service(name)
         if service is not None and service.escalation_policy:
@@ -255,7 +264,7 @@ def incident_policy(session: Session, config: WarroomConfig, incident: Incident)
     state = paging_state(session, incident.id)
     if state is not None and state.policy in policies(config):
         return policies(config)[state.policy]
-    return policy_for(config, [s.service for s in incident.services])
+    return policy_for(config, [s.service for s in incident.services], incident.type)
 
 
 # --- who: recipients --------------------------------------------------------------------
@@ -1025,7 +1034,7 @@ def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
         return
     config = config_of(session)
     if incident.acknowledged_at is None:
-        policy = policy_for(config, event.services)
+        policy = policy_for(config, event.services, incident.type)
         if policy is not None:
             start_round(session, incident, policy, round=0, at=event.at)
     arm_time_rules(session, config, incident, now=event.at)

@@ -139,6 +139,44 @@ def build_notifiers(settings: Settings, *, timeout: float = 10.0) -> NotifierReg
     return NotifierRegistry(notifiers)
 
 
+#: The settings each channel needs (what `build_notifiers` checks), for messages.
+CHANNEL_SETTINGS: dict[str, str] = {
+    Channel.EMAIL: "WARROOM_SMTP_HOST and WARROOM_SMTP_FROM",
+    Channel.SMS: "WARROOM_TWILIO_ACCOUNT_SID, WARROOM_TWILIO_AUTH_TOKEN and "
+    "WARROOM_TWILIO_FROM_NUMBER",
+    Channel.VOICE: "WARROOM_TWILIO_ACCOUNT_SID, WARROOM_TWILIO_AUTH_TOKEN and "
+    "WARROOM_TWILIO_FROM_NUMBER",
+    Channel.SLACK: "WARROOM_SLACK_TOKEN",
+    Channel.WEBHOOK: "WARROOM_WEBHOOK_SECRET",
+    Channel.TEAMS: "nothing",
+}
+
+
+def configured_channels(settings: Settings) -> frozenset[str]:
+    """The channels `build_notifiers(settings)` would build, without building them;
+    ValueError as it would for settings given in part."""
+    channels = {Channel.TEAMS.value}
+    if any([settings.smtp_host, settings.smtp_from, settings.smtp_username]):
+        _require(
+            "email", WARROOM_SMTP_HOST=settings.smtp_host, WARROOM_SMTP_FROM=settings.smtp_from
+        )
+        channels.add(Channel.EMAIL.value)
+    token = settings.twilio_auth_token
+    if any([settings.twilio_account_sid, token, settings.twilio_from_number]):
+        _require(
+            "sms and voice",
+            WARROOM_TWILIO_ACCOUNT_SID=settings.twilio_account_sid,
+            WARROOM_TWILIO_AUTH_TOKEN=token,
+            WARROOM_TWILIO_FROM_NUMBER=settings.twilio_from_number,
+        )
+        channels |= {Channel.SMS.value, Channel.VOICE.value}
+    if settings.slack_token is not None:
+        channels.add(Channel.SLACK.value)
+    if settings.webhook_secret is not None:
+        channels.add(Channel.WEBHOOK.value)
+    return frozenset(channels)
+
+
 def _require(channel: str, **values: object) -> None:
     missing = [name for name, value in values.items() if not value]
     if missing:

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
@@ -143,7 +143,10 @@ class Schedule:
 class Shift:
     """Someone on call in one layer from `start` to `end` (UTC, end exclusive).
 
-    `layer` is None for a person added by an override on top of every layer.
+    `layer` is None for a person added by an override on top of every layer. `added_by`
+    is the id of the `add` override that put the person there (None for a rotation turn,
+    replaced or not); it tells apart an addition and a turn of the same person that start
+    together, and takes no part in comparisons.
     """
 
     schedule: str
@@ -151,6 +154,7 @@ class Shift:
     user: str
     start: datetime
     end: datetime
+    added_by: int | None = field(default=None, compare=False)
 
 
 #: The shift that covers the instant asked about.
@@ -514,7 +518,7 @@ def who_is_on_call(
                 break
     for o in overrides:
         if o.kind is OverrideKind.ADD and o.start <= at < o.end and o.user:
-            entries.append(Shift(schedule.name, o.layer, o.user, o.start, o.end))
+            entries.append(Shift(schedule.name, o.layer, o.user, o.start, o.end, o.id))
     return entries
 
 
@@ -555,7 +559,8 @@ def shifts(
     on_top = len(schedule.layers)
     for o in overrides:
         if o.kind is OverrideKind.ADD and o.user and o.start < end and o.end > start:
-            rendered.append((on_top, Shift(schedule.name, o.layer, o.user, o.start, o.end)))
+            shift = Shift(schedule.name, o.layer, o.user, o.start, o.end, o.id)
+            rendered.append((on_top, shift))
     rendered.sort(key=lambda item: (item[1].start, item[0]))
     return [shift for _, shift in rendered]
 

@@ -47,3 +47,27 @@ class ScheduleOverride(Base):
 
 
 Index("ix_schedule_overrides_schedule_ends_at", ScheduleOverride.schedule, ScheduleOverride.ends_at)
+
+
+class CalendarFeed(Base):
+    """A secret URL a calendar app subscribes to: one person's shifts, or one schedule's.
+
+    Only the SHA-256 of the secret is stored; the URL is shown once, when the feed is made
+    or rotated. A revoked feed answers 404 like one that never existed.
+    """
+
+    __tablename__ = "calendar_feeds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # user|schedule
+    target: Mapped[str] = mapped_column(String(64))  # a handle or a schedule name
+    label: Mapped[str] = mapped_column(String(64), default="")
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+Index("ix_calendar_feeds_kind_target", CalendarFeed.kind, CalendarFeed.target)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from warroom.config.schema import Handle
 from warroom.config.schema import Schedule as ScheduleSpec
@@ -13,6 +20,9 @@ from warroom.oncall.logic import OverrideKind
 
 __all__ = [
     "EntryRead",
+    "FeedCreate",
+    "FeedRead",
+    "FeedWithUrl",
     "OnCallRead",
     "OverrideCreate",
     "OverrideRead",
@@ -83,3 +93,42 @@ class OverrideRead(BaseModel):
     created_by: str | None
     created_at: datetime
     cancelled_at: datetime | None
+
+
+class FeedCreate(BaseModel):
+    """A calendar feed of one person's shifts (`user`) or of one schedule (`schedule`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: Handle | None = None
+    schedule: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> FeedCreate:
+        if (self.user is None) == (self.schedule is None):
+            raise ValueError("give either user or schedule")
+        return self
+
+
+class FeedRead(BaseModel):
+    """A feed as listed: never its secret."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: Literal["user", "schedule"]
+    target: str
+    label: str
+    created_by: str
+    created_at: datetime
+    rotated_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class FeedWithUrl(FeedRead):
+    """A feed just made or rotated: `url` holds the secret and is shown this once."""
+
+    url: str
+    webcal_url: str

@@ -7,6 +7,10 @@ rows for any schedule, by name. Nothing here commits.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from warroom.auth.logic import Principal
+from warroom.auth.logic import Principal, Role
 from warroom.config.schema import Schedule as ScheduleSpec
 from warroom.config.schema import WarroomConfig
-from warroom.errors import Conflict, NotFound, ValidationFailed
-from warroom.oncall import logic
+from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from warroom.oncall import ical, logic
 from warroom.oncall.logic import Override, OverrideKind, Shift
-from warroom.oncall.models import ScheduleOverride, StoredSchedule
+from warroom.oncall.models import CalendarFeed, ScheduleOverride, StoredSchedule
 from warroom.oncall.schemas import OverrideCreate
 
 #: The longest window rendered at once (iCalendar, shift lists, an override's length).
@@ -52,7 +56,8 @@ class Defined:
 
 # --- compiled schedules, cached -----------------------------------------------------------
 
-# Configured schedules compile once per configuration; API ones once per row.
+# Configured schedules compile once per configuration; API ones once per definition. A
+# row's id alone is not enough: SQLite hands a deleted row's id to the next new row.
 _config_cache: dict[int, tuple[WarroomConfig, dict[str, logic.Schedule]]] = {}
 _row_cache: dict[tuple[int, str], logic.Schedule] = {}
 
@@ -71,7 +76,7 @@ def compiled(defined: Defined) -> logic.Schedule:
     """The schedule ready for look-ups."""
     if defined.row is None:
         return logic.from_spec(defined.spec)
-    key = (defined.row.id, defined.row.name)
+    key = (defined.row.id, json.dumps(defined.row.spec, sort_keys=True))
     schedule = _row_cache.get(key)
     if schedule is None:
         if len(_row_cache) > 4096:
@@ -165,7 +170,7 @@ def create(
 
 
 def delete(session: Session, *, config: WarroomConfig, name: str, now: datetime) -> Defined:
-    """Delete an API-defined schedule and cancel its overrides."""
+    """Delete an API-defined schedule, cancel its overrides and revoke its calendar feeds."""
     defined = get_or_raise(session, config=config, name=name)
     if defined.row is None:
         raise Conflict(
@@ -178,6 +183,7 @@ def delete(session: Session, *, config: WarroomConfig, name: str, now: datetime)
         )
     ):
         override.cancelled_at = now
+    revoke_feeds_of(session, kind="schedule", target=defined.name, now=now)
     session.delete(defined.row)
     return defined
 
@@ -399,3 +405,175 @@ def user_shifts(
         found.extend(s for s in rendered if s.user == handle)
     found.sort(key=lambda s: (s.start, s.schedule))
     return found
+
+
+# --- calendars and their subscription feeds -----------------------------------------------
+
+#: A feed's secret: `wrcal_` and 43 URL-safe characters (256 random bits).
+FEED_PREFIX = "wrcal_"
+# last_used_at moves at most this often (calendar apps poll every few minutes).
+_FEED_USE_RESOLUTION = timedelta(minutes=5)
+
+
+def schedule_calendar(
+    session: Session,
+    *,
+    config: WarroomConfig,
+    name: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    feed: bool = False,
+) -> tuple[Defined, bytes]:
+    """One schedule's shifts overlapping [start, end) as iCalendar."""
+    defined, found = schedule_shifts(session, config=config, name=name, start=start, end=end)
+    title = defined.spec.title or defined.name
+    body = ical.render(
+        found, name=f"On call: {title}", now=now, titles={defined.name: title}, feed=feed
+    )
+    return defined, body
+
+
+def user_calendar(
+    session: Session,
+    *,
+    config: WarroomConfig,
+    handle: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    feed: bool = False,
+) -> bytes:
+    """One person's shifts in every schedule overlapping [start, end) as iCalendar."""
+    found = user_shifts(session, config=config, handle=handle, start=start, end=end)
+    titles = {d.name: d.spec.title or d.name for d in list_schedules(session, config=config)}
+    user = config.user(handle)
+    who = user.name if user is not None and user.name else handle
+    return ical.render(found, name=f"On call: {who}", now=now, titles=titles, feed=feed)
+
+
+def hash_feed_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def feed_visible(row: CalendarFeed, who: Principal) -> bool:
+    """An admin sees every feed; anyone else the feeds they made and those of their own
+    shifts."""
+    if who.role is Role.ADMIN:
+        return True
+    if row.created_by == who.actor:
+        return True
+    return row.kind == "user" and who.user is not None and row.target == who.user
+
+
+def create_feed(
+    session: Session,
+    *,
+    config: WarroomConfig,
+    kind: Literal["user", "schedule"],
+    target: str,
+    label: str,
+    actor: Principal,
+    now: datetime,
+) -> tuple[CalendarFeed, str]:
+    """Make a secret feed URL of a person's or a schedule's shifts; return the row and the
+    secret, which is never stored.
+
+    A person's feed is made by that person (a token with their `user`) or an admin; a
+    schedule's by a responder or an admin.
+    """
+    if kind == "user":
+        if config.users and config.user(target) is None:
+            raise NotFound(f"no user {target!r}", field="user")
+        if actor.role is not Role.ADMIN and actor.user != target:
+            raise Forbidden(
+                f"a calendar feed of {target}'s shifts is made by {target} (a token with "
+                f"user {target}) or by an admin"
+            )
+    else:
+        target = get_or_raise(session, config=config, name=target, field="schedule").name
+        if not actor.has(Role.RESPONDER):
+            raise Forbidden(
+                "a schedule's calendar feed is made by a responder or an admin; "
+                f"the token has {actor.role.value}"
+            )
+    secret = FEED_PREFIX + secrets.token_urlsafe(32)
+    row = CalendarFeed(
+        kind=kind,
+        target=target,
+        label=label,
+        secret_hash=hash_feed_secret(secret),
+        created_by=actor.actor,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row, secret
+
+
+def list_feeds(
+    session: Session, *, viewer: Principal, include_revoked: bool = False
+) -> list[CalendarFeed]:
+    query = select(CalendarFeed).order_by(CalendarFeed.id)
+    if not include_revoked:
+        query = query.where(CalendarFeed.revoked_at.is_(None))
+    return [row for row in session.scalars(query) if feed_visible(row, viewer)]
+
+
+def _visible_feed(session: Session, *, feed_id: int, who: Principal) -> CalendarFeed:
+    row = session.get(CalendarFeed, feed_id)
+    if row is None or not feed_visible(row, who):
+        raise NotFound(f"no calendar feed {feed_id}", field="id")
+    return row
+
+
+def rotate_feed(
+    session: Session, *, feed_id: int, who: Principal, now: datetime
+) -> tuple[CalendarFeed, str]:
+    """Give a live feed a new secret: the old URL answers 404 from now on."""
+    row = _visible_feed(session, feed_id=feed_id, who=who)
+    if row.revoked_at is not None:
+        raise Conflict(f"calendar feed {feed_id} is revoked; make a new one", field="id")
+    secret = FEED_PREFIX + secrets.token_urlsafe(32)
+    row.secret_hash = hash_feed_secret(secret)
+    row.rotated_at = now
+    return row, secret
+
+
+def revoke_feed(session: Session, *, feed_id: int, who: Principal, now: datetime) -> CalendarFeed:
+    """Revoke a feed (its URL answers 404); revoking twice is harmless."""
+    row = _visible_feed(session, feed_id=feed_id, who=who)
+    if row.revoked_at is None:
+        row.revoked_at = now
+    return row
+
+
+def revoke_feeds_of(session: Session, *, kind: str, target: str, now: datetime) -> int:
+    """Revoke every live feed of a schedule or a person (when it is deleted)."""
+    rows = session.scalars(
+        select(CalendarFeed).where(
+            CalendarFeed.kind == kind,
+            CalendarFeed.target == target,
+            CalendarFeed.revoked_at.is_(None),
+        )
+    )
+    count = 0
+    for row in rows:
+        row.revoked_at = now
+        count += 1
+    return count
+
+
+def feed_by_secret(session: Session, *, secret: str, now: datetime) -> CalendarFeed | None:
+    """The live feed a secret opens, or None (unknown, malformed or revoked alike)."""
+    if not secret.startswith(FEED_PREFIX) or len(secret) > 128:
+        return None
+    digest = hash_feed_secret(secret)
+    row = session.scalar(select(CalendarFeed).where(CalendarFeed.secret_hash == digest))
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.secret_hash, digest):
+        return None
+    if row.last_used_at is None or now - row.last_used_at > _FEED_USE_RESOLUTION:
+        row.last_used_at = now
+    return row

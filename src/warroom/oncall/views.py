@@ -1,18 +1,24 @@
-"""On-call routes: `/api/v1/oncall`, `/api/v1/schedules`, and calendar exports."""
+"""On-call routes: `/api/v1/oncall`, `/api/v1/schedules`, calendar exports and the secret
+calendar feeds (`/api/v1/calendar-feeds`, `/calendars/{secret}.ics`)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from warroom.api import Admin, CtxDep, Responder, UowDep, Viewer
+from warroom.errors import NotFound, WarroomError
 from warroom.oncall import ical, service
 from warroom.oncall.logic import Shift
+from warroom.oncall.models import CalendarFeed
 from warroom.oncall.schemas import (
     EntryRead,
+    FeedCreate,
+    FeedRead,
+    FeedWithUrl,
     OnCallRead,
     OverrideCreate,
     OverrideRead,
@@ -153,11 +159,10 @@ def schedule_calendar(
     """The schedule's shifts as iCalendar (RFC 5545)."""
     now = ctx.clock.now()
     start, end = _window(now, start, end)
-    defined, found = service.schedule_shifts(
-        uow.session, config=ctx.config, name=name, start=start, end=end
+    defined, body = service.schedule_calendar(
+        uow.session, config=ctx.config, name=name, start=start, end=end, now=now
     )
-    title = defined.spec.title or defined.name
-    return _calendar(ical.render(found, name=f"On call: {title}", now=now), defined.name)
+    return _calendar(body, defined.name)
 
 
 @router.get(
@@ -176,8 +181,118 @@ def user_calendar(
     """One person's shifts across every schedule, as iCalendar (RFC 5545)."""
     now = ctx.clock.now()
     start, end = _window(now, start, end)
-    found = service.user_shifts(uow.session, config=ctx.config, handle=handle, start=start, end=end)
-    return _calendar(ical.render(found, name=f"On call: {handle}", now=now), handle)
+    body = service.user_calendar(
+        uow.session, config=ctx.config, handle=handle, start=start, end=end, now=now
+    )
+    return _calendar(body, handle)
+
+
+# --- calendar feeds: secret URLs for calendar apps ------------------------------------------
+
+
+def feed_url(base_url: str, secret: str) -> str:
+    return f"{base_url.rstrip('/')}{FEED_PATH}/{secret}.ics"
+
+
+def _with_url(row: CalendarFeed, base_url: str, secret: str) -> FeedWithUrl:
+    url = feed_url(base_url, secret)
+    webcal = "webcal://" + url.split("://", 1)[1]
+    return FeedWithUrl.model_validate(
+        {**FeedRead.model_validate(row).model_dump(), "url": url, "webcal_url": webcal}
+    )
+
+
+@router.get("/calendar-feeds", response_model=list[FeedRead])
+def list_feeds(
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Viewer,
+    include_revoked: Annotated[bool, Query(alias="all", description="Also revoked feeds.")] = False,
+) -> list[FeedRead]:
+    """Calendar feeds: an admin sees all, anyone else those they made or of their shifts."""
+    rows = service.list_feeds(uow.session, viewer=who, include_revoked=include_revoked)
+    return [FeedRead.model_validate(r) for r in rows]
+
+
+@router.post("/calendar-feeds", status_code=201, response_model=FeedWithUrl)
+def create_feed(data: FeedCreate, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedWithUrl:
+    """A secret URL a calendar app subscribes to, without a token. Shown this once."""
+    kind: Literal["user", "schedule"] = "user" if data.user is not None else "schedule"
+    row, secret = service.create_feed(
+        uow.session,
+        config=ctx.config,
+        kind=kind,
+        target=data.user or data.schedule or "",
+        label=data.label,
+        actor=who,
+        now=ctx.clock.now(),
+    )
+    uow.commit()
+    return _with_url(row, ctx.settings.base_url, secret)
+
+
+@router.post("/calendar-feeds/{feed_id}/rotate", response_model=FeedWithUrl)
+def rotate_feed(feed_id: int, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedWithUrl:
+    """A new secret URL for the feed; the old one answers 404 from now on."""
+    row, secret = service.rotate_feed(uow.session, feed_id=feed_id, who=who, now=ctx.clock.now())
+    uow.commit()
+    return _with_url(row, ctx.settings.base_url, secret)
+
+
+@router.delete("/calendar-feeds/{feed_id}", response_model=FeedRead)
+def revoke_feed(feed_id: int, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedRead:
+    """Revoke a feed: its URL answers 404 from now on."""
+    row = service.revoke_feed(uow.session, feed_id=feed_id, who=who, now=ctx.clock.now())
+    uow.commit()
+    return FeedRead.model_validate(row)
+
+
+#: Where subscribed calendars fetch: outside /api/v1, which always wants a Bearer token
+#: (and outside the OpenAPI description, which covers /api/v1; docs/oncall.md has it).
+FEED_PATH = "/calendars"
+feeds_router = APIRouter(tags=["on-call"])
+
+
+@feeds_router.head(FEED_PATH + "/{secret}.ics", include_in_schema=False)
+@feeds_router.get(FEED_PATH + "/{secret}.ics", response_class=Response, include_in_schema=False)
+def subscribed_calendar(secret: str, ctx: CtxDep, uow: UowDep) -> Response:
+    """A calendar feed, opened by the secret in its URL alone (no Authorization header).
+
+    The last 7 days and the next 60. An unknown, rotated or revoked secret, and a feed
+    whose person or schedule is gone, all answer the same 404.
+    """
+    now = ctx.clock.now()
+    row = service.feed_by_secret(uow.session, secret=secret, now=now)
+    if row is None:
+        raise NotFound("no such calendar feed")
+    start, end = _window(now, None, None)
+    try:
+        if row.kind == "user":
+            body = service.user_calendar(
+                uow.session,
+                config=ctx.config,
+                handle=row.target,
+                start=start,
+                end=end,
+                now=now,
+                feed=True,
+            )
+        else:
+            _, body = service.schedule_calendar(
+                uow.session,
+                config=ctx.config,
+                name=row.target,
+                start=start,
+                end=end,
+                now=now,
+                feed=True,
+            )
+    except WarroomError:
+        raise NotFound("no such calendar feed") from None
+    uow.commit()  # last_used_at
+    response = _calendar(body, "on-call")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
 
 
 @router.get("/schedules/{name}/overrides", response_model=list[OverrideRead])

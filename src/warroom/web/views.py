@@ -42,6 +42,7 @@ from warroom.config.durations import format_compact
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
+from warroom.doctor import setup_warnings
 from warroom.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from warroom.incidents import service
 from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
@@ -345,7 +346,13 @@ def _dashboard(ctx: AppContext, uow: UnitOfWork, principal: Principal) -> dict[s
         key=lambda r: r.resolved_at or r.declared_at,
         reverse=True,
     )[:_RECENTLY_RESOLVED]
-    return {"active": rows, "active_total": total, "resolved": resolved, "now": now}
+    return {
+        "active": rows,
+        "active_total": total,
+        "resolved": resolved,
+        "now": now,
+        "setup_warnings": setup_warnings(ctx),
+    }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,441 @@
+"""`warroom doctor`: is anything in the way of a page reaching a person?
+
+Four areas, each checked without changing anything (no database is created or migrated):
+
+* configuration: does it load;
+* database: is it there, does it answer, is its schema the one this code expects;
+* channels: which notification channels are configured, and can every person be reached
+  through at least one of them (and every channel an escalation policy names);
+* engine: is one running (its heartbeat), are timers and notifications waiting longer
+  than they should, which notifications failed lately and why.
+
+A finding is `ok`, `warn` (worth knowing) or `fail` (a page would not get through);
+`warroom doctor` exits 1 when any finding fails. The channel check also runs at engine
+start (one log line each) and feeds the web dashboard's banner.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+from warroom.config.schema import ContactMethodType, WarroomConfig
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from warroom.context import AppContext
+    from warroom.settings import Settings
+
+log = logging.getLogger("warroom")
+
+Level = Literal["ok", "warn", "fail"]
+#: Work waiting longer than this past its time means no engine is doing it.
+OVERDUE = timedelta(minutes=2)
+#: How far back failed notifications are summed up.
+RECENT = timedelta(hours=24)
+_PEOPLE_CHANNELS = ("email", "sms", "voice", "slack", "webhook")
+
+
+@dataclass(frozen=True)
+class Finding:
+    area: str  # configuration | database | channels | engine
+    level: Level
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _names(items: Iterable[str], limit: int = 5) -> str:
+    listed = sorted(items)
+    shown = ", ".join(listed[:limit])
+    return shown + (f" and {len(listed) - limit} more" if len(listed) > limit else "")
+
+
+def _people(count: int) -> str:
+    return f"{count} {'person has' if count == 1 else 'people have'}"
+
+
+# --- channels ------------------------------------------------------------------------------
+
+
+def _person_channels(config: WarroomConfig) -> dict[str, set[str]]:
+    """Each person's channels (their contact methods' types)."""
+    from warroom.notifications.logic import contact_methods
+
+    return {user.handle: {m.type.value for m in contact_methods(user)} for user in config.users}
+
+
+def _policy_channels(config: WarroomConfig) -> dict[str, set[str]]:
+    """channel → the escalation policies and targets that page a destination on it."""
+    found: dict[str, set[str]] = {}
+    for policy in config.escalation_policies:
+        for step in policy.steps:
+            for target in step.targets:
+                if target.type.value == "channel":
+                    kind = (target.channel or ContactMethodType.SLACK).value
+                    found.setdefault(kind, set()).add(f"policy {policy.name}")
+    for name, ref in config.escalation_targets.items():
+        for kind, _ in ref.addresses:
+            found.setdefault(kind, set()).add(f"target {name!r}")
+    return found
+
+
+def channel_findings(config: WarroomConfig, configured: frozenset[str]) -> list[Finding]:
+    """What the configured channels leave out: people nobody can reach (fail), channels
+    some people or policies use that are not configured (warn)."""
+    from warroom.notifications.registry import CHANNEL_SETTINGS
+
+    findings: list[Finding] = []
+    people = _person_channels(config)
+    usable = sorted(configured)
+    nothing = not any(c in configured for c in _PEOPLE_CHANNELS)
+    if nothing:
+        findings.append(
+            Finding(
+                "channels",
+                "fail",
+                "no notification channel is configured, so every page to a person fails "
+                "('channel … is not configured'): set WARROOM_SMTP_HOST and WARROOM_SMTP_FROM "
+                "for email, WARROOM_TWILIO_* for SMS and calls, WARROOM_SLACK_TOKEN for Slack "
+                "(docs/notifications.md)",
+            )
+        )
+    unreachable = {h: kinds for h, kinds in people.items() if kinds and not kinds & configured}
+    if unreachable and any(c in configured for c in _PEOPLE_CHANNELS):
+        shown = _names(f"{h} ({'/'.join(sorted(k))})" for h, k in unreachable.items())
+        findings.append(
+            Finding(
+                "channels",
+                "fail",
+                f"{_people(len(unreachable))} no contact method on a configured channel "
+                f"and cannot be paged: {shown}",
+            )
+        )
+    without = [h for h, kinds in people.items() if not kinds]
+    if without:
+        findings.append(
+            Finding(
+                "channels",
+                "warn",
+                f"{_people(len(without))} no contact method at all: {_names(without)}",
+            )
+        )
+    if not people:
+        findings.append(
+            Finding("channels", "warn", "no users are configured: pages reach only channels")
+        )
+    for channel in _PEOPLE_CHANNELS:
+        if channel in configured or nothing:
+            continue  # with nothing configured, the failure above says it all
+        users = sorted(h for h, kinds in people.items() if channel in kinds)
+        policies = sorted(_policy_channels(config).get(channel, ()))
+        if not users and not policies:
+            continue
+        who = []
+        if users:
+            who.append(f"{_people(len(users))} it")
+        if policies:
+            who.append(f"{_names(policies, 3)} page on it")
+        findings.append(
+            Finding(
+                "channels",
+                "warn",
+                f"{channel} is not configured ({CHANNEL_SETTINGS[channel]}), but "
+                f"{' and '.join(who)}",
+            )
+        )
+    if not [f for f in findings if f.level != "ok"]:
+        findings.append(
+            Finding(
+                "channels",
+                "ok",
+                f"configured: {', '.join(usable)}; all {len(people)} people can be reached",
+            )
+        )
+    return findings
+
+
+def log_channel_problems(config: WarroomConfig, configured: frozenset[str]) -> None:
+    """At engine start: one warning line per channel problem (not again until a restart)."""
+    findings = channel_findings(config, configured)
+    for finding in findings:
+        if finding.level == "fail":
+            log.warning("%s (see `warroom doctor`)", finding.message)
+    notes = [f.message for f in findings if f.level == "warn"]
+    if notes:
+        log.warning("notification channels: %s", "; ".join(notes))
+
+
+_banner_cache: dict[int, tuple[object, list[str]]] = {}
+
+
+def setup_warnings(ctx: AppContext) -> list[str]:
+    """The channel problems that stop pages, for the web dashboard's banner (computed once
+    per configuration and settings)."""
+    from warroom.notifications.registry import configured_channels
+
+    key = id(ctx)
+    cached = _banner_cache.get(key)
+    if cached is not None and cached[0] is ctx.config:
+        return cached[1]
+    try:
+        configured = configured_channels(ctx.settings)
+    except ValueError as exc:
+        messages = [f"notification settings are incomplete: {exc}"]
+    else:
+        messages = [
+            f.message for f in channel_findings(ctx.config, configured) if f.level == "fail"
+        ]
+    if len(_banner_cache) > 8:
+        _banner_cache.clear()
+    _banner_cache[key] = (ctx.config, messages)
+    return messages
+
+
+# --- the whole check ------------------------------------------------------------------------
+
+
+def _schema_heads() -> set[str]:
+    """The schema revisions this code brings (its migrations' heads)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from warroom.migrations import HERE
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    return set(ScriptDirectory.from_config(cfg).get_heads())
+
+
+def _database_findings(settings: Settings) -> tuple[list[Finding], Engine | None]:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from warroom.db import make_engine
+    from warroom.migrations import current
+
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    path = settings.sqlite_path
+    if path is not None and not path.exists():
+        return [
+            Finding(
+                "database",
+                "fail",
+                f"no database at {path}: `warroom serve` creates it (or `warroom db upgrade`); "
+                "if yours is elsewhere, set WARROOM_DATABASE_URL",
+            )
+        ], None
+    kwargs = {} if path is not None else {"connect_args": {"connect_timeout": 5}}
+    engine = make_engine(settings.database_url, **kwargs)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        revision = current(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(exc).splitlines()[0]
+        return [Finding("database", "fail", f"{where} does not answer: {reason}")], None
+    heads = _schema_heads()
+    if revision is None:
+        finding = Finding(
+            "database", "fail", f"{where} has no warroom schema: run `warroom db upgrade`"
+        )
+        return [finding], None
+    if revision not in heads:
+        finding = Finding(
+            "database",
+            "fail",
+            f"{where} is at schema revision {revision}, this warroom expects "
+            f"{_names(heads)}: run `warroom db upgrade` (`warroom serve` does at start "
+            "unless --no-migrate)",
+        )
+        return [finding], None
+    return [Finding("database", "ok", f"{where}, schema at revision {revision}")], engine
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    from warroom.config.durations import format_compact
+
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC, {format_compact((now - moment).total_seconds())} ago"
+
+
+def _engine_findings(engine: Engine, now: datetime) -> list[Finding]:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from warroom.engine.beat import SILENT_AFTER
+    from warroom.engine.models import EngineBeat, Notification, Timer
+
+    findings: list[Finding] = []
+    with Session(engine) as session:
+        beats = list(session.scalars(select(EngineBeat).order_by(EngineBeat.beat_at.desc())))
+        alive = [b for b in beats if now - b.beat_at <= SILENT_AFTER]
+        if alive:
+            owners = _names(b.owner for b in alive)
+            findings.append(
+                Finding(
+                    "engine",
+                    "ok",
+                    f"{len(alive)} engine(s) running ({owners}), "
+                    f"last beat {_ago(alive[0].beat_at, now)}",
+                )
+            )
+        elif beats:
+            findings.append(
+                Finding(
+                    "engine",
+                    "fail",
+                    f"no engine is running: the last one ({beats[0].owner}) was last seen "
+                    f"{_ago(beats[0].beat_at, now)}; start `warroom serve` or `warroom engine`",
+                )
+            )
+        else:
+            findings.append(
+                Finding(
+                    "engine",
+                    "fail",
+                    "no engine has run against this database: start `warroom serve` (which "
+                    "runs one) or `warroom engine`",
+                )
+            )
+        overdue = Timer.status == "pending", Timer.due_at < now - OVERDUE
+        count, oldest = session.execute(
+            select(func.count(), func.min(Timer.due_at)).where(*overdue)
+        ).one()
+        if count:
+            findings.append(
+                Finding(
+                    "engine",
+                    "fail",
+                    f"{count} timer(s) overdue (escalations, reminders): the oldest was due "
+                    f"{_ago(oldest, now)}",
+                )
+            )
+        else:
+            upcoming = session.scalar(
+                select(func.min(Timer.due_at)).where(Timer.status == "pending")
+            )
+            when = ""
+            if upcoming is not None:
+                when = f"; the next is due at {upcoming:%Y-%m-%d %H:%M:%S} UTC"
+            findings.append(Finding("engine", "ok", f"no timer overdue{when}"))
+        waiting = Notification.status.in_(("pending", "sending"))
+        count, oldest = session.execute(
+            select(func.count(), func.min(Notification.next_attempt_at)).where(
+                waiting, Notification.next_attempt_at < now - OVERDUE
+            )
+        ).one()
+        if count:
+            findings.append(
+                Finding(
+                    "engine",
+                    "fail",
+                    f"{count} notification(s) waiting to be sent, the oldest since "
+                    f"{_ago(oldest, now)}",
+                )
+            )
+        stuck = session.scalar(
+            select(func.count()).where(
+                Notification.status == "sending", Notification.lease_until < now
+            )
+        )
+        if stuck:
+            findings.append(
+                Finding(
+                    "engine",
+                    "warn",
+                    f"{stuck} notification(s) were being sent by an engine whose lease ran "
+                    "out (it stopped mid-send); a running engine takes them over",
+                )
+            )
+        errors = Counter(
+            session.scalars(
+                select(Notification.last_error).where(
+                    Notification.status == "failed", Notification.created_at >= now - RECENT
+                )
+            )
+        )
+        if errors:
+            common = "; ".join(
+                f"{error or 'no reason'} ({n})" for error, n in errors.most_common(3)
+            )
+            findings.append(
+                Finding(
+                    "engine",
+                    "warn",
+                    f"{sum(errors.values())} notification(s) failed in the last 24 hours: {common}",
+                )
+            )
+    return findings
+
+
+def check(
+    settings: Settings, *, now: datetime, load: Callable[..., WarroomConfig] | None = None
+) -> list[Finding]:
+    """Every finding, area by area."""
+    from warroom.config.loader import ConfigError, load_config
+    from warroom.notifications.registry import configured_channels
+
+    findings: list[Finding] = []
+    config: WarroomConfig | None = None
+    try:
+        config = (load or load_config)(settings.config)
+    except ConfigError as exc:
+        first = "; ".join(str(p) for p in exc.problems[:3])
+        more = f" (and {len(exc.problems) - 3} more)" if len(exc.problems) > 3 else ""
+        findings.append(
+            Finding(
+                "configuration",
+                "fail",
+                f"{settings.config} does not load: {first}{more}; "
+                "`warroom config validate` lists every problem",
+            )
+        )
+    else:
+        source = settings.config or "built-in defaults (WARROOM_CONFIG is not set)"
+        findings.append(
+            Finding(
+                "configuration",
+                "ok",
+                f"{source}: {len(config.users)} users, {len(config.schedules)} schedules, "
+                f"{len(config.escalation_policies)} escalation policies",
+            )
+        )
+
+    database, engine = _database_findings(settings)
+    findings += database
+
+    try:
+        configured = configured_channels(settings)
+    except ValueError as exc:
+        findings.append(Finding("channels", "fail", f"the settings are incomplete: {exc}"))
+    else:
+        if config is None:
+            findings.append(
+                Finding(
+                    "channels",
+                    "warn",
+                    f"configured: {', '.join(sorted(configured))}; who needs which is "
+                    "checked once the configuration loads",
+                )
+            )
+        else:
+            findings += channel_findings(config, configured)
+
+    if engine is None:
+        findings.append(
+            Finding("engine", "warn", "not checked: the database is not usable (see above)")
+        )
+    else:
+        try:
+            findings += _engine_findings(engine, now)
+        finally:
+            engine.dispose()
+    return findings
