@@ -1,7 +1,7 @@
 """calendar feeds (secret subscription URLs) and engine beats (is an engine running?)
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-23 10:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import warroom.db
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
