@@ -25,8 +25,8 @@ from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
 from warroom.changes.views import router as changes_router
 from warroom.clock import Clock, SystemClock
-from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
+from warroom.configuration import load_config
 from warroom.context import AppContext
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectRoutes, error_response, internal_error

@@ -1379,7 +1379,7 @@ def integration_create(
 ) -> None:
     """Create an integration and print its key and where senders post."""
     from warroom.clock import SystemClock
-    from warroom.config import load_config
+    from warroom.configuration import load_config
     from warroom.integrations import service as integrations
     from warroom.integrations.service import IntegrationType
     from warroom.integrations.views import to_read
@@ -1503,7 +1503,8 @@ def token_create(
 
 
 def _check_user_configured(config_path: Path, user: str) -> None:
-    from warroom.config.loader import ConfigError, load_config
+    from warroom.config.loader import ConfigError
+    from warroom.configuration import load_config
 
     try:
         config = load_config(config_path)
@@ -1579,7 +1580,8 @@ def config_validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a configuration; print every problem as file:line: field: message."""
-    from warroom.config.loader import ConfigError, load_config
+    from warroom.config.loader import ConfigError
+    from warroom.configuration import load_config
 
     try:
         config = load_config(path)

@@ -380,7 +380,8 @@ def check(
     settings: Settings, *, now: datetime, load: Callable[..., WarroomConfig] | None = None
 ) -> list[Finding]:
     """Every finding, area by area."""
-    from warroom.config.loader import ConfigError, load_config
+    from warroom.config.loader import ConfigError
+    from warroom.configuration import load_config
     from warroom.notifications.registry import configured_channels
 
     findings: list[Finding] = []

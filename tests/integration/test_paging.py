@@ -27,8 +27,8 @@ from sqlalchemy import func, or_, select
 from tests.conftest import Tokens
 from warroom.app import create_app
 from warroom.clock import FakeClock
-from warroom.config.loader import validate_path
 from warroom.config.schema import EscalationPolicy, Schedule, WarroomConfig
+from warroom.configuration import validate_path
 from warroom.context import AppContext
 from warroom.db import Database
 from warroom.engine import outbox

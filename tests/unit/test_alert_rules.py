@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from warroom.alerts import rules
 from warroom.alerts.rules import AlertFacts, Decision, OpenIncident
 from warroom.clock import FakeClock
-from warroom.config import ConfigError, load_config
+from warroom.config import ConfigError
 from warroom.config.schema import (
     AlertCountCondition,
     AlertGrouping,
@@ -21,6 +21,7 @@ from warroom.config.schema import (
     FieldCondition,
     WarroomConfig,
 )
+from warroom.configuration import load_config
 
 T0 = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warroom.config.loader import load_config
 from warroom.config.schema import (
     ClassifierThresholds,
     ComponentStatus,
@@ -19,6 +18,7 @@ from warroom.config.schema import (
     SeverityLevel,
     SlaClocks,
 )
+from warroom.configuration import load_config
 from warroom.severity import Classification, ImpactMetrics, classify, response_requirements
 from warroom.severity.logic import RULES, level_for_rank
 

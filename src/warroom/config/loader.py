@@ -42,7 +42,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from warroom.config.schema import WarroomConfig, reference_problems
+from warroom.config.schema import ConfigCheck, WarroomConfig, reference_problems
 
 __all__ = [
     "ROLE_KEYS",
@@ -114,8 +114,12 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def load_config(path: Path | str | None = None) -> WarroomConfig:
-    """Load the defaults and the YAML file or folder at `path` into a validated configuration."""
+def load_config(path: Path | str | None, *, checks: Sequence[ConfigCheck]) -> WarroomConfig:
+    """Load the defaults and the YAML file or folder at `path` into a validated configuration.
+
+    `checks` are the domains' own rules over the whole configuration (the matrix, schedule
+    names): `warroom.configuration.load_config` passes them all.
+    """
     problems: list[ConfigProblem] = []
     defaults_read, complete = _read_defaults(problems)
     layer = _collect(defaults_read, problems)
@@ -133,23 +137,23 @@ def load_config(path: Path | str | None = None) -> WarroomConfig:
         problems.append(ConfigProblem(root, None, "", _REFERENCES_LATER))
     merged, index = layer.merge()
     try:
-        config = WarroomConfig.model_validate(merged)
+        config = WarroomConfig.model_validate(merged, context={"checks": checks})
     except ValidationError as exc:
         problems.extend(_validation_problems(exc, merged, index, root, references=complete))
         if complete and not _references_checked(exc):
             # Fields failed, so the schema never compared references across sections:
             # compare them among the parts that did validate.
-            problems.extend(_partial_reference_problems(merged, index, root))
+            problems.extend(_partial_reference_problems(merged, index, root, checks))
         raise ConfigError(_sorted(problems)) from None
     if problems:
         raise ConfigError(_sorted(problems))
     return config
 
 
-def validate_path(path: Path | str | None) -> list[ConfigProblem]:
+def validate_path(path: Path | str | None, *, checks: Sequence[ConfigCheck]) -> list[ConfigProblem]:
     """Every problem with the configuration at `path`; an empty list when it loads."""
     try:
-        load_config(path)
+        load_config(path, checks=checks)
     except ConfigError as exc:
         return exc.problems
     return []
@@ -582,7 +586,7 @@ _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
 
 def _partial_reference_problems(
-    merged: dict[str, Any], index: dict[_Path, _Origin], root: str
+    merged: dict[str, Any], index: dict[_Path, _Origin], root: str, checks: Sequence[ConfigCheck]
 ) -> list[ConfigProblem]:
     """Cross-reference problems among the sections and list items that validate on their
     own, so that they are reported together with the field problems of the rest.
@@ -634,7 +638,7 @@ def _partial_reference_problems(
             elif info.is_required():
                 return []
     try:
-        findings = reference_problems(WarroomConfig.model_construct(**sections))
+        findings = reference_problems(WarroomConfig.model_construct(**sections), checks)
     except Exception:  # the rest is too broken to compare; its field problems say why
         return []
     kept: list[str] = []

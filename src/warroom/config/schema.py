@@ -8,6 +8,8 @@ without any YAML still runs the documented procedure.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -1018,57 +1020,63 @@ def _escalation_problems(config: WarroomConfig) -> list[str]:
                 f"services.{i}.escalation_policy: unknown escalation policy "
                 f"{service.escalation_policy!r}"
             )
-    for i, policy in enumerate(config.escalation_policies):
-        for j, step in enumerate(policy.steps):
-            for k, target in enumerate(step.targets):
-                where = f"escalation_policies.{i}.steps.{j}.targets.{k}"
-                kind = target.type.value
-                if kind == "channel":
-                    continue
-                problem = _reference_problem(config, kind, target.name, target.layer)
-                if problem:
-                    problems.append(f"{where}.name: {problem}")
     seen: dict[str, str] = {}
-    for name, ref in config.escalation_targets.items():
+    for name in config.escalation_targets:
         key = target_key(name)
         if key in seen:
             problems.append(f"escalation_targets: {name!r} is given twice (as {seen[key]!r})")
         seen[key] = name
-        ref_kind = next((k for k in ("user", "team", "schedule", "role") if getattr(ref, k)), None)
-        if ref_kind is not None:
-            problem = _reference_problem(config, ref_kind, str(getattr(ref, ref_kind)), ref.layer)
-            if problem:
-                problems.append(f"escalation_targets: {name!r}: {problem}")
-    # The matrix and the role triggers are free text, read by warroom.escalation.matrix.
-    from warroom.escalation.matrix import config_problems
-
-    problems.extend(config_problems(config))
+    for reference in target_references(config):
+        problem = _reference_problem(config, reference.kind, reference.name)
+        if problem:
+            problems.append(reference.finding(problem))
+    # The matrix, the role triggers and schedule names follow their domains' own rules:
+    # those checks come in as `checks` (warroom.configuration names them).
     return problems
 
 
-def _reference_problem(
-    config: WarroomConfig, kind: str, name: str, layer: str | None
-) -> str | None:
+@dataclass(frozen=True)
+class TargetReference:
+    """One name an escalation step or an `escalation_targets` entry refers to."""
+
+    kind: str  # user, team, schedule or role
+    name: str
+    layer: str | None
+    where: str  # the dotted field path, or the entry's name
+    entry: bool  # an `escalation_targets` entry (else a policy step's target)
+
+    def finding(self, problem: str) -> str:
+        """`problem` as a `dotted.path: text` finding about this reference."""
+        if self.entry:
+            return f"escalation_targets: {self.where!r}: {problem}"
+        return f"{self.where}.name: {problem}"
+
+
+def target_references(config: WarroomConfig) -> Iterator[TargetReference]:
+    """Every person, team, schedule or role that the escalation policies and targets name."""
+    for i, policy in enumerate(config.escalation_policies):
+        for j, step in enumerate(policy.steps):
+            for k, target in enumerate(step.targets):
+                if target.type is not TargetType.CHANNEL:
+                    where = f"escalation_policies.{i}.steps.{j}.targets.{k}"
+                    yield TargetReference(
+                        target.type.value, target.name, target.layer, where, False
+                    )
+    for name, ref in config.escalation_targets.items():
+        kind = next((k for k in ("user", "team", "schedule", "role") if getattr(ref, k)), None)
+        if kind is not None:
+            yield TargetReference(kind, str(getattr(ref, kind)), ref.layer, name, True)
+
+
+def _reference_problem(config: WarroomConfig, kind: str, name: str) -> str | None:
     if kind == "user":
         if config.users and config.user(name) is None:
             return f"unknown user {name!r}"
     elif kind == "team":
         if all(t.name != name for t in config.teams):
             return f"unknown team {name!r}"
-    elif kind == "role":
-        if name not in config.roles:
-            return f"unknown role {name!r}"
-    elif kind == "schedule":
-        from warroom.oncall.logic import schedule_name_from_reference
-
-        wanted = schedule_name_from_reference(name)
-        schedule = next((s for s in config.schedules if s.name == wanted), None)
-        # Schedules may also be defined through the API; without any in the configuration
-        # the name is taken on trust and checked when a page is due.
-        if schedule is None and config.schedules:
-            return f"unknown schedule {name!r}"
-        if schedule is not None and layer and all(x.name != layer for x in schedule.layers):
-            return f"schedule {wanted!r} has no layer {layer!r}"
+    elif kind == "role" and name not in config.roles:
+        return f"unknown role {name!r}"
     return None
 
 
@@ -1117,8 +1125,8 @@ class WarroomConfig(Strict):
     )
 
     @model_validator(mode="after")
-    def _references_resolve(self) -> WarroomConfig:
-        problems = reference_problems(self)
+    def _references_resolve(self, info: ValidationInfo) -> WarroomConfig:
+        problems = reference_problems(self, (info.context or {}).get("checks", ()))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -1163,10 +1171,16 @@ class WarroomConfig(Strict):
         )
 
 
-def reference_problems(config: WarroomConfig) -> list[str]:
+#: A domain's own check of a whole configuration: its findings, each `dotted.path: text`.
+ConfigCheck = Callable[["WarroomConfig"], list[str]]
+
+
+def reference_problems(config: WarroomConfig, checks: Sequence[ConfigCheck] = ()) -> list[str]:
     """What refers to something that is not there, or is given twice, across sections: each
-    finding is `dotted.path: text`. The loader also runs it on the parts of a configuration
-    that validated when others did not, so that every problem is reported at once."""
+    finding is `dotted.path: text`. `checks` add the domains' own rules (validation passes
+    them in its context as "checks"). The loader also runs it on the parts of a
+    configuration that validated when others did not, so that every problem is reported
+    at once."""
     problems: list[str] = []
     _unique(problems, "severities", [s.name for s in config.severities])
     _unique(problems, "incident_types", [t.name for t in config.incident_types])
@@ -1202,6 +1216,8 @@ def reference_problems(config: WarroomConfig) -> list[str]:
     problems.extend(_alert_routing_problems(config))
     problems.extend(_schedule_problems(config))
     problems.extend(_escalation_problems(config))
+    for check in checks:
+        problems.extend(check(config))
     return problems
 
 
