@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-from warroom.config.schema import ContactMethodType, WarroomConfig
+from warroom.config.people import ContactMethodType
+from warroom.config.schema import WarroomConfig
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

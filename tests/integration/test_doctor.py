@@ -16,7 +16,8 @@ from tests.conftest import EXAMPLES, Tokens
 from warroom.alerts import routing
 from warroom.app import create_app
 from warroom.clock import FakeClock
-from warroom.config.schema import User, WarroomConfig
+from warroom.config.people import User
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
 from warroom.doctor import Finding, channel_findings, check

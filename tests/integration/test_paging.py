@@ -27,7 +27,9 @@ from sqlalchemy import func, or_, select
 from tests.conftest import Tokens
 from warroom.app import create_app
 from warroom.clock import FakeClock
-from warroom.config.schema import EscalationPolicy, Schedule, WarroomConfig
+from warroom.config.escalation import EscalationPolicy
+from warroom.config.oncall import Schedule
+from warroom.config.schema import WarroomConfig
 from warroom.configuration import validate_path
 from warroom.context import AppContext
 from warroom.db import Database

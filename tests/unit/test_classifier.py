@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warroom.config.schema import (
+from warroom.config.incidents import (
     ClassifierThresholds,
     ComponentStatus,
     RoleDefinition,

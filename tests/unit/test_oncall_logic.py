@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from warroom.config import ConfigError
-from warroom.config.schema import Restriction
-from warroom.config.schema import Schedule as ScheduleSpec
+from warroom.config.oncall import Restriction
+from warroom.config.oncall import Schedule as ScheduleSpec
 from warroom.configuration import load_config
 from warroom.oncall.logic import (
     Handoff,

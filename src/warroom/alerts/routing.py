@@ -45,8 +45,9 @@ from warroom.alerts.prometheus import PrometheusClient, PrometheusError, Sample,
 from warroom.alerts.rule_models import RuleState
 from warroom.alerts.rules import AlertFacts, GroupedBy, OpenIncident
 from warroom.auth.logic import SYSTEM, Principal, Role
+from warroom.config.alerts import AlertResolution, AutoDeclareRule
 from warroom.config.durations import format_duration
-from warroom.config.schema import AlertResolution, AutoDeclareRule, WarroomConfig
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.escalation import alerts as alert_actions
 from warroom.incidents import service as incidents

@@ -3,7 +3,7 @@
 Load it through `warroom.configuration.load_config`, which adds the domains' own checks.
 """
 
-from warroom.config.loader import ConfigError, ConfigProblem
+from warroom.config.problems import ConfigError, ConfigProblem
 from warroom.config.schema import WarroomConfig
 
 __all__ = ["ConfigError", "ConfigProblem", "WarroomConfig"]

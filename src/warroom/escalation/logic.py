@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from warroom.escalation.matrix import PLAN, ConditionKind, Delivery, Rule
 
 if TYPE_CHECKING:
-    from warroom.config.schema import EscalationPolicy
+    from warroom.config.escalation import EscalationPolicy
     from warroom.escalation.matrix import ChainStep
 
 Urgency = Literal["high", "low"]

@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 from warroom import events
 from warroom.auth.logic import Principal
 from warroom.config.durations import format_duration
-from warroom.config.schema import EscalationTargetRef, WarroomConfig
+from warroom.config.escalation import EscalationTargetRef
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import insert_ignoring_conflict
 from warroom.engine import outbox, timers

@@ -54,9 +54,9 @@ from zoneinfo import ZoneInfo
 from warroom.config.schema import target_references
 
 if TYPE_CHECKING:
-    from warroom.config.schema import Restriction as RestrictionSpec
-    from warroom.config.schema import Schedule as ScheduleSpec
-    from warroom.config.schema import ScheduleLayer as LayerSpec
+    from warroom.config.oncall import Restriction as RestrictionSpec
+    from warroom.config.oncall import Schedule as ScheduleSpec
+    from warroom.config.oncall import ScheduleLayer as LayerSpec
     from warroom.config.schema import WarroomConfig
 
 __all__ = [
