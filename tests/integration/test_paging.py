@@ -37,7 +37,7 @@ from warroom.engine import outbox
 from warroom.engine.delivery import Deliverer
 from warroom.engine.models import Notification, Timer
 from warroom.engine.timer_job import TimerRunner
-from warroom.escalation.service import policy_for
+from warroom.escalation.paging import policy_for
 from warroom.notifications.registry import NotifierRegistry, build_notifiers
 from warroom.notifications.service import plan_fallback
 from warroom.settings import Settings
