@@ -41,7 +41,9 @@ from warroom.escalation.paging import policy_for
 from warroom.notifications.registry import NotifierRegistry, build_notifiers
 from warroom.notifications.service import plan_fallback
 from warroom.settings import Settings
-from warroom.testing.providers import Expected, FakeSlack, FakeSmtp, FakeTwilio
+from warroom.testing.providers import FakeSlack, FakeTwilio
+from warroom.testing.recording import Expected
+from warroom.testing.smtp import FakeSmtp
 
 T0 = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 SECRET = "paging-test-secret-key-0123456789abcdef"
