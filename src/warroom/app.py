@@ -30,7 +30,6 @@ from warroom.configuration import load_config
 from warroom.context import AppContext
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectRoutes, error_response, internal_error
-from warroom.engine.jobs import all_jobs
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
@@ -38,6 +37,7 @@ from warroom.heartbeats.views import router as heartbeats_router
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
+from warroom.jobs import all_jobs
 from warroom.maintenance.views import router as maintenance_router
 from warroom.migrations import upgrade
 from warroom.notifications.views import router as notifications_router

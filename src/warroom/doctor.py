@@ -90,7 +90,7 @@ def _policy_channels(config: WarroomConfig) -> dict[str, set[str]]:
 def channel_findings(config: WarroomConfig, configured: frozenset[str]) -> list[Finding]:
     """What the configured channels leave out: people nobody can reach (fail), channels
     some people or policies use that are not configured (warn)."""
-    from warroom.notifications.registry import CHANNEL_SETTINGS
+    from warroom.adapters.registry import CHANNEL_SETTINGS
 
     findings: list[Finding] = []
     people = _person_channels(config)
@@ -179,7 +179,7 @@ _banner_cache: dict[int, tuple[object, list[str]]] = {}
 def setup_warnings(ctx: AppContext) -> list[str]:
     """The channel problems that stop pages, for the web dashboard's banner (computed once
     per configuration and settings)."""
-    from warroom.notifications.registry import configured_channels
+    from warroom.adapters.registry import configured_channels
 
     key = id(ctx)
     cached = _banner_cache.get(key)
@@ -381,9 +381,9 @@ def check(
     settings: Settings, *, now: datetime, load: Callable[..., WarroomConfig] | None = None
 ) -> list[Finding]:
     """Every finding, area by area."""
+    from warroom.adapters.registry import configured_channels
     from warroom.config.loader import ConfigError
     from warroom.configuration import load_config
-    from warroom.notifications.registry import configured_channels
 
     findings: list[Finding] = []
     config: WarroomConfig | None = None

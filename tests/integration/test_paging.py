@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, or_, select
 
 from tests.conftest import Tokens
+from warroom.adapters.registry import NotifierRegistry, build_notifiers
 from warroom.app import create_app
 from warroom.clock import FakeClock
 from warroom.config.escalation import EscalationPolicy
@@ -34,11 +35,10 @@ from warroom.configuration import validate_path
 from warroom.context import AppContext
 from warroom.db import Database
 from warroom.engine import outbox
-from warroom.engine.delivery import Deliverer
 from warroom.engine.models import Notification, Timer
 from warroom.engine.timer_job import TimerRunner
 from warroom.escalation.paging import policy_for
-from warroom.notifications.registry import NotifierRegistry, build_notifiers
+from warroom.notifications.delivery import Deliverer
 from warroom.notifications.service import plan_fallback
 from warroom.settings import Settings
 from warroom.testing.providers import FakeSlack, FakeTwilio

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from warroom.alerts import actions as alert_actions
 from warroom.alerts import rules
 from warroom.alerts.models import Alert
 from warroom.alerts.rule_models import RuleState
@@ -22,7 +23,6 @@ from warroom.alerts.rules import AlertFacts, GroupedBy, OpenIncident
 from warroom.auth.logic import SYSTEM
 from warroom.config.alerts import AutoDeclareRule
 from warroom.config.schema import WarroomConfig
-from warroom.escalation import alerts as alert_actions
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import OPEN_STATUSES
 from warroom.incidents.models import Incident, IncidentService

@@ -12,7 +12,7 @@ ones whose source acknowledged or resolved them since) and, in one transaction p
 - an acknowledged alert acknowledges its incident;
 - a triggered alert left outside any incident gets its severity's `alert_routing` action
   (page along its service's policy, notify the owning team, or nothing: see
-  warroom.escalation.alerts); acknowledging or resolving it, or its joining an incident,
+  warroom.alerts.actions); acknowledging or resolving it, or its joining an incident,
   stops that paging;
 - a resolved alert forgets its pending rules, and when it was the last open alert of an
   auto-declared incident, moves that incident to monitoring (`alert_resolution`).
@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from warroom.alerts import actions as alert_actions
 from warroom.alerts import rules
 from warroom.alerts.declaring import AutoDeclaring
 from warroom.alerts.grouping import (
@@ -56,7 +57,6 @@ from warroom.auth.logic import SYSTEM, Principal, Role
 from warroom.config.alerts import AlertResolution, AutoDeclareRule
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
-from warroom.escalation import alerts as alert_actions
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
 from warroom.maintenance.service import load_calendar

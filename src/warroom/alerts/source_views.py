@@ -61,7 +61,7 @@ from warroom.errors import Unauthorized
 from warroom.integrations import service as integrations
 from warroom.integrations.models import Integration
 from warroom.integrations.service import IntegrationType, KeyCache
-from warroom.web.views import SECURITY_HEADERS, TEMPLATE_DIR
+from warroom.pages import SECURITY_HEADERS, TEMPLATE_DIR
 
 router = APIRouter(tags=["alerts"])
 

@@ -110,8 +110,8 @@ def engine(
 
     from warroom.app import build_context, prepare
     from warroom.config.loader import ConfigError
-    from warroom.engine.jobs import all_jobs
     from warroom.engine.runner import Engine
+    from warroom.jobs import all_jobs
 
     settings = settings_from()
     note_database(settings, creating_is_normal=True)

@@ -24,7 +24,7 @@ from warroom.escalation.logic import AckClaim, AckLinkError, Policy, read_ack_to
 from warroom.escalation.schemas import PagingRead, PolicyRead, StepRead, TargetRead, TimerRead
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
-from warroom.web.views import SECURITY_HEADERS
+from warroom.pages import SECURITY_HEADERS
 
 router = APIRouter(tags=["escalation"])
 
