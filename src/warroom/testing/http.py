@@ -6,8 +6,6 @@ import base64
 import binascii
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -93,18 +91,6 @@ class HttpFake(Recorder):
         """Listen again on the same port."""
         if not self.is_up:
             self._start(rearm=False)
-
-    @contextmanager
-    def outage(self) -> Iterator[None]:
-        self.down()
-        try:
-            yield
-        finally:
-            self.up()
-
-    def stop(self) -> None:
-        self._disarm_watchdog()
-        self.down()
 
     def _start(self, *, rearm: bool = True) -> None:
         server = _FakeHttpServer(self.port, self)

@@ -7,7 +7,8 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -177,8 +178,27 @@ class Recorder:
         self._watchdog = None
         self.stop()
 
-    def stop(self) -> None:
+    def down(self) -> None:
+        """Stop listening: connections are refused until `up`."""
         raise NotImplementedError
+
+    def up(self) -> None:
+        """Listen again on the same port."""
+        raise NotImplementedError
+
+    @contextmanager
+    def outage(self) -> Iterator[None]:
+        """Down for the duration of the `with` block, up again after it."""
+        self.down()
+        try:
+            yield
+        finally:
+            self.up()
+
+    def stop(self) -> None:
+        """Stop for good (the watchdog does it after `lifetime` seconds at the latest)."""
+        self._disarm_watchdog()
+        self.down()
 
     def __enter__(self) -> Self:
         return self

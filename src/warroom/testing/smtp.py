@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -114,18 +112,6 @@ class FakeSmtp(Recorder):
     def up(self) -> None:
         if self._controller is None:
             self._start()
-
-    @contextmanager
-    def outage(self) -> Iterator[None]:
-        self.down()
-        try:
-            yield
-        finally:
-            self.up()
-
-    def stop(self) -> None:
-        self._disarm_watchdog()
-        self.down()
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
