@@ -25,6 +25,10 @@ All progress lives in rows (`routed_at`, `rule_states`, the incidents themselves
 job killed between two batches resumes without losing or repeating anything. On
 PostgreSQL both jobs take one transaction-scoped advisory lock, so several engines may
 run: they take turns instead of declaring the same incident twice.
+
+This module has the jobs and `Routing`, which routes each alert (maintenance suppression
+first); the decisions it builds on are `grouping` (open incidents, keys, groups) and
+`declaring` (the auto-declare rules).
 """
 
 from __future__ import annotations

@@ -56,9 +56,6 @@ class TimelineFormat(StrEnum):
     JSON = "json"
 
 
-# --- remote: incidents ------------------------------------------------------------------
-
-
 @app.command()
 def declare(
     title: Annotated[str, typer.Argument(metavar="TITLE", help="What is wrong, in a few words.")],

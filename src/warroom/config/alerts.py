@@ -18,8 +18,6 @@ from pydantic import (
 
 from warroom.config.base import Duration, Slug, Strict, TimeZoneName
 
-# --- alert routing: grouping, auto-declaration, maintenance (issue 3) ---------------------
-
 #: Alert fields a rule condition may read, besides `labels.<name>` and `details.<path>`.
 ALERT_FIELDS = (
     "summary",

@@ -16,8 +16,6 @@ from pydantic import (
 
 from warroom.config.base import Duration, Handle, Slug, Strict, TimeZoneName
 
-# --- people and services ----------------------------------------------------------------
-
 
 class ContactMethodType(StrEnum):
     EMAIL = "email"

@@ -33,9 +33,6 @@ ACK_LINK_TTL = timedelta(hours=24)
 FINISHED = ("resolved", "closed")
 
 
-# --- small pieces -----------------------------------------------------------------------
-
-
 def config_of(session: Session) -> WarroomConfig:
     config: WarroomConfig = session.info["config"]
     return config

@@ -52,8 +52,6 @@ from warroom.notifications.logic import Urgency
 from warroom.notifications.render import MessageKind
 from warroom.timeline.logic import EventSource, EventType
 
-# --- the escalation matrix and role triggers -------------------------------------------
-
 
 def incident_facts(config: WarroomConfig, incident: Incident) -> IncidentFacts:
     tier0 = 0
