@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -25,11 +25,9 @@ from warroom.timeline.logic import EventSource, EventType
 log = logging.getLogger("warroom.escalation")
 
 ESCALATE, ACK_TIMEOUT, MATRIX, ONCE = "escalate", "ack_timeout", "matrix", "once"
-#: Every kind this module schedules (resolving an incident cancels them all).
+#: Every kind escalation schedules (resolving an incident cancels them all).
 KINDS = (ESCALATE, ACK_TIMEOUT, MATRIX)
 ACTOR = "warroom"
-#: How long the acknowledge link in a page works.
-ACK_LINK_TTL = timedelta(hours=24)
 FINISHED = ("resolved", "closed")
 
 

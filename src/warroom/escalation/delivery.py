@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,6 @@ from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.errors import NotFound, ValidationFailed
 from warroom.escalation.bookkeeping import (
-    ACK_LINK_TTL,
     role_holder,
 )
 from warroom.escalation.logic import (
@@ -36,6 +35,10 @@ from warroom.notifications.render import MessageContext, MessageKind
 from warroom.notifications.service import notify_address, notify_user
 from warroom.oncall import service as oncall
 from warroom.settings import Settings
+
+#: How long the acknowledge link in a page works.
+ACK_LINK_TTL = timedelta(hours=24)
+
 
 # --- who: recipients --------------------------------------------------------------------
 
