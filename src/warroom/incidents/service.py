@@ -231,7 +231,8 @@ def record(
     return event
 
 
-def _add_participant(incident: Incident, user: str, reason: str, now: datetime) -> None:
+def join(incident: Incident, user: str, reason: str, now: datetime) -> None:
+    """Make `user` a participant (who may see the incident even when it is restricted)."""
     if all(p.user != user for p in incident.participants):
         incident.participants.append(IncidentParticipant(user=user, reason=reason, added_at=now))
 
@@ -302,7 +303,7 @@ def declare(
     session.flush()  # the number is needed for the timeline rows
 
     if actor.user:
-        _add_participant(incident, actor.user, "declarer", now)
+        join(incident, actor.user, "declarer", now)
     declared_at = times["declared_at"]
     assert declared_at is not None
     details: dict[str, Any] = {"initial_severity": severity}
@@ -388,7 +389,7 @@ def acknowledge(
     ack_at = max(now, incident.declared_at)
     incident.acknowledged_at = ack_at
     if actor.user:
-        _add_participant(incident, actor.user, "responder", now)
+        join(incident, actor.user, "responder", now)
     _touch(incident, now)
     record(
         session,
@@ -525,7 +526,7 @@ def assign_role(
         )
     else:
         current.user, current.assigned_at, current.assigned_by = user, now, actor.actor
-    _add_participant(incident, user, "role", now)
+    join(incident, user, "role", now)
     _touch(incident, now)
     title = config.roles[role].title
     description = (
@@ -589,7 +590,7 @@ def add_participant(
     _check_user(config, user, "user")
     if any(p.user == user for p in incident.participants):
         return
-    _add_participant(incident, user, "invited", now)
+    join(incident, user, "invited", now)
     _touch(incident, now)
     record(
         session,
