@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Imported for their side effect: they register event subscribers and timer handlers.
+import warroom.authority.staffing
 import warroom.escalation.service
 import warroom.sla.service  # noqa: F401
 from warroom import __version__

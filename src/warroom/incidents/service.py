@@ -154,6 +154,7 @@ def to_read(incident: Incident, *, now: datetime) -> IncidentRead:
         updated_at=incident.updated_at,
         duration_seconds=logic.duration_seconds(stamps(incident), now),
         participants=sorted(p.user for p in incident.participants),
+        unfilled_roles=incident.unfilled_roles or [],
     )
 
 
