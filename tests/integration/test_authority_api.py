@@ -36,7 +36,8 @@ from tests.integration.test_paging import (  # noqa: F401 (fixtures)
     twilio,
 )
 from tests.integration.test_web import csrf_of, htmx, login
-from warroom.auth.logic import SYSTEM
+from warroom.auth import service as tokens
+from warroom.auth.logic import SYSTEM, Role
 from warroom.authority.rotation import commander_at
 from warroom.clock import FakeClock
 from warroom.config.authority import AuthorityConfig, IcRotation
@@ -310,3 +311,66 @@ def test_the_roles_own_rotation_without_a_schedule(ctx: AppContext, config: Warr
         assert commander_at(uow.session, variant, monday).commander == "tom.nguyen"
         none = config.model_copy(update={"authority": AuthorityConfig()})
         assert commander_at(uow.session, none, T0).commander is None
+
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+def test_decisions_follow_can_authorize_and_requires_ic_approval(
+    ctx: AppContext, client: TestClient, api_tokens: Tokens, clock: FakeClock
+) -> None:
+    with ctx.db.unit_of_work() as uow:
+        _, mike = tokens.create(
+            uow.session, name="mike", role=Role.RESPONDER, user="mike.chen", now=clock.now()
+        )
+        uow.commit()
+    key = _declare(client, api_tokens.jane, commander="jane.smith")
+    base = f"/api/v1/incidents/{key}"
+    r = client.put(
+        base + "/roles/technical_lead", json={"user": "mike.chen"}, headers=auth(api_tokens.jane)
+    )
+    assert r.status_code == 200
+    # The TL's own authority (seed 000's can_authorize).
+    r = client.post(
+        base + "/decisions",
+        json={"authorizes": "Rollback to previous deployment", "description": "v2.3.1 leaks"},
+        headers=auth(mike),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["type"] == "decision" and r.json()["actor"] == "mike.chen"
+    assert r.json()["description"] == "Authorized: Rollback to previous deployment. v2.3.1 leaks"
+    assert r.json()["details"] == {
+        "authorizes": "Rollback to previous deployment",
+        "roles": ["technical_lead"],
+    }
+    # What needs the IC's approval (requires_ic_approval) is refused to the TL...
+    r = client.post(
+        base + "/decisions", json={"authorizes": "Database schema changes"}, headers=auth(mike)
+    )
+    assert r.status_code == 403
+    assert r.json()["error"]["message"] == (
+        "Only the Incident Commander (jane.smith) may authorize 'Database schema changes' "
+        "on a SEV1 incident (or an admin)"
+    )
+    # ...and is the IC's to give; bad input names the field and stores nothing.
+    r = client.post(
+        base + "/decisions", json={"authorizes": "Database schema changes"},
+        headers=auth(api_tokens.jane),
+    )  # fmt: skip
+    assert r.status_code == 201
+    before = len(timeline(client, api_tokens.admin, key))
+    r = client.post(base + "/decisions", json={"authorizes": "  "}, headers=auth(api_tokens.jane))
+    assert r.status_code == 422
+    assert r.json()["error"]["details"][0]["field"] == "authorizes"
+    assert len(timeline(client, api_tokens.admin, key)) == before
+    # Who may do what, as the caller sees it.
+    for token, allowed in ((api_tokens.jane, True), (api_tokens.bob, False), (mike, False)):
+        rows = client.get(base + "/authority", headers=auth(token)).json()
+        assert {row["action"]: row["allowed"] for row in rows} == {
+            "change_severity": allowed,
+            "assign_roles": allowed,
+            "resolve": allowed,
+        }
+    rows = client.get(base + "/authority", headers=auth(api_tokens.admin)).json()
+    assert all(row["allowed"] and row["override"] for row in rows)
+    assert all(row["may"] == ["jane.smith"] for row in rows)
