@@ -374,3 +374,17 @@ def test_decisions_follow_can_authorize_and_requires_ic_approval(
     rows = client.get(base + "/authority", headers=auth(api_tokens.admin)).json()
     assert all(row["allowed"] and row["override"] for row in rows)
     assert all(row["may"] == ["jane.smith"] for row in rows)
+
+
+def test_the_incident_page_flags_empty_required_roles(staffed: Harness) -> None:
+    h = staffed
+    body = {"title": "Payments slow", "severity": "SEV2", "services": ["payment-service"],
+            "commander": "jane.smith"}  # fmt: skip
+    key = h.post("/api/v1/incidents", body, token=h.tokens.jane)["id"]
+    web = h.api
+    web.headers.pop("Authorization", None)
+    login(web, h.tokens.jane)
+    assert "still empty" not in web.get(f"/incidents/{key}").text
+    h.at(15)
+    page = web.get(f"/incidents/{key}").text
+    assert page.count("required: still empty") == 2  # TL and communications lead
