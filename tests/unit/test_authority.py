@@ -198,3 +198,17 @@ def test_configuration_problems_name_the_field(tmp_path: Path) -> None:
     ), messages
     assert "authority.actions.resolve.severities.0: unknown severity 'SEV9'" in messages
     assert "authority.staffing.within: unknown severity 'SEV7'" in messages
+
+
+def test_the_cli_panel_shows_the_roles_still_empty() -> None:
+    from rich.console import Console
+
+    from warroom.cli import incident_panel
+
+    incident = {"id": "INC-7", "title": "Slow", "severity": "SEV2", "status": "investigating",
+                "roles": {"incident_commander": "jane.smith"}}  # fmt: skip
+    console = Console(width=120, record=True)
+    console.print(incident_panel(incident))
+    assert "Still empty" not in console.export_text()
+    console.print(incident_panel({**incident, "unfilled_roles": ["technical_lead", "scribe"]}))
+    assert "Still empty  technical_lead, scribe" in console.export_text()
