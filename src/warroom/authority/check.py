@@ -39,7 +39,7 @@ def authorize(
     details = {"action": action.value, "severity": incident.severity, "may": list(decision.may)}
     if not decision.allowed:
         raise Forbidden(decision.message[0].upper() + decision.message[1:], details=details)
-    if decision.override and actor != SYSTEM:
+    if decision.override and actor is not SYSTEM:
         session.add(
             TimelineEvent(
                 incident_id=incident.id,
