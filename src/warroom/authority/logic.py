@@ -36,8 +36,9 @@ def _same(a: str, b: str) -> bool:
 
 
 def authorizing_roles(config: WarroomConfig, rule: ActionRule, subject: str) -> list[str]:
-    """Who may authorize `subject`: only the IC for what a role needs IC approval for;
-    otherwise the rule's roles and every role whose `can_authorize` lists it."""
+    """Return the roles that may authorize `subject`."""
+    # What any role needs the IC's approval for is the IC's alone; otherwise the rule's
+    # roles and every role whose `can_authorize` lists it.
     if any(
         any(_same(item, subject) for item in role.requires_ic_approval)
         for role in config.roles.values()
@@ -85,8 +86,7 @@ def decide(
     actor: Principal,
     subject: str = "",
 ) -> Decision:
-    """Decide whether `actor` may do `action` on an incident at `severity` whose roles are
-    held as `holders` (role → user)."""
+    """Decide whether `actor` may do `action` on an incident at `severity` held as `holders`."""
     rule = config.authority.rule(action)
     if rule is None:
         return Decision(True)

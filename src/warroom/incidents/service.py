@@ -482,9 +482,8 @@ def assign_role(
     now: datetime,
     check: bool = True,
 ) -> bool:
-    """Give `role` to `user`; return False when they already held it.
-
-    `check=False` is for the declarer naming the first commander at declaration."""
+    """Give `role` to `user`; return False when they already held it."""
+    # check=False: the declarer naming the first commander, the IC rotation.
     if incident.status == Status.CLOSED:
         raise Conflict(f"{incident.key} is closed; its roles are final")
     checks.check_role(config, role)
