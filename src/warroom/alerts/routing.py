@@ -45,6 +45,7 @@ from warroom.alerts.prometheus import PrometheusClient, PrometheusError, Sample,
 from warroom.alerts.rule_models import RuleState
 from warroom.alerts.rules import AlertFacts, GroupedBy, OpenIncident
 from warroom.auth.logic import SYSTEM, Principal, Role
+from warroom.authority.rotation import assign_from_rotation
 from warroom.config.durations import format_duration
 from warroom.config.schema import AlertResolution, AutoDeclareRule, WarroomConfig
 from warroom.context import AppContext
@@ -701,6 +702,7 @@ class Routing:
                 "values": values,
                 **extra,
             }
+        assign_from_rotation(self.session, config=self.config, incident=incident, now=self.now)
         self.open_incidents()[incident.id] = OpenIncident(
             id=incident.id,
             severity=severity,

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from warroom.config.authority import AuthorityConfig, authority_problems
 from warroom.config.durations import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -1115,6 +1116,8 @@ class WarroomConfig(Strict):
             "voice": NotificationThrottle(limit=10, window=timedelta(minutes=10)),
         }
     )
+    # Who may change an incident, staffing its roles (docs/incidents.md#authority).
+    authority: AuthorityConfig = AuthorityConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> WarroomConfig:
@@ -1202,6 +1205,7 @@ def reference_problems(config: WarroomConfig) -> list[str]:
     problems.extend(_alert_routing_problems(config))
     problems.extend(_schedule_problems(config))
     problems.extend(_escalation_problems(config))
+    problems.extend(authority_problems(config))
     return problems
 
 

@@ -452,6 +452,8 @@ def deliver(
         person = config.user(handle)
         if person is None:
             return Delivered(0, "", f"{handle} is not a configured user")
+        # Whoever is paged about an incident works on it: a restricted one opens to them.
+        incidents.join(incident, handle, "paged", now)
         link = (
             ack_url(ctx.settings, incident_id=incident.id, user=handle, now=now)
             if with_ack_link
