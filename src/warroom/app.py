@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Imported for their side effect: they register event subscribers and timer handlers.
+import warroom.authority.staffing
 import warroom.escalation.service
 import warroom.sla.service  # noqa: F401
 from warroom import __version__
@@ -23,6 +24,7 @@ from warroom.alerts.views import alertmanager_webhook, pagerduty_enqueue
 from warroom.alerts.views import router as alerts_router
 from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
+from warroom.authority.views import router as authority_router
 from warroom.changes.views import router as changes_router
 from warroom.clock import Clock, SystemClock
 from warroom.config.schema import WarroomConfig
@@ -125,6 +127,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         return JSONResponse({"status": "database unavailable"}, status_code=503)
 
     app.include_router(incidents_router)
+    app.include_router(authority_router)
     app.include_router(classify_router)
     app.include_router(triage_router)
     app.include_router(tokens_router)

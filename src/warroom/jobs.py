@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 # Imported for their side effect: they register event subscribers and timer handlers.
+import warroom.authority.staffing
 import warroom.changes.service
 import warroom.escalation.service
 import warroom.sla.service  # noqa: F401

@@ -28,6 +28,7 @@ from tests.conftest import Tokens
 from warroom.adapters.registry import NotifierRegistry, build_notifiers
 from warroom.app import create_app
 from warroom.clock import FakeClock
+from warroom.config.authority import Staffing
 from warroom.config.escalation import EscalationPolicy
 from warroom.config.oncall import Schedule
 from warroom.config.schema import WarroomConfig
@@ -271,9 +272,14 @@ def make_harness(
 ) -> Iterator[Any]:
     made: list[tuple[TestClient, Deliverer, NotifierRegistry]] = []
 
-    def make(variant: WarroomConfig | None = None) -> Harness:
+    def make(variant: WarroomConfig | None = None, *, staffing: bool = False) -> Harness:
         settings = settings_for(db, smtp, twilio, slack)
-        ctx = AppContext(settings=settings, db=db, config=variant or config, clock=clock)
+        chosen = variant or config
+        if not staffing:
+            # Reminders about empty required roles have their own tests (test_authority_api).
+            quiet = chosen.authority.model_copy(update={"staffing": Staffing(enabled=False)})
+            chosen = chosen.model_copy(update={"authority": quiet})
+        ctx = AppContext(settings=settings, db=db, config=chosen, clock=clock)
         registry = build_notifiers(settings, timeout=5.0)
         # Teams and webhooks would leave this machine: they stay unconfigured, so a message
         # for them fails for good and falls back to the person's next method.

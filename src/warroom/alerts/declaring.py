@@ -33,6 +33,7 @@ from warroom.alerts.prometheus import PrometheusError, Sample, printable
 from warroom.alerts.rule_models import RuleState
 from warroom.alerts.rules import AlertFacts, GroupedBy, OpenIncident
 from warroom.auth.logic import SYSTEM
+from warroom.authority.rotation import assign_from_rotation
 from warroom.config.alerts import AutoDeclareRule
 from warroom.config.durations import format_duration
 from warroom.incidents import service as incidents
@@ -223,6 +224,7 @@ class AutoDeclaring(IncidentGroups):
                 "values": values,
                 **extra,
             }
+        assign_from_rotation(self.session, config=self.config, incident=incident, now=self.now)
         self.open_incidents()[incident.id] = OpenIncident(
             id=incident.id,
             severity=severity,

@@ -383,6 +383,8 @@ def incident_panel(incident: Mapping[str, Any]) -> Panel:
     facts.add_row("Times", times)
     if incident.get("participants"):
         facts.add_row("Participants", Text(", ".join(incident["participants"])))
+    if incident.get("unfilled_roles"):
+        facts.add_row("Still empty", Text(", ".join(incident["unfilled_roles"]), style="bold red"))
     parts: list[Any] = [Text(str(incident["title"]), style="bold"), Text(""), facts]
     if incident.get("description"):
         parts += [Text(""), Text(str(incident["description"]))]

@@ -32,6 +32,7 @@ from warroom.config.alerts import (
     ConfiguredMaintenance,
     PrometheusSource,
 )
+from warroom.config.authority import AuthorityConfig
 from warroom.config.base import Duration, Slug, Strict, unique_names
 from warroom.config.escalation import (
     EscalationPolicy,
@@ -231,6 +232,8 @@ class WarroomConfig(Strict):
             "voice": NotificationThrottle(limit=10, window=timedelta(minutes=10)),
         }
     )
+    # Who may change an incident, staffing its roles (docs/incidents.md#authority).
+    authority: AuthorityConfig = AuthorityConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> WarroomConfig:
@@ -324,6 +327,51 @@ def reference_problems(config: WarroomConfig, checks: Sequence[ConfigCheck] = ()
     problems.extend(_alert_routing_problems(config))
     problems.extend(_schedule_problems(config))
     problems.extend(_escalation_problems(config))
+    problems.extend(_authority_problems(config))
     for check in checks:
         problems.extend(check(config))
+    return problems
+
+
+def _authority_problems(config: WarroomConfig) -> list[str]:
+    """References of the `authority:` section to roles, levels, schedules and users."""
+    problems: list[str] = []
+    section = config.authority
+    levels = {s.name for s in config.severities}
+    for action, rule in section.actions.items():
+        where = f"authority.actions.{action.value}"
+        problems += [
+            f"{where}.roles: unknown role {r!r}" for r in rule.roles if r not in config.roles
+        ]
+        if isinstance(rule.severities, list):
+            problems += [
+                f"{where}.severities: unknown severity {n!r}"
+                for n in rule.severities
+                if n not in levels
+            ]
+    rotation = section.ic_rotation
+    if rotation.role not in config.roles:
+        problems.append(f"authority.ic_rotation.role: unknown role {rotation.role!r}")
+    if (
+        rotation.schedule
+        and config.schedules
+        and all(s.name != rotation.schedule for s in config.schedules)
+    ):
+        problems.append(f"authority.ic_rotation.schedule: unknown schedule {rotation.schedule!r}")
+    if config.users:
+        problems += [
+            f"authority.ic_rotation.participants: unknown user {u!r}"
+            for u in rotation.participants
+            if config.user(u) is None
+        ]
+    problems += [
+        f"authority.staffing.within: unknown severity {n!r}"
+        for n in section.staffing.within
+        if n not in levels
+    ]
+    problems += [
+        f"authority.staffing.remind: unknown role {r!r}"
+        for r in section.staffing.remind
+        if r not in config.roles
+    ]
     return problems

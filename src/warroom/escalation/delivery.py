@@ -29,6 +29,7 @@ from warroom.escalation.logic import (
 from warroom.escalation.matrix import (
     Delivery,
 )
+from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
 from warroom.notifications.logic import Urgency, contact_methods
 from warroom.notifications.render import MessageContext, MessageKind
@@ -225,6 +226,8 @@ def deliver(
         person = config.user(handle)
         if person is None:
             return Delivered(0, "", f"{handle} is not a configured user")
+        # Whoever is paged about an incident works on it: a restricted one opens to them.
+        incidents.join(incident, handle, "paged", now)
         link = (
             ack_url(ctx.settings, incident_id=incident.id, user=handle, now=now)
             if with_ack_link

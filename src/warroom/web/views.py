@@ -42,7 +42,7 @@ from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.doctor import setup_warnings
-from warroom.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from warroom.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from warroom.incidents import service
 from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
 from warroom.incidents.models import Incident
@@ -55,7 +55,7 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 
 # htmx reads its settings from this meta tag. Under the CSP above it must not evaluate
-# strings (trigger filters, hx-on) nor inject its indicator <style>; 409 and 422 answers
+# strings (trigger filters, hx-on) nor inject its indicator <style>; 403, 409 and 422 answers
 # carry the refreshed incident with the reason, so they are swapped in, not dropped.
 HTMX_CONFIG = {
     "includeIndicatorStyles": False,
@@ -65,7 +65,7 @@ HTMX_CONFIG = {
     "responseHandling": [
         {"code": "204", "swap": False},
         {"code": "[23]..", "swap": True},
-        {"code": "409|422", "swap": True, "error": False},
+        {"code": "403|409|422", "swap": True, "error": False},
         {"code": "[45]..", "swap": False, "error": True},
     ],
 }
@@ -547,10 +547,11 @@ def _act(
         return _not_found(request, user)
     try:
         notice = action(incident, user.principal)
-    except (Conflict, ValidationFailed) as exc:
+    except (Conflict, ValidationFailed, Forbidden) as exc:
+        # A refusal by the authority rules (403) names who may act, next to the incident.
         uow.rollback()
         incident = service.get(uow.session, key=key, viewer=user.principal)
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = exc.status_code
         context = _incident_context(ctx, uow, user, incident, error=exc.message)
         template = "_incident.html" if _is_htmx(request) else "incident.html"
         return _render(template, status, **context)
