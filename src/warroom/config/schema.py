@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from warroom.config.durations import parse_duration
+from warroom.config.postmortems import LearningConfig
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Handle = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
@@ -1115,6 +1116,7 @@ class WarroomConfig(Strict):
             "voice": NotificationThrottle(limit=10, window=timedelta(minutes=10)),
         }
     )
+    postmortems: LearningConfig = LearningConfig()  # docs/postmortems.md
 
     @model_validator(mode="after")
     def _references_resolve(self) -> WarroomConfig:
