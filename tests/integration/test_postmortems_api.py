@@ -293,3 +293,34 @@ def test_the_review_invitation_is_queued_as_email_to_participants(
         count = len(list(uow.session.scalars(
             select(Notification).where(Notification.reason == "postmortem_review"))))  # fmt: skip
     assert count == 4  # two people, invited twice (the second with SEQUENCE:1)
+
+
+def test_the_same_root_cause_within_30_days_is_a_repeat(
+    client: TestClient, api_tokens: Tokens, clock: FakeClock
+) -> None:
+    t = api_tokens.jane
+    first = declare(client, t, title="Pool exhausted")
+    resolve(client, t, first)
+    client.put(f"/api/v1/incidents/{first}/postmortem",
+               json={"root_cause_category": "Connection-Leak"}, headers=auth(t))  # fmt: skip
+    clock.advance(days=20)
+    second = declare(client, t, title="Pool exhausted again")
+    resolve(client, t, second)
+    url = f"/api/v1/incidents/{second}/postmortem"
+    r = client.put(url, json={"root_cause_category": "connection-leak",
+                              "related_incidents": [first]}, headers=auth(t))  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["repeat_of"] == [first] and r.json()["related_incidents"] == [first]
+    assert f"**Repeat of:** {first}" in client.get(f"{url}?format=markdown", headers=auth(t)).text
+    bad = client.put(url, json={"related_incidents": ["INC-999"]}, headers=auth(t))
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"]["field"] == "related_incidents.0"
+
+    clock.advance(days=15)
+    third = declare(client, t, title="Pool exhausted a third time")
+    resolve(client, t, third)
+    r = client.put(f"/api/v1/incidents/{third}/postmortem",
+                   json={"root_cause_category": "connection-leak"}, headers=auth(t))  # fmt: skip
+    assert r.json()["repeat_of"] == [second]  # the first is 35 days back
+    other = client.put(url, json={"root_cause_category": "dns"}, headers=auth(t))
+    assert other.json()["repeat_of"] == []
