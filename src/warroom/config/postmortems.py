@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -70,17 +70,22 @@ class PostmortemPolicy(_Strict):
     invite_on_create: bool = True
 
 
+PriorityName = Literal["P0", "P1", "P2", "P3"]
+
+
+def _default_due() -> dict[PriorityName, timedelta]:
+    return {
+        "P0": timedelta(days=7),
+        "P1": timedelta(days=14),
+        "P2": timedelta(days=30),
+        "P3": timedelta(days=90),
+    }
+
+
 class ActionItemPolicy(_Strict):
     """Seed 000: P1 items within two weeks; reminders before due, escalation when overdue."""
 
-    due: dict[str, Duration] = Field(
-        default_factory=lambda: {
-            "P0": timedelta(days=7),
-            "P1": timedelta(days=14),
-            "P2": timedelta(days=30),
-            "P3": timedelta(days=90),
-        }
-    )
+    due: dict[PriorityName, Duration] = Field(default_factory=_default_due)
     remind_before: Duration = timedelta(days=2)
 
 
