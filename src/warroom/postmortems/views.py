@@ -32,8 +32,9 @@ from warroom.postmortems.schemas import (
     RevisionRead,
     StatusMove,
 )
+from warroom.postmortems.web import router as web_router
 
-router = APIRouter(prefix="/api/v1", tags=["postmortems"])
+api = APIRouter(prefix="/api/v1", tags=["postmortems"])
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -57,7 +58,7 @@ def _read(ctx: AppContext, uow: UnitOfWork, incident: Incident, pm: Postmortem) 
     return read
 
 
-@router.get("/incidents/{key}/postmortem", response_model=PostmortemRead)
+@api.get("/incidents/{key}/postmortem", response_model=PostmortemRead)
 def show(
     key: str,
     ctx: CtxDep,
@@ -76,7 +77,7 @@ def show(
     return PlainTextResponse(render_markdown(facts, doc), media_type="text/markdown; charset=utf-8")
 
 
-@router.post("/incidents/{key}/postmortem", response_model=PostmortemRead, status_code=201)
+@api.post("/incidents/{key}/postmortem", response_model=PostmortemRead, status_code=201)
 def create(
     key: str, ctx: CtxDep, uow: UowDep, who: Responder, response: Response
 ) -> PostmortemRead:
@@ -94,7 +95,7 @@ def create(
     return _read(ctx, uow, incident, pm)
 
 
-@router.put("/incidents/{key}/postmortem", response_model=PostmortemRead)
+@api.put("/incidents/{key}/postmortem", response_model=PostmortemRead)
 def edit(
     key: str, data: PostmortemUpdate, ctx: CtxDep, uow: UowDep, who: Responder
 ) -> PostmortemRead:
@@ -107,7 +108,7 @@ def edit(
     return _read(ctx, uow, incident, pm)
 
 
-@router.post("/incidents/{key}/postmortem/status", response_model=PostmortemRead)
+@api.post("/incidents/{key}/postmortem/status", response_model=PostmortemRead)
 def move(key: str, data: StatusMove, ctx: CtxDep, uow: UowDep, who: Responder) -> PostmortemRead:
     """Move it: draft → in_review → published; back to draft for changes or a new revision."""
     incident, pm = _load(uow, key, who, for_update=True)
@@ -118,7 +119,7 @@ def move(key: str, data: StatusMove, ctx: CtxDep, uow: UowDep, who: Responder) -
     return _read(ctx, uow, incident, pm)
 
 
-@router.post("/incidents/{key}/postmortem/publish", response_model=PostmortemRead)
+@api.post("/incidents/{key}/postmortem/publish", response_model=PostmortemRead)
 def publish(key: str, ctx: CtxDep, uow: UowDep, who: Responder) -> PostmortemRead:
     """Publish a postmortem in review (the required sections must be filled)."""
     incident, pm = _load(uow, key, who, for_update=True)
@@ -129,7 +130,7 @@ def publish(key: str, ctx: CtxDep, uow: UowDep, who: Responder) -> PostmortemRea
     return _read(ctx, uow, incident, pm)
 
 
-@router.get("/incidents/{key}/postmortem/revisions", response_model=list[RevisionRead])
+@api.get("/incidents/{key}/postmortem/revisions", response_model=list[RevisionRead])
 def history(key: str, uow: UowDep, who: Viewer) -> list[RevisionRead]:
     """Every edit: who, when, what changed."""
     _, pm = _load(uow, key, who)
@@ -141,7 +142,7 @@ def history(key: str, uow: UowDep, who: Viewer) -> list[RevisionRead]:
     ]
 
 
-@router.post("/incidents/{key}/postmortem/review", response_model=PostmortemRead)
+@api.post("/incidents/{key}/postmortem/review", response_model=PostmortemRead)
 def schedule_review(
     key: str, ctx: CtxDep, uow: UowDep, who: Responder, data: ReviewRequest | None = None
 ) -> PostmortemRead:
@@ -155,7 +156,7 @@ def schedule_review(
     return _read(ctx, uow, incident, pm)
 
 
-@router.get("/postmortems", response_model=PostmortemPage)
+@api.get("/postmortems", response_model=PostmortemPage)
 def list_postmortems(
     ctx: CtxDep, uow: UowDep, who: Viewer, overdue: Annotated[bool, Query()] = False
 ) -> PostmortemPage:
@@ -169,7 +170,7 @@ def list_postmortems(
 # --- action items -----------------------------------------------------------------------
 
 
-@router.get("/action-items", response_model=ActionItemPage)
+@api.get("/action-items", response_model=ActionItemPage)
 def list_action_items(
     ctx: CtxDep,
     uow: UowDep,
@@ -202,7 +203,7 @@ def list_action_items(
     )
 
 
-@router.post("/action-items", response_model=ActionItemRead, status_code=201)
+@api.post("/action-items", response_model=ActionItemRead, status_code=201)
 def create_action_item(
     data: ActionItemCreate, ctx: CtxDep, uow: UowDep, who: Responder, response: Response
 ) -> ActionItemRead:
@@ -221,13 +222,13 @@ def create_action_item(
     return read
 
 
-@router.get("/action-items/{item_id}", response_model=ActionItemRead)
+@api.get("/action-items/{item_id}", response_model=ActionItemRead)
 def show_action_item(item_id: ItemId, ctx: CtxDep, uow: UowDep, who: Viewer) -> ActionItemRead:
     item = actions.get(uow.session, item_id=item_id, viewer=who)
     return actions.to_read(item, now=ctx.clock.now())
 
 
-@router.patch("/action-items/{item_id}", response_model=ActionItemRead)
+@api.patch("/action-items/{item_id}", response_model=ActionItemRead)
 def update_action_item(
     item_id: ItemId, data: ActionItemUpdate, ctx: CtxDep, uow: UowDep, who: Responder
 ) -> ActionItemRead:
@@ -238,3 +239,9 @@ def update_action_item(
     read = actions.to_read(item, now=now)
     uow.commit()
     return read
+
+
+# The API and the web shell's edit page, registered with one line in app.py.
+router = APIRouter()
+router.include_router(api)
+router.include_router(web_router)
