@@ -84,7 +84,7 @@ def test_a_postmortem_is_written_and_published_in_the_browser(
                 expect(page.locator("#pm-status")).to_have_text("published")
                 expect(page.locator("#save")).to_have_count(0)
                 expect(page.locator("#section-summary")).to_have_attribute("readonly", "")
-                page.screenshot(path="/tmp/postmortem.png", full_page=True)
+                page.screenshot(path=str(tmp_path / "postmortem.png"), full_page=True)
             finally:
                 browser.close()
 

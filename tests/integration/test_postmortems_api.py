@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -324,3 +325,33 @@ def test_the_same_root_cause_within_30_days_is_a_repeat(
     assert r.json()["repeat_of"] == [second]  # the first is 35 days back
     other = client.put(url, json={"root_cause_category": "dns"}, headers=auth(t))
     assert other.json()["repeat_of"] == []
+
+
+def test_the_pdf_export_is_a_real_pdf_with_user_text_as_text(
+    client: TestClient, api_tokens: Tokens, tmp_path: Path
+) -> None:
+    import pypdfium2 as pdfium
+
+    t = api_tokens.jane
+    key = declare(client, t, title="Checkout <b>down</b> | 502", impact={"affected_users": 1200})
+    resolve(client, t, key)
+    url = f"/api/v1/incidents/{key}/postmortem"
+    client.put(url, headers=auth(t), json={
+        "sections": {"root_cause": "Pool leak <script>alert(1)</script> — Straße"},
+        "five_whys": [{"why": "did it fail?", "because": "the pool leaked"}]})  # fmt: skip
+    client.post("/api/v1/action-items", headers=auth(t), json={
+        "incident": key, "title": "Alert on saturation", "priority": "P1",
+        "type": "detective", "owner": "bob.wilson"})  # fmt: skip
+    r = client.get(f"{url}?format=pdf", headers=auth(t))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF-")
+    document = pdfium.PdfDocument(r.content)
+    text = "".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
+    assert f"Postmortem: {key} — Checkout <b>down</b> | 502" in text
+    assert "Pool leak <script>alert(1)</script>" in text
+    assert "Alert on saturation" in text and "Why did it fail? — because the pool leaked" in text
+    assert "Unknown: no start or detection time recorded." in text and "Straße" in text
+    image = document[0].render(scale=1).to_pil()
+    image.save(tmp_path / "page1.png")
+    document.close()
+    assert image.size[0] > 500 and image.getextrema() != ((255, 255), (255, 255), (255, 255))

@@ -45,6 +45,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 class Format(StrEnum):
     MARKDOWN = "markdown"
     HTML = "html"
+    PDF = "pdf"
     JSON = "json"
 
 
@@ -150,6 +151,9 @@ def postmortem(
     output_format: Annotated[
         Format, typer.Option("--format", "-f", case_sensitive=False)
     ] = Format.MARKDOWN,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write the export to this file.")
+    ] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="List overdue postmortems.")] = False,
     sections: Annotated[
         list[str] | None, typer.Option("--set", metavar="NAME=TEXT", help="Edit a section.")
@@ -222,6 +226,15 @@ def postmortem(
             missing = ", ".join(pm["missing_sections"]) or "none"
             out.print(f"{pm['incident']} postmortem: {pm['status']}, revision {pm['version']}, "
                       f"missing: {missing}")  # fmt: skip
+        elif output is not None or output_format is Format.PDF:
+            target = output or f"postmortem-{incident.upper()}.pdf"
+            body = client._send("GET", path, params={"format": output_format.value}).content
+            try:
+                with open(target, "wb") as handle:
+                    handle.write(body)
+            except OSError as exc:
+                fail(f"cannot write {target}: {exc.strerror}")
+            out.print(f"Wrote {target} ({len(body)} bytes).")
         else:
             typer.echo(client.get_text(path, params={"format": output_format.value}), nl=False)
 

@@ -19,6 +19,7 @@ from warroom.postmortems import actions, review, service
 from warroom.postmortems.html import render_html
 from warroom.postmortems.logic import ActionStatus, PostmortemStatus, Priority
 from warroom.postmortems.models import Postmortem
+from warroom.postmortems.pdf import render_pdf
 from warroom.postmortems.render import render_markdown
 from warroom.postmortems.schemas import (
     ActionItemCreate,
@@ -42,6 +43,7 @@ class Format(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     HTML = "html"
+    PDF = "pdf"
 
 
 def _load(
@@ -66,7 +68,7 @@ def show(
     who: Viewer,
     format: Annotated[Format, Query()] = Format.JSON,
 ) -> PostmortemRead | Response:
-    """The postmortem; `?format=markdown|html` renders seed 002's template filled in."""
+    """The postmortem; `?format=markdown|html|pdf` renders seed 002's template filled in."""
     incident, pm = _load(uow, key, who)
     if format is Format.JSON:
         return service.to_read(uow.session, ctx.config, pm, incident, now=ctx.clock.now())
@@ -74,6 +76,13 @@ def show(
     doc = service.document(uow.session, ctx.config, pm, incident)
     if format is Format.HTML:
         return HTMLResponse(render_html(facts, doc))
+    if format is Format.PDF:
+        name = f"postmortem-{incident.key}.pdf"
+        return Response(
+            render_pdf(facts, doc),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
     return PlainTextResponse(render_markdown(facts, doc), media_type="text/markdown; charset=utf-8")
 
 
