@@ -175,3 +175,30 @@ def test_the_review_invitation_arrives_by_email_as_an_icalendar_request(
     assert attendees[0].params["RSVP"] == "TRUE"
     assert int(event["SEQUENCE"]) == 0
     assert str(event["UID"]).startswith("postmortem-review-")
+
+
+def test_the_completion_rate_counts_items_done_by_their_due_date(
+    client: TestClient, api_tokens: Tokens, ctx: AppContext, clock: FakeClock
+) -> None:
+    from warroom.postmortems.actions import completion_rate
+
+    key = resolved_sev1(client, api_tokens.jane)
+    made = []
+    for title in ("on time", "late", "never", "dropped"):
+        r = client.post("/api/v1/action-items", headers=auth(api_tokens.jane), json={
+            "incident": key, "title": title, "priority": "P0", "type": "corrective",
+            "owner": "bob.wilson"})  # fmt: skip
+        made.append(r.json()["id"])
+    start = clock.now()
+    client.patch(f"/api/v1/action-items/{made[0]}", json={"status": "done"},
+                 headers=auth(api_tokens.bob))  # fmt: skip
+    client.patch(f"/api/v1/action-items/{made[3]}", json={"status": "wont_do", "reason": "dup"},
+                 headers=auth(api_tokens.bob))  # fmt: skip
+    clock.advance(days=8)
+    client.patch(f"/api/v1/action-items/{made[1]}", json={"status": "done"},
+                 headers=auth(api_tokens.bob))  # fmt: skip
+    with ctx.db.unit_of_work() as uow:
+        rate = completion_rate(uow.session, since=start, until=start + timedelta(days=30))
+        empty = completion_rate(uow.session, since=start - timedelta(days=9), until=start)
+    assert rate == pytest.approx(1 / 3)  # won't-do items are not counted
+    assert empty is None

@@ -16,7 +16,7 @@ from warroom.config.schema import WarroomConfig
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
-from warroom.postmortems import logic
+from warroom.postmortems import logic, review
 from warroom.postmortems.logic import PostmortemStatus
 from warroom.postmortems.models import ActionItem, Postmortem, PostmortemRevision
 from warroom.postmortems.render import ActionRow, Document, Facts, TimelineRow
@@ -290,8 +290,6 @@ def create(
         details={"postmortem": True, "deadline": deadline.isoformat() if deadline else None},
     )
     if policy.invite_on_create:
-        from warroom.postmortems import review
-
         review.schedule(
             session, config=config, pm=pm, incident=incident, at=None, people=None, now=now
         )
