@@ -202,3 +202,33 @@ def test_the_completion_rate_counts_items_done_by_their_due_date(
         empty = completion_rate(uow.session, since=start - timedelta(days=9), until=start)
     assert rate == pytest.approx(1 / 3)  # won't-do items are not counted
     assert empty is None
+
+
+def test_escalation_goes_to_the_configured_role_and_people(
+    client: TestClient, api_tokens: Tokens, ctx: AppContext, clock: FakeClock
+) -> None:
+    from dataclasses import replace
+
+    from warroom.config.postmortems import LearningConfig, PostmortemPolicy
+
+    declare_with_lead(client, api_tokens.jane)
+    policy = PostmortemPolicy(escalate_to=["role:technical_lead", "sarah.lee", "role:scribe"])
+    variant = replace(ctx, config=ctx.config.model_copy(
+        update={"postmortems": LearningConfig(postmortem=policy)}))  # fmt: skip
+    clock.advance(hours=48)
+    tick(variant, clock)
+    escalated = [w for w, body in follow_ups(ctx) if "overdue" in body]
+    # The scribe role is not held: it is skipped. The owner (the commander) hears too.
+    assert escalated == ["bob.wilson", "sarah.lee", "jane.smith"]
+
+
+def declare_with_lead(client: TestClient, token: str) -> str:
+    r = client.post("/api/v1/incidents", headers=auth(token), json={
+        "title": "Cache stampede", "severity": "SEV1", "commander": "jane.smith"})  # fmt: skip
+    key = str(r.json()["id"])
+    r = client.put(f"/api/v1/incidents/{key}/roles/technical_lead", json={"user": "bob.wilson"},
+                   headers=auth(token))  # fmt: skip
+    assert r.status_code == 200, r.text
+    client.post(f"/api/v1/incidents/{key}/status", json={"status": "resolved"},
+                headers=auth(token))  # fmt: skip
+    return key

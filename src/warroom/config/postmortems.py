@@ -56,10 +56,16 @@ class PostmortemPolicy(_Strict):
         "root_cause",
         "lessons_learned",
     ]
-    # The owner hears this long before the deadline; after it, `escalate_to` (users), or
-    # the incident commander when the owner is someone else.
+    # The owner hears this long before the deadline; after it, `escalate_to` (user handles,
+    # or `role:NAME` for whoever holds that incident role), else the incident commander
+    # when the owner is someone else.
     remind_before: Duration = timedelta(hours=24)
-    escalate_to: list[str] = []
+    escalate_to: list[
+        Annotated[
+            str,
+            Field(pattern=r"^(role:[a-z0-9][a-z0-9_-]{0,63}|[A-Za-z0-9][A-Za-z0-9._@-]{0,63})$"),
+        ]
+    ] = []
     # The review meeting: this many business days after resolution, at `review_time` in
     # `timezone`, skipping weekends and `holidays`.
     review_within_business_days: int = Field(default=3, ge=0, le=30)

@@ -35,7 +35,11 @@ def _recipients(
     if notice is Notice.REMINDER:
         return [owner] if owner else []
     commander = escalation.role_holder(incident, "incident_commander")
-    above = list(escalate_to) or ([commander] if commander and commander != owner else [])
+    named = [
+        escalation.role_holder(incident, name[5:]) if name.startswith("role:") else name
+        for name in escalate_to
+    ]
+    above = [n for n in named if n] or ([commander] if commander and commander != owner else [])
     return list(dict.fromkeys([*above, *([owner] if owner else [])]))
 
 
