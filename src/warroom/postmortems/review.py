@@ -42,8 +42,12 @@ def schedule(
     at: datetime | None,
     people: list[str] | None,
     now: datetime,
+    actor: str | None,
 ) -> int:
-    """Set the review time (the policy's slot unless `at`) and invite; return e-mails queued."""
+    """Set the review time (the policy's slot unless `at`) and invite; return e-mails queued.
+
+    A review a person (re)schedules (`actor`) is also noted on the incident's timeline.
+    """
     policy = config.postmortems.postmortem
     if at is None:
         start, end = logic.review_slot(policy, incident.resolved_at or now)
@@ -93,14 +97,15 @@ def schedule(
             payload={"incident": incident.key, "calendar": body},
         )
         queued += outbox.enqueue(session, row, now=now) is not None
-    incidents.record(
-        session,
-        incident=incident,
-        type=EventType.NOTE,
-        description=f"Postmortem review scheduled for {start:%Y-%m-%d %H:%M} UTC; "
-        f"{len(invited)} invited",
-        now=now,
-        actor="warroom",
-        details={"postmortem": True, "invited": [h for h, _ in invited]},
-    )
+    if actor is not None:
+        incidents.record(
+            session,
+            incident=incident,
+            type=EventType.NOTE,
+            description=f"Postmortem review scheduled for {start:%Y-%m-%d %H:%M} UTC; "
+            f"{len(invited)} invited",
+            now=now,
+            actor=actor,
+            details={"postmortem": True, "invited": [h for h, _ in invited]},
+        )
     return queued

@@ -21,7 +21,7 @@ from warroom.postmortems.logic import PostmortemStatus
 from warroom.postmortems.models import ActionItem, Postmortem, PostmortemRevision
 from warroom.postmortems.render import ActionRow, Document, Facts, TimelineRow
 from warroom.postmortems.schemas import PostmortemRead, PostmortemUpdate, WhyLink
-from warroom.timeline.logic import EventSource, EventType
+from warroom.timeline.logic import EventType
 
 ACTOR = "warroom"
 
@@ -278,20 +278,29 @@ def create(
     session.add(pm)
     session.flush()
     _revise(session, pm, {}, actor=actor, now=now, summary="drafted from the incident record")
-    due = f", due {deadline:%Y-%m-%d %H:%M} UTC" if deadline else ""
-    incidents.record(
-        session,
-        incident=incident,
-        type=EventType.NOTE,
-        description=f"Postmortem drafted{due}" + (f"; owner {pm.owner}" if pm.owner else ""),
-        now=now,
-        actor=actor,
-        source=EventSource.AUTOMATION if actor == ACTOR else EventSource.HUMAN,
-        details={"postmortem": True, "deadline": deadline.isoformat() if deadline else None},
-    )
+    if actor != ACTOR:
+        # A person started it: that is part of the story. The automatic draft on resolve
+        # is not (its first revision records it), so the incident's timeline stays the
+        # record of the incident itself.
+        incidents.record(
+            session,
+            incident=incident,
+            type=EventType.NOTE,
+            description="Postmortem started" + (f"; owner {pm.owner}" if pm.owner else ""),
+            now=now,
+            actor=actor,
+            details={"postmortem": True},
+        )
     if policy.invite_on_create:
         review.schedule(
-            session, config=config, pm=pm, incident=incident, at=None, people=None, now=now
+            session,
+            config=config,
+            pm=pm,
+            incident=incident,
+            at=None,
+            people=None,
+            now=now,
+            actor=None,
         )
     return pm
 

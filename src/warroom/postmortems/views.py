@@ -160,7 +160,7 @@ def schedule_review(
     review.schedule(
         uow.session, config=ctx.config, pm=pm, incident=incident,
         at=data.at if data else None, people=data.participants if data else None,
-        now=ctx.clock.now(),
+        now=ctx.clock.now(), actor=who.actor,
     )  # fmt: skip
     return _read(ctx, uow, incident, pm)
 
