@@ -355,3 +355,43 @@ def test_the_pdf_export_is_a_real_pdf_with_user_text_as_text(
     image.save(tmp_path / "page1.png")
     document.close()
     assert image.size[0] > 500 and image.getextrema() != ((255, 255), (255, 255), (255, 255))
+
+
+def test_unstorable_text_and_times_are_422_naming_the_field(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    t = api_tokens.jane
+    key = declare(client, t)
+    resolve(client, t, key)
+    url = f"/api/v1/incidents/{key}/postmortem"
+    for body, field in (
+        ({"sections": {"summary": "a\x00b"}}, "sections.summary"),
+        ({"root_cause_category": "x\x00"}, "root_cause_category"),
+        ({"five_whys": [{"why": "a\x00", "because": "b"}]}, "five_whys.0.why"),
+        ({"sections": {"nonsense": "x"}}, "sections.nonsense"),
+        ({"version": 0}, "version"),
+    ):
+        r = client.put(url, json=body, headers=auth(t))
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["error"]["details"][0]["field"] == field
+    assert client.get(url, headers=auth(t)).json()["version"] == 1  # nothing changed
+    item = {"incident": key, "title": "t", "priority": "P1", "type": "detective",
+            "owner": "bob.wilson"}  # fmt: skip
+    for extra, field in (
+        ({"title": "a\x00"}, "title"),
+        ({"due": "9999-12-31T23:59:59-05:00"}, "due"),
+        ({"due": "1969-12-31T00:00:00Z"}, "due"),
+        ({"due": "2024-04-01T00:00:00"}, "due"),  # no offset
+    ):
+        r = client.post("/api/v1/action-items", json={**item, **extra}, headers=auth(t))
+        assert r.status_code == 422, (extra, r.text)
+        assert r.json()["error"]["details"][0]["field"] == field
+    huge = client.patch("/api/v1/action-items/99999999999", json={"status": "done"},
+                        headers=auth(t))  # fmt: skip
+    assert huge.status_code == 422
+    missing = client.post("/api/v1/action-items", json={**item, "incident": "INC-404"},
+                          headers=auth(t))  # fmt: skip
+    assert missing.status_code == 404 and missing.json()["error"]["details"]["field"] == "incident"
+    assert client.get("/api/v1/action-items", headers=auth(t)).json()["total"] == 0
+    nul = client.get("/api/v1/action-items", params={"owner": "a\x00"}, headers=auth(t))
+    assert nul.status_code == 422 and nul.json()["error"]["details"]["field"] == "owner"

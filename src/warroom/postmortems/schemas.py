@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from warroom.postmortems.logic import ActionStatus, ActionType, PostmortemStatus, Priority
 
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Prose = Annotated[str, StringConstraints(max_length=50_000)]
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here so both databases answer the same 422.
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def _storable(value: datetime) -> datetime:
+    # Year 9999 with a negative offset has no UTC form; such a time is nobody's due date.
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not 1970 <= utc.year <= 9000:
+        raise ValueError("must be a time between the years 1970 and 9000")
+    return value
+
+
+Clean = AfterValidator(_no_nul)
+Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), Clean]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Clean]
+Prose = Annotated[str, StringConstraints(max_length=50_000), Clean]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), Clean
+]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000), Clean]
+When = Annotated[AwareDatetime, AfterValidator(_storable)]
 
 
 class Input(BaseModel):
@@ -52,7 +77,7 @@ class StatusMove(Input):
 
 
 class ReviewRequest(Input):
-    at: AwareDatetime | None = None
+    at: When | None = None
     participants: list[Name] | None = Field(default=None, max_length=100)
 
 
@@ -90,24 +115,21 @@ class PostmortemPage(BaseModel):
 
 class ActionItemCreate(Input):
     incident: Name
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    title: Title
     priority: Priority
     type: ActionType
     owner: Name
-    due: AwareDatetime | None = None
+    due: When | None = None
 
 
 class ActionItemUpdate(Input):
-    title: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-        | None
-    ) = None
+    title: Title | None = None
     priority: Priority | None = None
     type: ActionType | None = None
     owner: Name | None = None
-    due: AwareDatetime | None = None
+    due: When | None = None
     status: ActionStatus | None = None
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None = None
+    reason: Reason | None = None
 
 
 class ActionItemRead(BaseModel):

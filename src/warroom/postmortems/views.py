@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from warroom.api import CtxDep, Responder, UowDep, Viewer
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
-from warroom.errors import NotFound
+from warroom.errors import NotFound, ValidationFailed
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
 from warroom.postmortems import actions, review, service
@@ -193,6 +193,9 @@ def list_action_items(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ActionItemPage:
     """Action items, soonest due first; filter by incident, owner, status, priority, overdue."""
+    for name, value in (("incident", incident), ("owner", owner)):
+        if value is not None and "\x00" in value:
+            raise ValidationFailed("must not contain a NUL character", field=name)
     number = None
     if incident is not None:
         try:
