@@ -393,5 +393,11 @@ def test_unstorable_text_and_times_are_422_naming_the_field(
                           headers=auth(t))  # fmt: skip
     assert missing.status_code == 404 and missing.json()["error"]["details"]["field"] == "incident"
     assert client.get("/api/v1/action-items", headers=auth(t)).json()["total"] == 0
+    far = client.get("/api/v1/action-items", params={"incident": "INC-999999999999"},
+                     headers=auth(t))  # fmt: skip
+    assert far.status_code == 200 and far.json()["total"] == 0
+    r = client.put(url, json={"related_incidents": ["INC-999999999999"]}, headers=auth(t))
+    assert r.status_code == 422
+    assert r.json()["error"]["details"]["field"] == "related_incidents.0"
     nul = client.get("/api/v1/action-items", params={"owner": "a\x00"}, headers=auth(t))
     assert nul.status_code == 422 and nul.json()["error"]["details"]["field"] == "owner"

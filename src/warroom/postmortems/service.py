@@ -24,6 +24,7 @@ from warroom.postmortems.schemas import PostmortemRead, PostmortemUpdate, WhyLin
 from warroom.timeline.logic import EventType
 
 ACTOR = "warroom"
+MAX_ID = 2**31 - 1  # an INTEGER column: larger numbers name nothing
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -332,7 +333,7 @@ def _related(session: Session, incident: Incident, keys: list[str]) -> list[int]
             raise ValidationFailed(
                 f"not an incident: {key!r}", field=f"related_incidents.{i}"
             ) from None
-        if number == incident.id or session.get(Incident, number) is None:
+        if number == incident.id or number > MAX_ID or session.get(Incident, number) is None:
             raise ValidationFailed(f"no other incident {key!r}", field=f"related_incidents.{i}")
         if number not in numbers:
             numbers.append(number)

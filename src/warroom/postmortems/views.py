@@ -202,6 +202,8 @@ def list_action_items(
             number = incidents.parse_key(incident)
         except NotFound:
             number = -1  # no such incident: an empty page, not an error
+        if number > service.MAX_ID:
+            number = -1
     filters = actions.Filters(
         incident=number, owner=owner, status=tuple(status or ()),
         priority=tuple(priority or ()), overdue=overdue,
