@@ -78,6 +78,21 @@ def test_a_postmortem_is_written_and_published_in_the_browser(
                     "A connection leak <script>alert(1)</script>"
                 )
 
+                # A follow-up, added and moved from the same page; its title stays text.
+                page.fill("#item-title", "Alert on <i>pool</i> saturation")
+                page.select_option("#item-priority", "P1")
+                page.select_option("#item-type", "detective")
+                page.fill("#item-owner", "bob.wilson")
+                page.click("#item-add")
+                items = page.locator("#action-items tbody tr")
+                expect(items).to_have_count(1)
+                expect(items.first).to_contain_text("Alert on <i>pool</i> saturation")
+                page.select_option("#action-items select[name=status]", "in_progress")
+                page.click("#action-items button")
+                expect(page.locator("#action-items select[name=status]")).to_have_value(
+                    "in_progress"
+                )
+
                 page.click("#move-in_review")
                 expect(page.locator("#pm-status")).to_have_text("in_review")
                 page.click("#move-published")
@@ -98,6 +113,10 @@ def test_a_postmortem_is_written_and_published_in_the_browser(
             {"why": "was the pool exhausted?", "because": "connections leaked in v2.3.1"},
         ]
         assert pm["sections"]["lessons_learned"] == "Alert on pool saturation."
+        listed = api.get("/api/v1/action-items", params={"incident": key}).json()["items"]
+        assert [(i["title"], i["priority"], i["status"]) for i in listed] == [
+            ("Alert on <i>pool</i> saturation", "P1", "in_progress")
+        ]
         # A form post without the CSRF token changes nothing.
         cookies = {"warroom_session": server.token}
         forged = httpx.post(f"{server.url}/incidents/{key}/postmortem/status",

@@ -14,9 +14,9 @@ from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents import service as incidents
-from warroom.postmortems import service
-from warroom.postmortems.logic import PostmortemStatus
-from warroom.postmortems.schemas import PostmortemUpdate
+from warroom.postmortems import actions, service
+from warroom.postmortems.logic import ActionStatus, ActionType, PostmortemStatus, Priority
+from warroom.postmortems.schemas import ActionItemCreate, ActionItemUpdate, PostmortemUpdate
 from warroom.web.views import (
     WebUser,
     _csrf_ok,
@@ -67,8 +67,12 @@ def _page(
     editable = user.can_act and read.status is not PostmortemStatus.PUBLISHED
     if editable and len(whys) < MAX_WHYS:
         whys = [*whys, {"why": "", "because": ""}]
+    now = ctx.clock.now()
+    items = [actions.to_read(a, now=now) for a in service.actions_of(uow.session, incident.id)]
     return _render(
         "postmortem.html", status_code, user=user, key=incident.key, title=incident.title,
+        items=items, priorities=list(Priority), types=list(ActionType),
+        statuses=list(ActionStatus),
         pm=read, values=values, whys=whys, category=category,
         sections=[(name, LABELS[name]) for name in SECTIONS],
         moves=MOVES[read.status.value], error=error, notice=notice,
@@ -124,9 +128,7 @@ async def save_postmortem(key: str, request: Request, ctx: CtxDep, uow: UowDep) 
                 version=int(version) if version.isdigit() else None,
             )
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValidationFailed(f"{where}: {first['msg']}", field=where) from None
+            raise _invalid(exc) from None
         service.update(
             uow.session, config=ctx.config, pm=pm, incident=incident, data=data,
             actor=checked.principal.actor, now=ctx.clock.now(),
@@ -168,3 +170,76 @@ def move_postmortem(
         return _page(ctx, uow, checked, key, status_code=status_code, error=exc.message)
     uow.commit()
     return RedirectResponse(f"/incidents/{incident.key}/postmortem", status_code=303)
+
+
+def _invalid(exc: ValidationError) -> ValidationFailed:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return ValidationFailed(f"{where}: {first['msg']}", field=where)
+
+
+@router.post("/incidents/{key}/action-items")
+def add_action_item(
+    key: str, request: Request, ctx: CtxDep, uow: UowDep, title: FormStr = "",
+    priority: FormStr = "", type: FormStr = "", owner: FormStr = "", csrf_token: FormStr = "",
+) -> Response:  # fmt: skip
+    checked = _checked(request, ctx, uow, csrf_token)
+    if not isinstance(checked, WebUser):
+        return checked
+    try:
+        incident = incidents.get(uow.session, key=key, viewer=checked.principal, for_update=True)
+        try:
+            data = ActionItemCreate.model_validate(
+                {
+                    "incident": incident.key,
+                    "title": title,
+                    "priority": priority,
+                    "type": type,
+                    "owner": owner,
+                }
+            )
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        actions.create(
+            uow.session, config=ctx.config, incident=incident, data=data,
+            actor=checked.principal.actor, now=ctx.clock.now(),
+        )  # fmt: skip
+    except NotFound:
+        return _not_found(request, checked)
+    except (Conflict, ValidationFailed) as exc:
+        uow.rollback()
+        status = 409 if isinstance(exc, Conflict) else 422
+        return _page(ctx, uow, checked, key, status_code=status, error=exc.message)
+    uow.commit()
+    return RedirectResponse(f"/incidents/{incident.key}/postmortem", status_code=303)
+
+
+@router.post("/action-items/{item_id}/status")
+def move_action_item(
+    item_id: int, request: Request, ctx: CtxDep, uow: UowDep, status: FormStr = "",
+    reason: FormStr = "", csrf_token: FormStr = "",
+) -> Response:  # fmt: skip
+    checked = _checked(request, ctx, uow, csrf_token)
+    if not isinstance(checked, WebUser):
+        return checked
+    try:
+        item = actions.get(
+            uow.session, item_id=min(item_id, service.MAX_ID), viewer=checked.principal
+        )
+        key = f"INC-{item.incident_id}"
+        try:
+            data = ActionItemUpdate.model_validate({"status": status, "reason": reason or None})
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        actions.update(
+            uow.session, config=ctx.config, item=item, data=data,
+            actor=checked.principal.actor, now=ctx.clock.now(),
+        )  # fmt: skip
+    except NotFound:
+        return _not_found(request, checked)
+    except (Conflict, ValidationFailed) as exc:
+        uow.rollback()
+        status_code = 409 if isinstance(exc, Conflict) else 422
+        return _page(ctx, uow, checked, key, status_code=status_code, error=exc.message)
+    uow.commit()
+    return RedirectResponse(f"/incidents/{key}/postmortem", status_code=303)
