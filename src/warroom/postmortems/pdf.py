@@ -20,6 +20,11 @@ from warroom.postmortems.render import KEY_EVENT_TYPES, Document, Facts
 
 _FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _MISSING = "Not recorded."
+# Typography Latin-1 lacks, for the built-in font.
+_ASCII = str.maketrans(
+    {"\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"',
+     "\u201d": '"', "\u2026": "..."}
+)  # fmt: skip
 
 
 class _Writer:
@@ -40,7 +45,7 @@ class _Writer:
     def text(self, value: str) -> str:
         if self.unicode:
             return value
-        return value.encode("latin-1", "replace").decode("latin-1")
+        return value.translate(_ASCII).encode("latin-1", "replace").decode("latin-1")
 
     def heading(self, value: str, size: int = 13) -> None:
         self.pdf.ln(2)
