@@ -20,6 +20,7 @@ from warroom.heartbeats.job import HEARTBEATS_JOB
 from warroom.notifications.registry import build_notifiers
 from warroom.notifications.service import plan_fallback
 from warroom.oncall.notices import plan_shift_notices
+from warroom.postmortems.reminders import send_reminders
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:
@@ -44,4 +45,5 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("timers", TimerRunner(lease=lease)),
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),
+        Job("postmortem-reminders", send_reminders, periodic=True),
     ]
