@@ -568,7 +568,16 @@ def test_time_based_escalation_stops_once_resolved(h: Harness) -> None:
     h.at(45)
     h.resolve(key)
     h.at(120)
-    h.expect_nothing()  # no Director at 60, no VP at 90
+    # No Director at 60, no VP at 90: only the postmortem review invitation that resolving
+    # a SEV1 sends to its participants (docs/postmortems.md): the commander and the two
+    # people paged, who became participants when they were paged.
+    h.expect(
+        email=(
+            email("jane.smith", "Postmortem review"),
+            email("tom.nguyen", "Postmortem review"),
+            email("sarah.chen", "Postmortem review"),
+        )
+    )
     escalated = [t - T0 for t, text in h.automation(key) if text.startswith("Escalated")]
     assert escalated == [timedelta(minutes=30)]
 

@@ -23,6 +23,7 @@ import typer
 
 from warroom import __version__
 from warroom.cli import admin, alerts, credentials, incidents, oncall, triage
+from warroom.postmortems.cli import app as postmortems_app
 
 __all__ = ["app", "main"]
 
@@ -46,6 +47,7 @@ app.add_typer(admin.config_app, name="config")
 app.add_typer(credentials.integration_app, name="integration")
 app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(oncall.feed_app, name="calendar-feed")
+app.add_typer(postmortems_app)  # postmortem, actions, action (docs/postmortems.md)
 
 
 def _print_version(value: bool) -> None:

@@ -13,7 +13,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from warroom.cli.client import DEFAULT_URL
 from warroom.cli.options import (
     IncidentArg,
     JsonOpt,
@@ -38,6 +37,7 @@ from warroom.cli.output import (
     report,
     yes_no,
 )
+from warroom.client import DEFAULT_URL
 
 app = typer.Typer()
 

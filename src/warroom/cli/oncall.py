@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from warroom.cli.client import DEFAULT_URL
 from warroom.cli.options import JsonOpt, TokenOpt, UrlOpt, parse_when
 from warroom.cli.output import (
     API,
@@ -22,6 +21,7 @@ from warroom.cli.output import (
     parse_time,
     print_json,
 )
+from warroom.client import DEFAULT_URL
 
 app = typer.Typer()
 

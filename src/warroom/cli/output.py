@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from warroom.cli.client import ApiClient, ApiError, Unreachable
+from warroom.client import ApiClient, ApiError, Unreachable
 from warroom.config.durations import format_compact
 
 API = "/api/v1"

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from warroom.cli.client import DEFAULT_URL
 from warroom.cli.options import JsonOpt, TokenOpt, UrlOpt
 from warroom.cli.output import API, api, err, fail, out, print_json
+from warroom.client import DEFAULT_URL
 
 app = typer.Typer()
 

@@ -54,6 +54,7 @@ from warroom.config.people import (
     Team,
     User,
 )
+from warroom.config.postmortems import LearningConfig
 from warroom.config.triage import TriageConfig
 
 _SEED_LEVEL = re.compile(r"^SEV([1-9])$", re.IGNORECASE)
@@ -234,6 +235,7 @@ class WarroomConfig(Strict):
     )
     # Who may change an incident, staffing its roles (docs/incidents.md#authority).
     authority: AuthorityConfig = AuthorityConfig()
+    postmortems: LearningConfig = LearningConfig()  # docs/postmortems.md
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> WarroomConfig:

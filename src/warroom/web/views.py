@@ -35,13 +35,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import Scope
 
+from warroom.adapters.channels import setup_warnings
 from warroom.api import CtxDep, UowDep, authenticate
 from warroom.auth.logic import Principal, Role
 from warroom.config.durations import format_compact
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
-from warroom.doctor import setup_warnings
 from warroom.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from warroom.incidents import service
 from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
