@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from warroom.alerts.sources import check_webhook_settings
-from warroom.api import Admin, CtxDep, UowDep
+from warroom.api import Admin, CtxDep, IdPath, UowDep
 from warroom.heartbeats import service as heartbeats
 from warroom.integrations import service
 from warroom.integrations.models import Integration
@@ -96,5 +96,7 @@ def list_integrations(ctx: CtxDep, uow: UowDep, who: Admin) -> list[IntegrationR
 
 
 @router.get("/{integration_id}", response_model=IntegrationRead)
-def show_integration(integration_id: int, ctx: CtxDep, uow: UowDep, who: Admin) -> IntegrationRead:
+def show_integration(
+    integration_id: IdPath, ctx: CtxDep, uow: UowDep, who: Admin
+) -> IntegrationRead:
     return to_read(service.get(uow.session, integration_id=integration_id), ctx.settings.base_url)
