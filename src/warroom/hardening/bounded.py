@@ -107,7 +107,8 @@ def readable_impact(value: Any) -> dict[str, Any]:
             continue
         if isinstance(item, list):
             items = [_readable_scalar(i) for i in item[:MAX_NOTE_ITEMS]]
-            shown[key] = [i for i in items if i is not _DROP]
+            if _DROP not in items:  # a list of scalars; anything nested is dropped whole
+                shown[key] = items
             continue
         scalar = _readable_scalar(item)
         if scalar is not _DROP:

@@ -26,7 +26,6 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -216,24 +215,19 @@ class Guard:
 
 
 def _bearer_routes(app: Any) -> list[tuple[re.Pattern[str], set[str]]]:
-    """The (path pattern, methods) of every route whose dependencies need a bearer token."""
+    """The (path pattern, methods) of every operation the OpenAPI document marks as needing
+    a bearer token (the document is FastAPI's public account of the routes)."""
     found = []
-    for route in getattr(app, "routes", ()):
-        if isinstance(route, APIRoute) and _uses_bearer(route.dependant):
-            found.append((route.path_regex, set(route.methods or ())))
+    paths = app.openapi().get("paths", {}) if app is not None else {}
+    for template, operations in paths.items():
+        methods = {
+            m.upper() for m, op in operations.items() if isinstance(op, dict) and op.get("security")
+        }
+        if methods:
+            parts = re.split(r"\{[^}]+\}", template)
+            pattern = "[^/]+".join(re.escape(part) for part in parts)
+            found.append((re.compile(f"^{pattern}$"), methods))
     return found
-
-
-def _uses_bearer(dependant: Any) -> bool:
-    from warroom.api import BEARER
-
-    todo = [dependant]
-    while todo:
-        node = todo.pop()
-        if node.call is BEARER:
-            return True
-        todo.extend(node.dependencies)
-    return False
 
 
 def _token_known(scope: Scope, token: str) -> bool:

@@ -58,7 +58,8 @@ def _impact(value: Any) -> dict[str, Any]:
             continue
         if isinstance(item, list):
             items = [_scalar(i) for i in item[:_MAX_LIST]]
-            kept[key] = [i for i in items if i is not _DROP]
+            if _DROP not in items:
+                kept[key] = items
         elif (scalar := _scalar(item)) is not _DROP:
             kept[key] = scalar
     return kept
