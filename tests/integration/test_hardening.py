@@ -396,3 +396,19 @@ def test_sessions_expire_when_idle_and_at_their_maximum_age(
         _login(client, api_tokens.viewer)
         clock.advance(timedelta(minutes=11))
         assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_integration_settings_are_bounded(client: TestClient, api_tokens: Tokens) -> None:
+    body = {"name": "hooks", "type": "webhook", "service": "payment-service"}
+    r = client.post(
+        "/api/v1/integrations",
+        json={**body, "settings": {"deep": nested(20)}},
+        headers=auth(api_tokens.admin),
+    )
+    assert r.status_code == 422 and "settings" in field_of(r)
+    r = client.post(
+        "/api/v1/integrations",
+        json={**body, "settings": {"note": "x" * 20_000}},
+        headers=auth(api_tokens.admin),
+    )
+    assert r.status_code == 422 and "settings" in field_of(r)
