@@ -78,7 +78,12 @@ def fuzz(url: str, token: str, *, seconds: int, examples: int, folder: Path) -> 
         "--no-color",
     ]
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 120, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=False,
+        cwd=folder,  # its cache stays out of the checkout
     )
     statuses: Counter[int] = Counter()
     if har.exists():
