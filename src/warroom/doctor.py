@@ -67,8 +67,7 @@ def _database_findings(settings: Settings) -> tuple[list[Finding], Engine | None
                 "if yours is elsewhere, set WARROOM_DATABASE_URL",
             )
         ], None
-    kwargs = {} if path is not None else {"connect_args": {"connect_timeout": 5}}
-    engine = make_engine(settings.database_url, **kwargs)
+    engine = make_engine(settings.database_url, timeout=5)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
