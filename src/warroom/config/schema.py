@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from warroom.config.authority import AuthorityConfig, authority_problems
+from warroom.config.chat import ChatConfig
 from warroom.config.durations import parse_duration
 from warroom.config.postmortems import LearningConfig
 
@@ -1120,6 +1121,7 @@ class WarroomConfig(Strict):
     # Who may change an incident, staffing its roles (docs/incidents.md#authority).
     authority: AuthorityConfig = AuthorityConfig()
     postmortems: LearningConfig = LearningConfig()  # docs/postmortems.md
+    chat: ChatConfig = ChatConfig()  # docs/chat.md
 
     @model_validator(mode="after")
     def _references_resolve(self) -> WarroomConfig:

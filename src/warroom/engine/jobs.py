@@ -10,6 +10,7 @@ import warroom.changes.service
 import warroom.escalation.service
 import warroom.sla.service  # noqa: F401
 from warroom.alerts.routing import evaluate_rules, route_alerts
+from warroom.chat.job import chat_jobs
 from warroom.context import AppContext
 from warroom.doctor import log_channel_problems
 from warroom.engine.beat import beat_job
@@ -46,4 +47,5 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),
         Job("postmortem-reminders", send_reminders, periodic=True),
+        *chat_jobs(ctx, lease),
     ]

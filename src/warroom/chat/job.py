@@ -1,0 +1,400 @@
+"""The chat job: claim due chat actions, do them in Slack, record the outcome.
+
+Each action is claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL), done outside
+any transaction, and finished in a short one. Channel creation saves the channel as soon
+as Slack made it, so a retried action never creates a second channel; every later step
+(invite, topic, opening message, pin) is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from warroom.auth.logic import SYSTEM
+from warroom.chat import logic
+from warroom.chat.adapters import ChatPort, NameTaken, SlackChat
+from warroom.chat.models import ChatAction, ChatChannel
+from warroom.chat.service import DONE, FAILED, PENDING, channel_of, incident_view, open_key
+from warroom.config.schema import WarroomConfig
+from warroom.context import AppContext
+from warroom.engine.delivery import worker_id
+from warroom.engine.models import Notification
+from warroom.engine.runner import Job
+from warroom.incidents import service as incidents
+from warroom.incidents.models import Incident
+from warroom.notifications.ports import PermanentFailure, TemporaryFailure
+from warroom.timeline.logic import EventSource, EventType
+
+log = logging.getLogger("warroom.chat")
+
+MAX_SLEEP = 30.0
+MAX_ATTEMPTS = 12
+NAME_ATTEMPTS = 20
+FIRST_RETRY = timedelta(seconds=10)
+LONGEST_RETRY = timedelta(minutes=15)
+WAIT_FOR_CHANNEL = timedelta(seconds=5)
+
+
+class _Later(Exception):
+    """Not yet: try again at `at` without counting an attempt."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(at)
+        self.at = at
+
+
+def backoff(attempts: int, retry_after: float | None) -> timedelta:
+    """10 s doubling to 15 min, or Slack's Retry-After when it is longer."""
+    delay: timedelta = min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+class ChatRunner:
+    """Engine job over `ChatAction` rows, talking through one `ChatPort`."""
+
+    def __init__(
+        self, port: ChatPort, *, owner: str | None = None, lease: timedelta = timedelta(seconds=60)
+    ) -> None:
+        self.port = port
+        self.owner = owner or worker_id()
+        self._lease = lease
+
+    def __call__(self, ctx: AppContext) -> float | None:
+        now = ctx.clock.now()
+        with ctx.db.unit_of_work() as uow:
+            claimed = [(a.id, a.incident_id) for a in self._claim(uow.session, now)]
+            upcoming = None
+            if not claimed:
+                upcoming = uow.session.scalar(
+                    select(ChatAction.due_at)
+                    .where(ChatAction.status == PENDING)
+                    .order_by(ChatAction.due_at)
+                    .limit(1)
+                )
+            uow.commit()
+        blocked: set[int] = set()
+        for action_id, incident_id in claimed:
+            if incident_id is not None and incident_id in blocked:
+                self._release(ctx, action_id)
+                continue
+            if not self._run_one(ctx, action_id) and incident_id is not None:
+                blocked.add(incident_id)  # keep an incident's messages in order
+        if claimed:
+            return 0.0
+        if upcoming is None:
+            return MAX_SLEEP
+        return min(max((upcoming - ctx.clock.now()).total_seconds(), 0.0), MAX_SLEEP)
+
+    def _claim(self, session: Session, now: datetime) -> list[ChatAction]:
+        query = (
+            select(ChatAction)
+            .where(
+                ChatAction.status == PENDING,
+                ChatAction.due_at <= now,
+                or_(ChatAction.lease_until.is_(None), ChatAction.lease_until < now),
+            )
+            .order_by(ChatAction.id)
+            .limit(50)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        actions = list(session.scalars(query))
+        for action in actions:
+            action.lease_owner = self.owner
+            action.lease_until = now + self._lease
+        return actions
+
+    def _release(self, ctx: AppContext, action_id: int) -> None:
+        with ctx.db.unit_of_work() as uow:
+            uow.session.execute(
+                update(ChatAction)
+                .where(ChatAction.id == action_id, ChatAction.lease_owner == self.owner)
+                .values(lease_until=None, lease_owner=None)
+            )
+            uow.commit()
+
+    def _run_one(self, ctx: AppContext, action_id: int) -> bool:
+        """Do one action; return whether it is finished (done or failed for good)."""
+        now = ctx.clock.now()
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            if action is None or action.lease_owner != self.owner or action.status != PENDING:
+                return True
+            kind, attempts = action.kind, action.attempts + 1
+            uow.commit()
+        outcome: dict[str, object]
+        try:
+            handler = getattr(self, f"_do_{kind}", None)
+            if handler is None:
+                raise PermanentFailure(f"unknown chat action {kind!r}")
+            handler(ctx, action_id)
+            outcome = {"status": DONE, "finished_at": now, "last_error": None}
+        except _Later as later:
+            outcome = {"due_at": later.at}
+        except TemporaryFailure as exc:
+            if attempts >= MAX_ATTEMPTS:
+                outcome = {"status": FAILED, "finished_at": now, "last_error": exc.reason}
+            else:
+                outcome = {
+                    "due_at": now + backoff(attempts, exc.retry_after),
+                    "last_error": exc.reason,
+                    "attempts": attempts,
+                }
+            log.warning("chat action %s (%s) will be retried: %s", action_id, kind, exc.reason)
+        except PermanentFailure as exc:
+            outcome = {
+                "status": FAILED,
+                "finished_at": now,
+                "last_error": exc.reason,
+                "attempts": attempts,
+            }
+            log.error("chat action %s (%s) failed: %s", action_id, kind, exc.reason)
+        outcome.setdefault("attempts", attempts)
+        with ctx.db.unit_of_work() as uow:
+            uow.session.execute(
+                update(ChatAction)
+                .where(ChatAction.id == action_id, ChatAction.lease_owner == self.owner)
+                .values(lease_until=None, lease_owner=None, **outcome)
+            )
+            uow.commit()
+        return outcome.get("status") in (DONE, FAILED)
+
+    # --- the actions ------------------------------------------------------------------------
+
+    def _do_open(self, ctx: AppContext, action_id: int) -> None:
+        config = ctx.config.chat.slack
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            assert action is not None and action.incident_id is not None
+            incident = uow.session.get(Incident, action.incident_id)
+            if incident is None:
+                return
+            incident_id = incident.id
+            channel = channel_of(uow.session, incident_id)
+            channel_id = channel.channel_id if channel else None
+            opening_ts = channel.opening_ts if channel else None
+            name = logic.channel_name(
+                config.channel_name,
+                number=incident.id,
+                title=incident.title,
+                severity=incident.severity,
+                at=incident.declared_at,
+            )
+            private = incident.restricted and config.private_for_restricted
+            addresses = _slack_addresses(uow.session, ctx.config, incident)
+            view = incident_view(ctx.config, incident, ctx.settings.base_url)
+        if channel_id is None:
+            channel_id, name = self._create(name, private=private)
+            with ctx.db.unit_of_work() as uow:
+                uow.session.add(
+                    ChatChannel(
+                        incident_id=incident_id,
+                        channel_id=channel_id,
+                        name=name,
+                        created_at=ctx.clock.now(),
+                    )
+                )
+                incidents.record(
+                    uow.session,
+                    incident=_incident(uow.session, incident_id),
+                    type=EventType.COMMUNICATION,
+                    description=f"Slack channel #{name} opened",
+                    now=ctx.clock.now(),
+                    actor=SYSTEM.actor,
+                    source=EventSource.AUTOMATION,
+                    details={"channel": channel_id, "name": name},
+                )
+                uow.commit()
+        users = [u for u in (self.port.user_id(a) for a in addresses) if u]
+        self.port.invite(channel_id, list(dict.fromkeys(users)))
+        self.port.set_topic(channel_id, logic.topic(view))
+        if opening_ts is None:
+            opening_ts = self.port.post(
+                channel_id, logic.opening_text(view), logic.opening_blocks(view)
+            )
+            with ctx.db.unit_of_work() as uow:
+                saved = channel_of(uow.session, incident_id)
+                assert saved is not None
+                saved.opening_ts = opening_ts
+                uow.commit()
+        if config.pin_opening_message and opening_ts:
+            self.port.pin(channel_id, opening_ts)
+
+    def _create(self, name: str, *, private: bool) -> tuple[str, str]:
+        for attempt in range(1, NAME_ATTEMPTS + 1):
+            candidate = logic.with_suffix(name, attempt)
+            try:
+                return self.port.create_channel(candidate, private=private), candidate
+            except NameTaken:
+                continue
+        raise PermanentFailure(f"every channel name from {name} to -{NAME_ATTEMPTS} is taken")
+
+    def _channel_or_wait(self, ctx: AppContext, session: Session, action: ChatAction) -> str | None:
+        """The incident's channel id; wait while it is being opened; None if it never will."""
+        assert action.incident_id is not None
+        channel = channel_of(session, action.incident_id)
+        if channel is not None:
+            return None if channel.archived_at is not None else channel.channel_id
+        opener = session.scalar(
+            select(ChatAction).where(ChatAction.key == open_key(action.incident_id))
+        )
+        if opener is not None and opener.status == PENDING:
+            raise _Later(max(opener.due_at, ctx.clock.now() + WAIT_FOR_CHANNEL))
+        return None
+
+    def _do_post(self, ctx: AppContext, action_id: int) -> None:
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            assert action is not None and action.incident_id is not None
+            channel_id = self._channel_or_wait(ctx, uow.session, action)
+            if channel_id is None:
+                return
+            text = str(action.payload.get("text") or "")
+            refresh = bool(action.payload.get("refresh"))
+            incident = _incident(uow.session, action.incident_id)
+            view = incident_view(ctx.config, incident, ctx.settings.base_url)
+            channel = channel_of(uow.session, incident.id)
+            opening_ts = channel.opening_ts if channel else None
+        self.port.post(channel_id, text)
+        if refresh:
+            self.port.set_topic(channel_id, logic.topic(view))
+            if opening_ts:
+                self.port.update(
+                    channel_id, opening_ts, logic.opening_text(view), logic.opening_blocks(view)
+                )
+
+    def _do_archive(self, ctx: AppContext, action_id: int) -> None:
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            assert action is not None and action.incident_id is not None
+            channel_id = self._channel_or_wait(ctx, uow.session, action)
+            incident = _incident(uow.session, action.incident_id)
+            if channel_id is None or incident.status not in ("resolved", "closed"):
+                return  # reopened since: the channel stays
+        self.port.archive(channel_id)
+        with ctx.db.unit_of_work() as uow:
+            channel = channel_of(uow.session, action.incident_id)
+            if channel is not None:
+                channel.archived_at = ctx.clock.now()
+            uow.commit()
+
+    def _do_capture(self, ctx: AppContext, action_id: int) -> None:
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            assert action is not None
+            channel_id = str(action.payload["channel"])
+            ts = str(action.payload["ts"])
+        message = self.port.message(channel_id, ts)
+        if message is None:
+            raise PermanentFailure(f"message {ts} is not in channel {channel_id}")
+        link = self.port.permalink(channel_id, ts)
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            assert action is not None and action.incident_id is not None
+            if action.status != PENDING:
+                return
+            incident = _incident(uow.session, action.incident_id)
+            author = person_for_slack(ctx.config, message.user or "", "") or (
+                f"slack:{message.user}" if message.user else None
+            )
+            incidents.record(
+                uow.session,
+                incident=incident,
+                type=EventType.NOTE,
+                description=message.text[:4000] or "(empty message)",
+                now=ctx.clock.now(),
+                actor=author,
+                source=EventSource.HUMAN,
+                timestamp=_ts_time(ts) or ctx.clock.now(),
+                details={
+                    "slack": {
+                        "channel": channel_id,
+                        "ts": ts,
+                        "permalink": link,
+                        "marked_by": action.payload.get("marked_by"),
+                    }
+                },
+            )
+            # Done in the timeline's own transaction: the message lands exactly once.
+            action.status, action.finished_at = DONE, ctx.clock.now()
+            uow.commit()
+
+    def _do_uncapture(self, ctx: AppContext, action_id: int) -> None:
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            assert action is not None and action.incident_id is not None
+            incident = _incident(uow.session, action.incident_id)
+            who = action.payload.get("unmarked_by") or "someone"
+            incidents.record(
+                uow.session,
+                incident=incident,
+                type=EventType.NOTE,
+                description=f"Slack message {action.payload.get('ts')} unmarked by {who}; "
+                "its timeline entry stays",
+                now=ctx.clock.now(),
+                actor=str(who),
+                source=EventSource.HUMAN,
+                details={"slack": dict(action.payload)},
+            )
+            action.status, action.finished_at = DONE, ctx.clock.now()
+            uow.commit()
+
+
+def _incident(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise PermanentFailure(f"incident {incident_id} no longer exists")
+    return incident
+
+
+def _ts_time(ts: str) -> datetime | None:
+    from datetime import UTC
+
+    try:
+        return datetime.fromtimestamp(float(ts), tz=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def person_for_slack(config: WarroomConfig, user_id: str, user_name: str) -> str | None:
+    """The warroom handle of a Slack member: by `slack:` id or @name, else by handle."""
+    for user in config.users:
+        slack = (user.slack or "").strip()
+        if slack and (slack == user_id or (user_name and slack.lstrip("@") == user_name)):
+            return user.handle
+    return None
+
+
+def _slack_addresses(session: Session, config: WarroomConfig, incident: Incident) -> list[str]:
+    """The Slack addresses of the incident's people: roles, participants, those paged."""
+    handles = [r.user for r in incident.roles] + [p.user for p in incident.participants]
+    handles += [
+        h
+        for h in session.scalars(
+            select(Notification.recipient).where(
+                Notification.incident_id == incident.id, Notification.recipient.is_not(None)
+            )
+        )
+        if h
+    ]
+    addresses = []
+    for handle in dict.fromkeys(handles):
+        user = config.user(handle)
+        if user is not None and user.slack:
+            addresses.append(user.slack)
+    return addresses
+
+
+def chat_jobs(ctx: AppContext, lease: timedelta) -> list[Job]:
+    """The chat job when Slack is configured (WARROOM_SLACK_TOKEN), else none."""
+    token = ctx.settings.slack_token
+    if token is None or not ctx.config.chat.slack.enabled:
+        return []
+    port = SlackChat(token=token.get_secret_value(), base_url=ctx.settings.slack_base_url)
+    return [Job("chat", ChatRunner(port, lease=lease))]

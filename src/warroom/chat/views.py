@@ -1,0 +1,149 @@
+"""Slack's requests: `/api/v1/integrations/slack/{commands,interactions,events}`.
+
+Each request is checked against `WARROOM_SLACK_SIGNING_SECRET` (HMAC-SHA256 over the raw
+body and `X-Slack-Request-Timestamp`, within five minutes of the server's clock) before
+anything is read from it; a bad, missing or replayed signature is 401 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from warroom.api import CtxDep
+from warroom.chat import logic
+from warroom.chat.commands import Caller, run_action, run_command
+from warroom.chat.service import incident_for_channel, queue
+from warroom.context import AppContext
+from warroom.errors import NotFound, Unauthorized, ValidationFailed
+
+router = APIRouter(prefix="/api/v1/integrations/slack", tags=["chat"])
+MAX_BODY = 256 * 1024
+
+
+async def _verified_body(request: Request, ctx: AppContext) -> bytes:
+    secret = ctx.settings.slack_signing_secret
+    if secret is None:
+        raise NotFound("Slack is not configured (WARROOM_SLACK_SIGNING_SECRET is not set)")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ValidationFailed("request body too large", field="body")
+    problem = logic.signature_problem(
+        secret=secret.get_secret_value(),
+        timestamp=request.headers.get("X-Slack-Request-Timestamp"),
+        signature=request.headers.get("X-Slack-Signature"),
+        body=body,
+        now=ctx.clock.now(),
+    )
+    if problem is not None:
+        raise Unauthorized(problem)
+    return body
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(body.decode(), keep_blank_values=True))
+    except UnicodeDecodeError:
+        raise ValidationFailed("the body is not UTF-8 form data", field="body") from None
+
+
+@router.post("/commands")
+async def slash_command(request: Request, ctx: CtxDep) -> JSONResponse:
+    """`/incident …`: answered within Slack's 3 seconds, ephemerally unless it changed something."""
+    form = _form(await _verified_body(request, ctx))
+    if not form.get("user_id"):
+        raise ValidationFailed("user_id is missing", field="user_id")
+    caller = Caller(form["user_id"], form.get("user_name", ""), form.get("channel_id", ""))
+    answer = await run_in_threadpool(run_command, ctx, caller, form.get("text", ""))
+    return JSONResponse(answer)
+
+
+@router.post("/interactions")
+async def interaction(request: Request, ctx: CtxDep) -> Response:
+    """A button press on a warroom message (`block_actions`)."""
+    form = _form(await _verified_body(request, ctx))
+    try:
+        payload = json.loads(form.get("payload") or "")
+    except json.JSONDecodeError:
+        raise ValidationFailed("payload is not JSON", field="payload") from None
+    if not isinstance(payload, dict):
+        raise ValidationFailed("payload must be an object", field="payload")
+    if payload.get("type") != "block_actions":
+        return Response(status_code=200)
+    user = payload.get("user") or {}
+    actions = payload.get("actions") or []
+    if not isinstance(user, dict) or not user.get("id") or not actions:
+        raise ValidationFailed("block_actions needs user.id and actions", field="payload")
+    channel = payload.get("channel") or {}
+    caller = Caller(
+        str(user["id"]),
+        str(user.get("username") or user.get("name") or ""),
+        str(channel.get("id") or "") if isinstance(channel, dict) else "",
+    )
+    first = actions[0] if isinstance(actions[0], dict) else {}
+    answer = await run_in_threadpool(
+        run_action, ctx, caller, str(first.get("action_id") or ""), str(first.get("value") or "")
+    )
+    return JSONResponse(answer)
+
+
+@router.post("/events")
+async def slack_event(request: Request, ctx: CtxDep) -> JSONResponse:
+    """Events API: `url_verification`, and marked messages (`reaction_added`/`_removed`)."""
+    body = await _verified_body(request, ctx)
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationFailed("the body is not JSON", field="body") from None
+    if not isinstance(payload, dict):
+        raise ValidationFailed("the body must be an object", field="body")
+    if payload.get("type") == "url_verification":
+        return JSONResponse({"challenge": str(payload.get("challenge") or "")})
+    event = payload.get("event")
+    if payload.get("type") == "event_callback" and isinstance(event, dict):
+        await run_in_threadpool(_on_event, ctx, event)
+    return JSONResponse({"ok": True})
+
+
+def _on_event(ctx: AppContext, event: dict[str, Any]) -> None:
+    kind = event.get("type")
+    if kind not in ("reaction_added", "reaction_removed"):
+        return
+    if event.get("reaction") != ctx.config.chat.slack.timeline_reaction:
+        return
+    item = event.get("item") or {}
+    if not isinstance(item, dict) or item.get("type") != "message":
+        return
+    channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
+    if not channel or not ts:
+        return
+    now = ctx.clock.now()
+    with ctx.db.unit_of_work() as uow:
+        incident = incident_for_channel(uow.session, channel)
+        if incident is None:
+            return
+        user = str(event.get("user") or "")
+        if kind == "reaction_added":
+            queue(
+                uow.session,
+                key=f"slack:capture:{channel}:{ts}",
+                kind="capture",
+                incident_id=incident.id,
+                payload={"channel": channel, "ts": ts, "marked_by": user},
+                now=now,
+            )
+        else:
+            queue(
+                uow.session,
+                key=f"slack:uncapture:{channel}:{ts}:{event.get('event_ts') or now.isoformat()}",
+                kind="uncapture",
+                incident_id=incident.id,
+                payload={"channel": channel, "ts": ts, "unmarked_by": user},
+                now=now,
+            )
+        uow.commit()
