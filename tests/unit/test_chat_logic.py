@@ -148,7 +148,7 @@ def test_opening_message_escapes_and_offers_buttons() -> None:
     text = str(blocks)
     assert "Jane Doe" in text and "Communications lead: unassigned" in text
     assert "&lt;script&gt; &amp; co" not in blocks[0]["text"]["text"]  # plain_text header
-    actions = [b for b in blocks if b["type"] == "actions"][0]["elements"]
+    actions = next(b for b in blocks if b["type"] == "actions")["elements"]
     assert [a["action_id"] for a in actions] == [
         "warroom_ack",
         "warroom_claim_ic",

@@ -273,13 +273,14 @@ class ChatRunner:
         with ctx.db.unit_of_work() as uow:
             action = uow.session.get(ChatAction, action_id)
             assert action is not None and action.incident_id is not None
+            incident_id = action.incident_id
             channel_id = self._channel_or_wait(ctx, uow.session, action)
-            incident = _incident(uow.session, action.incident_id)
+            incident = _incident(uow.session, incident_id)
             if channel_id is None or incident.status not in ("resolved", "closed"):
                 return  # reopened since: the channel stays
         self.port.archive(channel_id)
         with ctx.db.unit_of_work() as uow:
-            channel = channel_of(uow.session, action.incident_id)
+            channel = channel_of(uow.session, incident_id)
             if channel is not None:
                 channel.archived_at = ctx.clock.now()
             uow.commit()

@@ -1,0 +1,327 @@
+"""The incident channel against a local Slack Web API, with requests signed as Slack signs.
+
+GoAlert-style: each step lists exactly the Slack calls it must cause, and no others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import select
+
+from warroom.app import create_app
+from warroom.chat.adapters import SlackChat
+from warroom.chat.job import ChatRunner
+from warroom.chat.models import ChatAction, ChatChannel
+from warroom.clock import FakeClock
+from warroom.config.chat import ChatConfig, SlackChannelConfig
+from warroom.config.schema import WarroomConfig
+from warroom.context import AppContext
+from warroom.db import Database
+from warroom.incidents.models import Incident
+from warroom.settings import Settings
+from warroom.testing.slack_api import FakeSlackWorkspace
+from warroom.timeline.models import TimelineEvent
+
+SECRET = "e2b9c0d4a1f64f7f9c1d2e3f4a5b6c7d"
+JANE, BOB, STRANGER = "U0JANE00001", "U0BOB000001", "U0NOBODY001"
+BASE = "/api/v1/integrations/slack"
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlackWorkspace]:
+    users = [
+        {"id": JANE, "name": "jane.smith", "email": "jane@example.com"},
+        {"id": BOB, "name": "bob.wilson", "email": "bob@example.com"},
+    ]
+    with FakeSlackWorkspace(users=users, lifetime=60) as fake:
+        yield fake
+
+
+@pytest.fixture
+def chat_config(config: WarroomConfig) -> WarroomConfig:
+    ids = {"jane.smith": JANE, "bob.wilson": BOB}
+    users = [u.model_copy(update={"slack": ids.get(u.handle, u.slack)}) for u in config.users]
+    chat = ChatConfig(slack=SlackChannelConfig(enabled=True))
+    return config.model_copy(update={"users": users, "chat": chat})
+
+
+@pytest.fixture
+def ctx(
+    db: Database, chat_config: WarroomConfig, clock: FakeClock, slack: FakeSlackWorkspace
+) -> AppContext:
+    settings = Settings(
+        database_url=db.url,
+        auto_migrate=False,
+        engine=False,
+        base_url="https://warroom.example.com",
+        slack_token=SecretStr(slack.token),
+        slack_signing_secret=SecretStr(SECRET),
+        slack_base_url=slack.url,
+    )
+    return AppContext(settings=settings, db=db, config=chat_config, clock=clock)
+
+
+@pytest.fixture
+def client(ctx: AppContext) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx)) as c:
+        yield c
+
+
+@pytest.fixture
+def runner(slack: FakeSlackWorkspace) -> ChatRunner:
+    return ChatRunner(SlackChat(token=slack.token, base_url=slack.url), owner="test-engine")
+
+
+def signed(clock: FakeClock, body: bytes, *, secret: str = SECRET) -> dict[str, str]:
+    timestamp = str(int(clock.now().timestamp()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None
+    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+
+
+def command(
+    client: TestClient, clock: FakeClock, text: str, *, user: str = JANE, channel: str = "C0GENERAL"
+) -> dict[str, str]:
+    name = {JANE: "jane.smith", BOB: "bob.wilson"}.get(user, "stranger")
+    body = urlencode(
+        {
+            "command": "/incident",
+            "text": text,
+            "user_id": user,
+            "user_name": name,
+            "channel_id": channel,
+            "team_id": "T0FAKE",
+        }
+    ).encode()
+    headers = {**signed(clock, body), "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post(f"{BASE}/commands", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer: dict[str, str] = response.json()
+    return answer
+
+
+def press(client: TestClient, clock: FakeClock, action_id: str, value: str, user: str) -> None:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": "x"},
+        "channel": {"id": "C0X"},
+        "actions": [{"action_id": action_id, "value": value}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {**signed(clock, body), "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post(f"{BASE}/interactions", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["response_type"] == "in_channel", response.json()
+
+
+def event(client: TestClient, clock: FakeClock, payload: dict[str, object]) -> None:
+    body = json.dumps(payload).encode()
+    headers = {**signed(clock, body), "Content-Type": "application/json"}
+    response = client.post(f"{BASE}/events", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def drain(ctx: AppContext, runner: ChatRunner, slack: FakeSlackWorkspace) -> list[str]:
+    """Run the chat job until it has nothing due; return the Slack methods it called."""
+    slack.clear()
+    for _ in range(20):
+        if runner(ctx) != 0.0:
+            break
+    return slack.methods()
+
+
+def test_declare_claim_pin_resolve_from_slack(
+    client: TestClient,
+    ctx: AppContext,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+    db: Database,
+) -> None:
+    answer = command(client, clock, "declare SEV1 Payment processing failing")
+    assert answer["response_type"] == "in_channel"
+    assert "INC-1 declared at SEV1" in answer["text"]
+
+    assert drain(ctx, runner, slack) == [
+        "conversations.create",
+        "conversations.invite",
+        "conversations.setTopic",
+        "chat.postMessage",
+        "pins.add",
+    ]
+    channel = slack.channel_named("inc-1-payment-processing-failing")
+    assert channel is not None and not channel.private
+    assert JANE in channel.members
+    assert channel.topic.startswith("SEV1 - Payment processing failing - IC:")
+    opening = channel.messages[channel.pins[0]]
+    assert "INC-1: Payment processing failing" in json.dumps(opening["blocks"])
+
+    press(client, clock, "warroom_claim_ic", "INC-1", JANE)
+    assert drain(ctx, runner, slack) == [
+        "chat.postMessage",
+        "conversations.setTopic",
+        "chat.update",
+    ]
+    assert "IC: Jane" in channel.topic
+
+    clock.advance(minutes=3)
+    said = slack.say(channel.id, BOB, "Rolled back payments to v2.3.0")
+    reaction = {
+        "type": "reaction_added",
+        "user": JANE,
+        "reaction": "pushpin",
+        "item": {"type": "message", "channel": channel.id, "ts": said},
+        "event_ts": "1710495300.000200",
+    }
+    envelope = {"type": "event_callback", "team_id": "T0FAKE", "event": reaction}
+    event(client, clock, envelope)
+    event(client, clock, envelope)  # Slack retries deliveries: the message lands once
+    assert drain(ctx, runner, slack) == ["conversations.history", "chat.getPermalink"]
+    with db.unit_of_work() as uow:
+        notes = list(
+            uow.session.scalars(
+                select(TimelineEvent).where(
+                    TimelineEvent.description == "Rolled back payments to v2.3.0"
+                )
+            )
+        )
+        assert len(notes) == 1
+        assert notes[0].actor == "bob.wilson"
+        assert notes[0].details["slack"]["permalink"].startswith("https://fake.slack.com/")
+
+    clock.advance(minutes=10)
+    answer = command(client, clock, "resolve Rolled back", channel=channel.id)
+    assert "INC-1 is now resolved" in answer["text"]
+    assert drain(ctx, runner, slack) == [
+        "chat.postMessage",
+        "conversations.setTopic",
+        "chat.update",
+        "chat.postMessage",
+        "conversations.setTopic",
+        "chat.update",
+        "conversations.archive",
+    ]
+    assert channel.archived
+    summary = [m for m in channel.messages.values() if "resolved*" in m["text"]]
+    assert len(summary) == 1 and "Duration: 0 h 13 min" in summary[0]["text"]
+
+
+def test_bad_missing_or_replayed_signatures_are_401_and_change_nothing(
+    client: TestClient, clock: FakeClock, db: Database
+) -> None:
+    body = urlencode({"text": "declare SEV2 Forged", "user_id": JANE}).encode()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    wrong = signed(clock, body, secret="not-the-secret-at-all")
+    replay = signed(clock, body)
+    clock.advance(minutes=6)
+    for headers in ({}, wrong, replay):
+        response = client.post(f"{BASE}/commands", content=body, headers={**form, **headers})
+        assert response.status_code == 401, response.text
+        assert response.json()["error"]["code"] == "unauthorized"
+    with db.unit_of_work() as uow:
+        assert uow.session.scalar(select(Incident.id)) is None
+
+
+def test_url_verification_answers_the_challenge(client: TestClient, clock: FakeClock) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV"}).encode()
+    response = client.post(f"{BASE}/events", content=body, headers=signed(clock, body))
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV"}
+    response = client.post(f"{BASE}/events", content=body)
+    assert response.status_code == 401
+
+
+def test_unknown_slack_user_is_told_and_nothing_changes(
+    client: TestClient, clock: FakeClock, db: Database
+) -> None:
+    answer = command(client, clock, "declare SEV2 Search slow", user=STRANGER)
+    assert answer["response_type"] == "ephemeral"
+    assert "not mapped to a warroom user" in answer["text"] and STRANGER in answer["text"]
+    with db.unit_of_work() as uow:
+        assert uow.session.scalar(select(Incident.id)) is None
+
+
+def test_refusals_are_ephemeral_and_name_who_may(client: TestClient, clock: FakeClock) -> None:
+    command(client, clock, "declare SEV2 Checkout errors")
+    assert "Incident commander" in command(client, clock, "claim INC-1 ic")["text"]
+    answer = command(client, clock, "severity INC-1 SEV1 worse", user=BOB)
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"].startswith("Refused:") and "jane.smith" in answer["text"]
+    assert "usage" in command(client, clock, "assign INC-1 ic")["text"]
+    assert "`/incident` commands" in command(client, clock, "help")["text"]
+
+
+def test_rate_limits_and_name_collisions_are_survived_without_a_second_channel(
+    client: TestClient,
+    ctx: AppContext,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+    db: Database,
+) -> None:
+    slack.add_channel("inc-1-database-down")
+    with slack.outage():
+        command(client, clock, "declare SEV2 Database down")  # Slack down: declaring works
+    slack.fail_next(status=429, retry_after=30)
+    assert drain(ctx, runner, slack) == ["conversations.create"]
+    with db.unit_of_work() as uow:
+        action = uow.session.scalars(select(ChatAction)).one()
+        assert action.status == "pending" and "ratelimited" in (action.last_error or "")
+        assert action.due_at >= clock.now() + timedelta(seconds=30)
+    assert drain(ctx, runner, slack) == []  # not before Slack's Retry-After
+    clock.advance(seconds=31)
+    assert drain(ctx, runner, slack) == [
+        "conversations.create",
+        "conversations.create",
+        "conversations.invite",
+        "conversations.setTopic",
+        "chat.postMessage",
+        "pins.add",
+    ]
+    assert slack.channel_named("inc-1-database-down-2") is not None
+    clock.advance(minutes=5)
+    assert drain(ctx, runner, slack) == []
+    with db.unit_of_work() as uow:
+        assert len(list(uow.session.scalars(select(ChatChannel)))) == 1
+
+
+def test_api_declarations_open_channels_and_changes_post(
+    client: TestClient,
+    ctx: AppContext,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+    api_tokens: object,
+) -> None:
+    token = api_tokens.jane  # type: ignore[attr-defined]
+    headers = {"Authorization": f"Bearer {token}"}
+    created = client.post(
+        "/api/v1/incidents",
+        json={"title": "Login broken", "severity": "SEV3", "restricted": True},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    drain(ctx, runner, slack)
+    channel = slack.channel_named("inc-1-login-broken")
+    assert channel is not None and channel.private
+    response = client.post(
+        "/api/v1/incidents/INC-1/status",
+        json={"status": "identified", "message": "Bad cert"},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    assert drain(ctx, runner, slack) == [
+        "chat.postMessage",
+        "conversations.setTopic",
+        "chat.update",
+    ]
+    assert any(
+        "identified" in m["text"] and "Bad cert" in m["text"] for m in channel.messages.values()
+    )
