@@ -325,3 +325,86 @@ def test_api_declarations_open_channels_and_changes_post(
     assert any(
         "identified" in m["text"] and "Bad cert" in m["text"] for m in channel.messages.values()
     )
+
+
+@pytest.fixture
+def handle_config(config: WarroomConfig) -> WarroomConfig:
+    """The example users as they are (`slack: "@jane.smith"`), SEV1 inviting bob."""
+    chat = ChatConfig(
+        slack=SlackChannelConfig(
+            enabled=True,
+            channel_name="incident-{date}-{number}",
+            invite={"SEV1": ["bob.wilson"]},
+            bridge_url="https://meet.example.com/warroom",
+        )
+    )
+    return config.model_copy(update={"chat": chat})
+
+
+def test_sev1_invites_by_handle_and_posts_the_bridge(
+    db: Database,
+    handle_config: WarroomConfig,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+    api_tokens: object,
+) -> None:
+    settings = Settings(
+        database_url=db.url,
+        auto_migrate=False,
+        engine=False,
+        slack_signing_secret=SecretStr(SECRET),
+    )
+    ctx = AppContext(settings=settings, db=db, config=handle_config, clock=clock)
+    with TestClient(create_app(ctx)) as client:
+        created = client.post(
+            "/api/v1/incidents",
+            json={"title": "Everything down", "severity": "SEV1"},
+            headers={"Authorization": f"Bearer {api_tokens.jane}"},  # type: ignore[attr-defined]
+        )
+        assert created.status_code == 201, created.text
+    assert drain(ctx, runner, slack) == [
+        "conversations.create",
+        "users.list",
+        "conversations.invite",
+        "conversations.setTopic",
+        "chat.postMessage",
+        "pins.add",
+    ]
+    channel = slack.channel_named("incident-20240315-1")
+    assert channel is not None
+    assert sorted(channel.members) == sorted([JANE, BOB])
+    opening = channel.messages[channel.pins[0]]
+    assert "https://meet.example.com/warroom" in json.dumps(opening["blocks"])
+
+
+def test_unmarking_is_recorded_and_removes_nothing(
+    client: TestClient,
+    ctx: AppContext,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+    db: Database,
+) -> None:
+    command(client, clock, "declare SEV3 Flaky tests")
+    drain(ctx, runner, slack)
+    channel = slack.channel_named("inc-1-flaky-tests")
+    assert channel is not None
+    said = slack.say(channel.id, JANE, "Disabled the flaky suite")
+    item = {"type": "message", "channel": channel.id, "ts": said}
+    for kind, stamp in (("reaction_added", "1.1"), ("reaction_removed", "1.2")):
+        reaction = {
+            "type": kind,
+            "user": JANE,
+            "reaction": "pushpin",
+            "item": item,
+            "event_ts": stamp,
+        }
+        event(client, clock, {"type": "event_callback", "event": reaction})
+    other = {"type": "reaction_added", "user": JANE, "reaction": "eyes", "item": item}
+    event(client, clock, {"type": "event_callback", "event": other})  # not the marker
+    assert drain(ctx, runner, slack) == ["conversations.history", "chat.getPermalink"]
+    with db.unit_of_work() as uow:
+        texts = [e.description for e in uow.session.scalars(select(TimelineEvent))]
+    assert texts.count("Disabled the flaky suite") == 1
+    assert any("unmarked by jane.smith" in t for t in texts)

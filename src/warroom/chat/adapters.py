@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import http.client
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from slack_sdk import WebClient
@@ -36,6 +38,7 @@ TEMPORARY_ERRORS = frozenset(
         "request_timeout",
     }
 )
+DIRECTORY_REFRESH = 300.0  # seconds before an unknown @name looks at the member list again
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
 
 
@@ -76,6 +79,8 @@ class SlackChat:
         self._client = WebClient(
             token=token, base_url=self.base_url, timeout=int(max(timeout, 1)), retry_handlers=[]
         )
+        self._directory: dict[str, str] | None = None
+        self._loaded_at = 0.0
 
     def __repr__(self) -> str:
         return f"SlackChat(base_url={self.base_url!r})"
@@ -170,7 +175,14 @@ class SlackChat:
         address = address.strip()
         if _USER_ID.match(address):
             return address
-        if "@" in address and not address.startswith("@"):
+        if address.startswith("@"):
+            name = address[1:].lower()
+            found = self._members().get(name)
+            if found is None and time.monotonic() - self._loaded_at > DIRECTORY_REFRESH:
+                self._directory = None  # someone who joined since the last look-up
+                found = self._members().get(name)
+            return found
+        if "@" in address:
             try:
                 data = self._call(
                     "users.lookupByEmail", lambda: self._client.users_lookupByEmail(email=address)
@@ -181,6 +193,29 @@ class SlackChat:
             found = user.get("id") if isinstance(user, dict) else None
             return found if isinstance(found, str) else None
         return None
+
+    def _members(self) -> dict[str, str]:
+        """Member ids by name and display name (`users.list`), fetched once per adapter."""
+        if self._directory is None:
+            directory: dict[str, str] = {}
+            cursor: str | None = None
+            for _page in range(50):
+                data = self._call(
+                    "users.list", partial(self._client.users_list, limit=200, cursor=cursor)
+                )
+                for member in data.get("members") or []:
+                    if not isinstance(member, dict) or member.get("deleted"):
+                        continue
+                    profile = member.get("profile") or {}
+                    for name in (member.get("name"), profile.get("display_name")):
+                        if isinstance(name, str) and name and isinstance(member.get("id"), str):
+                            directory.setdefault(name.lower(), member["id"])
+                meta = data.get("response_metadata") or {}
+                cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+                if not cursor:
+                    break
+            self._directory, self._loaded_at = directory, time.monotonic()
+        return self._directory
 
     def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
         try:

@@ -331,7 +331,8 @@ class ChatRunner:
             action = uow.session.get(ChatAction, action_id)
             assert action is not None and action.incident_id is not None
             incident = _incident(uow.session, action.incident_id)
-            who = action.payload.get("unmarked_by") or "someone"
+            slack_user = str(action.payload.get("unmarked_by") or "")
+            who = person_for_slack(ctx.config, slack_user, "") or f"slack:{slack_user or '?'}"
             incidents.record(
                 uow.session,
                 incident=incident,
@@ -375,6 +376,9 @@ def person_for_slack(config: WarroomConfig, user_id: str, user_name: str) -> str
 def _slack_addresses(session: Session, config: WarroomConfig, incident: Incident) -> list[str]:
     """The Slack addresses of the incident's people: roles, participants, those paged."""
     handles = [r.user for r in incident.roles] + [p.user for p in incident.participants]
+    for name in config.chat.slack.invite.get(incident.severity, []):
+        team = next((t for t in config.teams if t.name == name), None)
+        handles += team.members if team is not None else [name]
     handles += [
         h
         for h in session.scalars(

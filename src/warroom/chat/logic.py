@@ -121,6 +121,7 @@ class IncidentView:
     url: str = ""
     required_roles: tuple[str, ...] = ()
     people: dict[str, str] = field(default_factory=dict)  # handle -> display name
+    bridge_url: str = ""
 
 
 def _who(view: IncidentView, handle: str | None) -> str:
@@ -158,6 +159,13 @@ def opening_blocks(view: IncidentView) -> list[dict[str, Any]]:
         {"type": "section", "fields": fields},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Roles*\n{role_lines}"}},
     ]
+    if view.bridge_url:
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"*Bridge*: <{view.bridge_url}|join the call>"},
+            }
+        )
     if view.url:
         blocks.append(
             {

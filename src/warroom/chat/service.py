@@ -75,6 +75,8 @@ def incident_view(config: WarroomConfig, incident: Incident, base_url: str) -> I
     """What chat messages show of `incident`."""
     level = config.severity(incident.severity)
     required = tuple(level.required_roles) if level else ()
+    slack = config.chat.slack
+    bridge = slack.bridge_url if incident.severity in slack.bridge_severities else None
     return IncidentView(
         key=incident.key,
         title=incident.title,
@@ -85,6 +87,7 @@ def incident_view(config: WarroomConfig, incident: Incident, base_url: str) -> I
         url=f"{base_url.rstrip('/')}/incidents/{incident.key}" if base_url else "",
         required_roles=tuple(str(r) for r in required),
         people={u.handle: u.name for u in config.users},
+        bridge_url=bridge or "",
     )
 
 

@@ -28,6 +28,11 @@ class SlackChannelConfig(_Strict):
     pin_opening_message: bool = True
     # A message marked with this reaction lands on the incident's timeline.
     timeline_reaction: Annotated[str, Field(min_length=1, max_length=64)] = "pushpin"
+    # Who else is invited, by severity: user handles or team names (`SEV1: [eng-leadership]`).
+    invite: dict[str, list[str]] = {}
+    # The call bridge posted in the opening message of these severities.
+    bridge_url: str | None = None
+    bridge_severities: list[str] = ["SEV1", "SEV2"]
     archive_on_resolve: bool = True
     archive_after: Duration = timedelta(hours=0)
 
