@@ -19,6 +19,8 @@ from warroom.config.schema import WarroomConfig
 from warroom.db import insert_ignoring_conflict
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
+from warroom.notifications.render import MessageContext, MessageKind
+from warroom.notifications.service import notify_address
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
@@ -99,18 +101,57 @@ def _config(session: Session) -> WarroomConfig | None:
     return config if isinstance(config, WarroomConfig) else None
 
 
+def _to_webhooks(session: Session, event: events.DomainEvent, what: str, text: str) -> None:
+    """Send `text` about the incident to every configured Teams incoming webhook."""
+    config = _config(session)
+    if config is None or not config.chat.teams_webhooks:
+        return
+    incident = session.get(Incident, event.incident_id)
+    if incident is None:
+        return
+    base_url = str(session.info.get("base_url") or "")
+    commander = next((r.user for r in incident.roles if r.role == "incident_commander"), None)
+    context = MessageContext(
+        kind=MessageKind.PAGE,
+        title=incident.title,
+        incident=incident.key,
+        severity=incident.severity,
+        status=incident.status,
+        reason=text,
+        incident_url=f"{base_url.rstrip('/')}/incidents/{incident.key}" if base_url else None,
+        services=tuple(s.service for s in incident.services),
+        started_at=incident.started_at or incident.declared_at,
+        commander=commander,
+    )
+    for url in config.chat.teams_webhooks:
+        notify_address(
+            session,
+            channel="teams",
+            address=url,
+            context=context,
+            reason="chat",
+            key=f"chat:{incident.id}:{what}:{event.at.isoformat()}",
+            now=event.at,
+            incident_id=incident.id,
+        )
+
+
 @events.subscribe(events.IncidentDeclared)
 def _open_channel(session: Session, event: events.IncidentDeclared) -> None:
     config = _config(session)
-    if config is None or not config.chat.slack.enabled:
+    if config is None:
         return
     incident = session.get(Incident, event.incident_id)
     if incident is None or incident.status in (Status.RESOLVED, Status.CLOSED):
         return  # imported history needs no war room
+    _to_webhooks(session, event, "declared", f"{incident.key} declared at {incident.severity}")
+    if not config.chat.slack.enabled:
+        return
     queue(session, key=open_key(incident.id), kind="open", incident_id=incident.id, now=event.at)
 
 
 def _post(session: Session, event: events.DomainEvent, what: str, text: str) -> None:
+    _to_webhooks(session, event, what, text)
     if not has_channel_work(session, event.incident_id):
         return
     queue(

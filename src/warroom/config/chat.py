@@ -65,3 +65,14 @@ class ChatConfig(_Strict):
     """Chat side effects of incident changes."""
 
     slack: SlackChannelConfig = SlackChannelConfig()
+    # Microsoft Teams incoming webhooks that get the opening message and every status,
+    # severity and role change (through the notification outbox).
+    teams_webhooks: list[str] = []
+
+    @field_validator("teams_webhooks")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
