@@ -408,3 +408,37 @@ def test_unmarking_is_recorded_and_removes_nothing(
         texts = [e.description for e in uow.session.scalars(select(TimelineEvent))]
     assert texts.count("Disabled the flaky suite") == 1
     assert any("unmarked by jane.smith" in t for t in texts)
+
+
+def test_notes_and_the_chat_outbox_listing(
+    client: TestClient,
+    ctx: AppContext,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+    api_tokens: object,
+) -> None:
+    command(client, clock, "declare SEV3 Cache misses")
+    answer = command(client, clock, "note INC-1 Hit rate back at 92%")
+    assert "Note added to INC-1" in answer["text"]
+    slack.fail_next_with("internal_error")
+    drain(ctx, runner, slack)
+    jane = {"Authorization": f"Bearer {api_tokens.jane}"}  # type: ignore[attr-defined]
+    bob = {"Authorization": f"Bearer {api_tokens.bob}"}  # type: ignore[attr-defined]
+    listed = client.get(f"{BASE}/actions", headers=jane).json()
+    assert [(a["kind"], a["incident"], a["status"]) for a in listed] == [
+        ("open", "INC-1", "pending")
+    ]
+    assert "internal_error" in listed[0]["last_error"]
+    assert client.get(f"{BASE}/actions").status_code == 401
+    timeline = client.get("/api/v1/incidents/INC-1/timeline", headers=jane).json()
+    assert any(e["description"] == "Hit rate back at 92%" for e in timeline["events"])
+
+    secret = client.post(
+        "/api/v1/incidents",
+        json={"title": "Breach", "severity": "SEV2", "restricted": True},
+        headers=jane,
+    )
+    assert secret.status_code == 201
+    assert len(client.get(f"{BASE}/actions", headers=jane).json()) == 2
+    assert [a["incident"] for a in client.get(f"{BASE}/actions", headers=bob).json()] == ["INC-1"]

@@ -21,7 +21,7 @@ from warroom.errors import NotFound, WarroomError
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
-from warroom.incidents.schemas import IncidentCreate
+from warroom.incidents.schemas import EventCreate, IncidentCreate
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,17 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
                 now=now,
             )
             text = f"{key} is now {status.value} ({who.actor})"
+        elif command.verb == "note":
+            if not command.rest:
+                return reply("usage: /incident note [INC-N] TEXT")
+            incidents.add_event(
+                session,
+                incident=incident,
+                data=EventCreate(type="note", description=command.rest),
+                actor=who,
+                now=now,
+            )
+            text = f"Note added to {key} by {who.actor}"
         elif command.verb == "severity":
             incidents.change_severity(
                 session,

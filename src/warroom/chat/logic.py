@@ -207,7 +207,7 @@ def opening_text(view: IncidentView) -> str:
 
 # --- /incident ----------------------------------------------------------------------------
 
-COMMANDS = ("declare", "ack", "status", "severity", "assign", "claim", "resolve", "help")
+COMMANDS = ("declare", "ack", "status", "severity", "assign", "claim", "note", "resolve", "help")
 HELP = """*`/incident` commands*
 • `declare [SEVERITY] TITLE` - declare an incident (and open its channel)
 • `ack [INC-N]` - acknowledge
@@ -215,6 +215,7 @@ HELP = """*`/incident` commands*
 • `severity [INC-N] SEVERITY [reason]` - upgrade or downgrade
 • `assign [INC-N] ROLE @user` - give a role (ic, tl, comms, scribe, sme, ops)
 • `claim [INC-N] ROLE` - take a role yourself
+• `note [INC-N] TEXT` - add a note to the timeline
 • `resolve [INC-N] [message]` - resolve
 Inside an incident's channel the incident can be left out."""
 

@@ -8,19 +8,22 @@ anything is read from it; a bad, missing or replayed signature is 401 and change
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from warroom.api import CtxDep
+from warroom.api import CtxDep, Responder, UowDep
 from warroom.chat import logic
 from warroom.chat.commands import Caller, run_action, run_command
+from warroom.chat.models import ChatAction
 from warroom.chat.service import incident_for_channel, queue
 from warroom.context import AppContext
 from warroom.errors import NotFound, Unauthorized, ValidationFailed
+from warroom.incidents.models import Incident
 
 router = APIRouter(prefix="/api/v1/integrations/slack", tags=["chat"])
 MAX_BODY = 256 * 1024
@@ -147,3 +150,36 @@ def _on_event(ctx: AppContext, event: dict[str, Any]) -> None:
                 now=now,
             )
         uow.commit()
+
+
+@router.get("/actions")
+def chat_actions(
+    uow: UowDep,
+    who: Responder,
+    status: Literal["pending", "done", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """The chat outbox, newest first: what was or will be done in Slack, and its errors."""
+    query = select(ChatAction).order_by(ChatAction.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(ChatAction.status == status)
+    result = []
+    for action in uow.session.scalars(query):
+        incident = uow.session.get(Incident, action.incident_id) if action.incident_id else None
+        if incident is not None and not who.can_see(
+            restricted=incident.restricted, participants={p.user for p in incident.participants}
+        ):
+            continue  # restricted incidents stay invisible to outsiders
+        result.append(
+            {
+                "id": action.id,
+                "kind": action.kind,
+                "incident": incident.key if incident is not None else None,
+                "status": action.status,
+                "attempts": action.attempts,
+                "due_at": action.due_at.isoformat(),
+                "last_error": action.last_error,
+                "finished_at": action.finished_at.isoformat() if action.finished_at else None,
+            }
+        )
+    return result
