@@ -442,3 +442,15 @@ def test_notes_and_the_chat_outbox_listing(
     assert secret.status_code == 201
     assert len(client.get(f"{BASE}/actions", headers=jane).json()) == 2
     assert [a["incident"] for a in client.get(f"{BASE}/actions", headers=bob).json()] == ["INC-1"]
+
+
+def test_without_a_signing_secret_every_request_is_refused(
+    db: Database, chat_config: WarroomConfig, clock: FakeClock
+) -> None:
+    settings = Settings(database_url=db.url, auto_migrate=False, engine=False)
+    ctx = AppContext(settings=settings, db=db, config=chat_config, clock=clock)
+    body = json.dumps({"type": "url_verification", "challenge": "x"}).encode()
+    with TestClient(create_app(ctx)) as client:
+        response = client.post(f"{BASE}/events", content=body, headers=signed(clock, body))
+    assert response.status_code == 401
+    assert "WARROOM_SLACK_SIGNING_SECRET" in response.json()["error"]["message"]

@@ -2,7 +2,8 @@
 
 Each request is checked against `WARROOM_SLACK_SIGNING_SECRET` (HMAC-SHA256 over the raw
 body and `X-Slack-Request-Timestamp`, within five minutes of the server's clock) before
-anything is read from it; a bad, missing or replayed signature is 401 and changes nothing.
+anything is read from it; a bad, missing or replayed signature is 401 and changes
+nothing, and so is every request while no signing secret is set.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from warroom.chat.commands import Caller, run_action, run_command
 from warroom.chat.models import ChatAction
 from warroom.chat.service import incident_for_channel, queue
 from warroom.context import AppContext
-from warroom.errors import NotFound, Unauthorized, ValidationFailed
+from warroom.errors import Unauthorized, ValidationFailed
 from warroom.incidents.models import Incident
 
 router = APIRouter(prefix="/api/v1/integrations/slack", tags=["chat"])
@@ -32,7 +33,9 @@ MAX_BODY = 256 * 1024
 async def _verified_body(request: Request, ctx: AppContext) -> bytes:
     secret = ctx.settings.slack_signing_secret
     if secret is None:
-        raise NotFound("Slack is not configured (WARROOM_SLACK_SIGNING_SECRET is not set)")
+        raise Unauthorized(
+            "Slack requests cannot be verified: WARROOM_SLACK_SIGNING_SECRET is not set"
+        )
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ValidationFailed("request body too large", field="body")
