@@ -454,3 +454,63 @@ def test_without_a_signing_secret_every_request_is_refused(
         response = client.post(f"{BASE}/events", content=body, headers=signed(clock, body))
     assert response.status_code == 401
     assert "WARROOM_SLACK_SIGNING_SECRET" in response.json()["error"]["message"]
+
+
+def _interaction(client: TestClient, clock: FakeClock, payload: dict[str, object]) -> object:
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {**signed(clock, body), "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post(f"{BASE}/interactions", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json() if response.content else None
+
+
+def test_declare_without_a_title_opens_the_form_and_its_submission_declares(
+    client: TestClient, clock: FakeClock, slack: FakeSlackWorkspace, db: Database
+) -> None:
+    body = urlencode(
+        {
+            "command": "/incident",
+            "text": "declare",
+            "user_id": JANE,
+            "user_name": "jane.smith",
+            "channel_id": "C0GENERAL",
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        }
+    ).encode()
+    headers = {**signed(clock, body), "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post(f"{BASE}/commands", content=body, headers=headers)
+    assert response.status_code == 200 and not response.content
+    assert slack.methods() == ["views.open"]
+    (modal,) = slack.views
+    options = modal["blocks"][1]["element"]["options"]
+    assert [o["value"] for o in options] == ["SEV1", "SEV2", "SEV3", "SEV4"]
+
+    def submission(title: str, severity: str | None) -> dict[str, object]:
+        chosen = {"selected_option": {"value": severity}} if severity else {}
+        values = {
+            "title": {"value": {"type": "plain_text_input", "value": title}},
+            "severity": {"value": {"type": "static_select", **chosen}},
+        }
+        return {
+            "type": "view_submission",
+            "user": {"id": JANE, "username": "jane.smith"},
+            "view": {
+                "callback_id": "warroom_declare",
+                "private_metadata": "C0GENERAL",
+                "state": {"values": values},
+            },
+        }
+
+    answer = _interaction(client, clock, submission("", None))
+    assert answer == {
+        "response_action": "errors",
+        "errors": {"title": "Say what is happening", "severity": "Choose a severity"},
+    }
+    assert _interaction(client, clock, submission("Checkout 500s", "SEV2")) is None
+    with db.unit_of_work() as uow:
+        incident = uow.session.scalars(select(Incident)).one()
+        assert (incident.title, incident.severity, incident.created_by) == (
+            "Checkout 500s",
+            "SEV2",
+            "jane.smith",
+        )

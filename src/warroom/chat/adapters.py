@@ -66,6 +66,7 @@ class ChatPort(Protocol):
     def message(self, channel: str, ts: str) -> ChatMessage | None: ...
     def permalink(self, channel: str, ts: str) -> str | None: ...
     def user_id(self, address: str) -> str | None: ...
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
 
 
 class SlackChat:
@@ -193,6 +194,9 @@ class SlackChat:
             found = user.get("id") if isinstance(user, dict) else None
             return found if isinstance(found, str) else None
         return None
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self._call("views.open", lambda: self._client.views_open(trigger_id=trigger_id, view=view))
 
     def _members(self) -> dict[str, str]:
         """Member ids by name and display name (`users.list`), fetched once per adapter."""

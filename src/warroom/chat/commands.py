@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from warroom.auth.logic import Principal, Role
 from warroom.chat import logic
+from warroom.chat.adapters import ChatPort
 from warroom.chat.job import person_for_slack
 from warroom.chat.service import incident_for_channel
 from warroom.context import AppContext
@@ -22,6 +23,7 @@ from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate, IncidentCreate
+from warroom.notifications.ports import DeliveryFailure
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Caller:
     user_id: str
     user_name: str = ""
     channel_id: str = ""
+    trigger_id: str = ""
 
 
 def reply(text: str, *, public: bool = False) -> dict[str, Any]:
@@ -53,7 +56,9 @@ def unmapped(caller: Caller) -> dict[str, Any]:
     )
 
 
-def run_command(ctx: AppContext, caller: Caller, text: str) -> dict[str, Any]:
+def run_command(
+    ctx: AppContext, caller: Caller, text: str, port: ChatPort | None = None
+) -> dict[str, Any]:
     """Run one `/incident …` and return Slack's answer."""
     try:
         command = logic.parse_command(text)
@@ -64,6 +69,16 @@ def run_command(ctx: AppContext, caller: Caller, text: str) -> dict[str, Any]:
     who = principal_for(ctx, caller)
     if who is None:
         return unmapped(caller)
+    if command.verb == "declare" and not command.rest and port is not None and caller.trigger_id:
+        modal = logic.declare_modal([s.name for s in ctx.config.severities], caller.channel_id)
+        try:
+            port.open_view(caller.trigger_id, modal)
+        except DeliveryFailure as exc:
+            return reply(
+                f"Could not open the form ({exc.reason}); "
+                "use `/incident declare SEVERITY TITLE` instead."
+            )
+        return {}
     try:
         return _run(ctx, caller, who, command)
     except WarroomError as exc:
@@ -177,6 +192,22 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
             text = f"{logic.role_label(role)} of {key}: {user}"
         uow.commit()
     return reply(text, public=True)
+
+
+def run_declare_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:
+    """The declare modal was submitted: declare, or show the errors in the form."""
+    title, severity = logic.submitted(view, "title"), logic.submitted(view, "severity")
+    errors = {}
+    if not title:
+        errors["title"] = "Say what is happening"
+    if ctx.config.severity(severity) is None:
+        errors["severity"] = "Choose a severity"
+    if errors:
+        return {"response_action": "errors", "errors": errors}
+    answer = run_command(ctx, caller, f"declare {severity} {title}")
+    if answer.get("response_type") != "in_channel":
+        return {"response_action": "errors", "errors": {"title": answer.get("text", "")[:150]}}
+    return {}
 
 
 def run_action(ctx: AppContext, caller: Caller, action_id: str, value: str) -> dict[str, Any]:

@@ -277,3 +277,48 @@ def mentioned_user(text: str) -> tuple[str | None, str]:
     if match:
         return match.group(1), match.group(2) or ""
     return None, text.lstrip("@")
+
+
+# --- modals -------------------------------------------------------------------------------
+
+DECLARE_CALLBACK = "warroom_declare"
+
+
+def declare_modal(severities: list[str], channel_id: str) -> dict[str, Any]:
+    """The declare form (`views.open`): title and severity."""
+    options = [{"text": {"type": "plain_text", "text": name}, "value": name} for name in severities]
+    return {
+        "type": "modal",
+        "callback_id": DECLARE_CALLBACK,
+        "private_metadata": channel_id,
+        "title": {"type": "plain_text", "text": "Declare an incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "title",
+                "label": {"type": "plain_text", "text": "What is happening?"},
+                "element": {"type": "plain_text_input", "action_id": "value", "max_length": 255},
+            },
+            {
+                "type": "input",
+                "block_id": "severity",
+                "label": {"type": "plain_text", "text": "Severity"},
+                "element": {"type": "static_select", "action_id": "value", "options": options},
+            },
+        ],
+    }
+
+
+def submitted(view: dict[str, Any], block: str) -> str:
+    """The value a modal's input block holds (text or selected option), or ''."""
+    state = view.get("state") or {}
+    values = state.get("values") if isinstance(state, dict) else None
+    element = ((values or {}).get(block) or {}).get("value") or {}
+    if not isinstance(element, dict):
+        return ""
+    option = element.get("selected_option")
+    if isinstance(option, dict):
+        return str(option.get("value") or "")
+    return str(element.get("value") or "").strip()

@@ -19,7 +19,8 @@ from starlette.concurrency import run_in_threadpool
 
 from warroom.api import CtxDep, Responder, UowDep
 from warroom.chat import logic
-from warroom.chat.commands import Caller, run_action, run_command
+from warroom.chat.adapters import SlackChat
+from warroom.chat.commands import Caller, run_action, run_command, run_declare_form
 from warroom.chat.models import ChatAction
 from warroom.chat.service import incident_for_channel, queue
 from warroom.context import AppContext
@@ -59,14 +60,26 @@ def _form(body: bytes) -> dict[str, str]:
 
 
 @router.post("/commands")
-async def slash_command(request: Request, ctx: CtxDep) -> JSONResponse:
+async def slash_command(request: Request, ctx: CtxDep) -> Response:
     """`/incident …`: answered within Slack's 3 seconds, ephemerally unless it changed something."""
     form = _form(await _verified_body(request, ctx))
     if not form.get("user_id"):
         raise ValidationFailed("user_id is missing", field="user_id")
-    caller = Caller(form["user_id"], form.get("user_name", ""), form.get("channel_id", ""))
-    answer = await run_in_threadpool(run_command, ctx, caller, form.get("text", ""))
-    return JSONResponse(answer)
+    caller = Caller(
+        form["user_id"],
+        form.get("user_name", ""),
+        form.get("channel_id", ""),
+        form.get("trigger_id", ""),
+    )
+    answer = await run_in_threadpool(run_command, ctx, caller, form.get("text", ""), _port(ctx))
+    return JSONResponse(answer) if answer else Response(status_code=200)
+
+
+def _port(ctx: AppContext) -> SlackChat | None:
+    token = ctx.settings.slack_token
+    if token is None:
+        return None
+    return SlackChat(token=token.get_secret_value(), base_url=ctx.settings.slack_base_url)
 
 
 @router.post("/interactions")
@@ -79,9 +92,17 @@ async def interaction(request: Request, ctx: CtxDep) -> Response:
         raise ValidationFailed("payload is not JSON", field="payload") from None
     if not isinstance(payload, dict):
         raise ValidationFailed("payload must be an object", field="payload")
+    user = payload.get("user") or {}
+    view = payload.get("view") or {}
+    if payload.get("type") == "view_submission" and isinstance(view, dict):
+        if view.get("callback_id") != logic.DECLARE_CALLBACK or not isinstance(user, dict):
+            return Response(status_code=200)
+        caller = Caller(str(user.get("id") or ""), str(user.get("username") or ""),
+                        str(view.get("private_metadata") or ""))  # fmt: skip
+        answer = await run_in_threadpool(run_declare_form, ctx, caller, view)
+        return JSONResponse(answer) if answer else Response(status_code=200)
     if payload.get("type") != "block_actions":
         return Response(status_code=200)
-    user = payload.get("user") or {}
     actions = payload.get("actions") or []
     if not isinstance(user, dict) or not user.get("id") or not actions:
         raise ValidationFailed("block_actions needs user.id and actions", field="payload")

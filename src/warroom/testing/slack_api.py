@@ -4,7 +4,7 @@
 `conversations.create` (Slack's name rules, `name_taken`, `invalid_name_specials`),
 `conversations.invite` (`already_in_channel`), `conversations.setTopic`,
 `conversations.archive`, `conversations.history`, `chat.update`, `chat.getPermalink` and
-`pins.add`, answering with Slack's shapes and error codes. `fail_next(status=429,
+`pins.add` and `views.open`, answering with Slack's shapes and error codes. `fail_next(status=429,
 retry_after=…)` answers `ratelimited` with a Retry-After header, as Slack does.
 
 `calls()` lists the methods called, in order, each with its arguments: GoAlert-style
@@ -40,6 +40,7 @@ class FakeSlackWorkspace(FakeSlack):
 
     def __init__(self, **kwargs: Any) -> None:
         self.channels_by_id: dict[str, FakeChannel] = {}
+        self.views: list[dict[str, Any]] = []  # modals opened with views.open
         self._next_channel = 1000
         super().__init__(**kwargs)
 
@@ -204,6 +205,18 @@ class FakeSlackWorkspace(FakeSlack):
         return _Reply.json(200, {"ok": True, "channel": channel.id, "permalink": link})
 
 
+def _open_view(fake: FakeSlackWorkspace, arguments: dict[str, Any]) -> _Reply:
+    view = arguments.get("view")
+    if isinstance(view, str):
+        view = json.loads(view)
+    if not arguments.get("trigger_id"):
+        return _error("invalid_trigger_id")
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return _error("invalid_arguments")
+    fake.views.append(view)
+    return _Reply.json(200, {"ok": True, "view": {"id": f"V0{len(fake.views)}FAKE", **view}})
+
+
 def _error(code: str) -> _Reply:
     return _Reply.json(200, {"ok": False, "error": code})
 
@@ -239,4 +252,5 @@ _METHODS = {
     "chat.update": FakeSlackWorkspace._update,
     "chat.getPermalink": FakeSlackWorkspace._permalink,
     "pins.add": FakeSlackWorkspace._pin,
+    "views.open": _open_view,
 }
