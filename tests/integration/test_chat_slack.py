@@ -377,6 +377,18 @@ def test_sev1_invites_by_handle_and_posts_the_bridge(
     opening = channel.messages[channel.pins[0]]
     assert "https://meet.example.com/warroom" in json.dumps(opening["blocks"])
 
+    said = slack.say(channel.id, BOB, "Failing over to the standby region")
+    item = {"type": "message", "channel": channel.id, "ts": said}
+    reaction = {"type": "reaction_added", "user": JANE, "reaction": "pushpin", "item": item}
+    with TestClient(create_app(ctx)) as client:
+        event(client, clock, {"type": "event_callback", "event": reaction})
+    assert drain(ctx, runner, slack) == ["conversations.history", "chat.getPermalink"]
+    with db.unit_of_work() as uow:
+        note = uow.session.scalars(
+            select(TimelineEvent).where(TimelineEvent.description.startswith("Failing over"))
+        ).one()
+        assert note.actor == "bob.wilson"  # the member behind "@bob.wilson"
+
 
 def test_unmarking_is_recorded_and_removes_nothing(
     client: TestClient,

@@ -301,7 +301,7 @@ class ChatRunner:
             if action.status != PENDING:
                 return
             incident = _incident(uow.session, action.incident_id)
-            author = person_for_slack(ctx.config, message.user or "", "") or (
+            author = self._person(ctx.config, message.user) or (
                 f"slack:{message.user}" if message.user else None
             )
             incidents.record(
@@ -326,13 +326,26 @@ class ChatRunner:
             action.status, action.finished_at = DONE, ctx.clock.now()
             uow.commit()
 
+    def _person(self, config: WarroomConfig, slack_user: str | None) -> str | None:
+        """The warroom user behind a Slack member id, also when configured as `@name`."""
+        if not slack_user:
+            return None
+        found = person_for_slack(config, slack_user, "")
+        if found is not None:
+            return found
+        for user in config.users:
+            address = (user.slack or "").strip()
+            if address.startswith("@") and self.port.user_id(address) == slack_user:
+                return user.handle
+        return None
+
     def _do_uncapture(self, ctx: AppContext, action_id: int) -> None:
         with ctx.db.unit_of_work() as uow:
             action = uow.session.get(ChatAction, action_id)
             assert action is not None and action.incident_id is not None
             incident = _incident(uow.session, action.incident_id)
             slack_user = str(action.payload.get("unmarked_by") or "")
-            who = person_for_slack(ctx.config, slack_user, "") or f"slack:{slack_user or '?'}"
+            who = self._person(ctx.config, slack_user) or f"slack:{slack_user or '?'}"
             incidents.record(
                 uow.session,
                 incident=incident,
