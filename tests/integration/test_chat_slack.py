@@ -165,11 +165,16 @@ def test_declare_claim_pin_resolve_from_slack(
     assert "INC-1: Payment processing failing" in json.dumps(opening["blocks"])
 
     press(client, clock, "warroom_claim_ic", "INC-1", JANE)
-    assert drain(ctx, runner, slack) == [
+    after_a_role = [
+        "conversations.invite",
         "chat.postMessage",
         "conversations.setTopic",
         "chat.update",
     ]
+    assert drain(ctx, runner, slack) == after_a_role
+    command(client, clock, "assign INC-1 scribe <@U0BOB000001|bob.wilson>", channel=channel.id)
+    assert drain(ctx, runner, slack) == after_a_role
+    assert BOB in channel.members
     assert "IC: Jane" in channel.topic
 
     clock.advance(minutes=3)

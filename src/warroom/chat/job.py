@@ -257,10 +257,16 @@ class ChatRunner:
                 return
             text = str(action.payload.get("text") or "")
             refresh = bool(action.payload.get("refresh"))
+            action_invite = action.payload.get("invite")
             incident = _incident(uow.session, action.incident_id)
             view = incident_view(ctx.config, incident, ctx.settings.base_url)
             channel = channel_of(uow.session, incident.id)
             opening_ts = channel.opening_ts if channel else None
+        invitee = ctx.config.user(str(action_invite)) if action_invite else None
+        if invitee is not None and invitee.slack:
+            member = self.port.user_id(invitee.slack)
+            if member:
+                self.port.invite(channel_id, [member])
         self.port.post(channel_id, text)
         if refresh:
             self.port.set_topic(channel_id, logic.topic(view))

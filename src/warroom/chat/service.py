@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warroom import events
-from warroom.chat.logic import IncidentView
+from warroom.chat.logic import IncidentView, role_label
 from warroom.chat.models import ChatAction, ChatChannel
 from warroom.config.schema import WarroomConfig
 from warroom.db import insert_ignoring_conflict
@@ -150,7 +150,9 @@ def _open_channel(session: Session, event: events.IncidentDeclared) -> None:
     queue(session, key=open_key(incident.id), kind="open", incident_id=incident.id, now=event.at)
 
 
-def _post(session: Session, event: events.DomainEvent, what: str, text: str) -> None:
+def _post(
+    session: Session, event: events.DomainEvent, what: str, text: str, invite: str | None = None
+) -> None:
     _to_webhooks(session, event, what, text)
     if not has_channel_work(session, event.incident_id):
         return
@@ -159,7 +161,7 @@ def _post(session: Session, event: events.DomainEvent, what: str, text: str) -> 
         key=f"slack:post:{event.incident_id}:{what}:{event.at.isoformat()}",
         kind="post",
         incident_id=event.incident_id,
-        payload={"text": text, "refresh": True},
+        payload={"text": text, "refresh": True, "invite": invite},
         now=event.at,
     )
 
@@ -181,13 +183,12 @@ def _severity(session: Session, event: events.SeverityChanged) -> None:
 
 @events.subscribe(events.RoleAssigned)
 def _role(session: Session, event: events.RoleAssigned) -> None:
-    from warroom.chat.logic import role_label
-
     _post(
         session,
         event,
         f"role:{event.role}:{event.user}",
         f"{role_label(event.role)}: {event.user}.",
+        invite=event.user,  # a new role holder joins the channel
     )
 
 
