@@ -236,6 +236,14 @@ def test_bad_missing_or_replayed_signatures_are_401_and_change_nothing(
 
 
 def test_url_verification_answers_the_challenge(client: TestClient, clock: FakeClock) -> None:
+    ssl_check = b"ssl_check=1&token=x"
+    headers = {**signed(clock, ssl_check), "Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post(f"{BASE}/commands", content=ssl_check, headers=headers).status_code == 200
+    no_user = b"text=ack"
+    headers = {**signed(clock, no_user), "Content-Type": "application/x-www-form-urlencoded"}
+    refused = client.post(f"{BASE}/commands", content=no_user, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"]["field"] == "user_id"
     body = json.dumps({"type": "url_verification", "challenge": "3eZbrw1aBm2rZgRNFdxV"}).encode()
     response = client.post(f"{BASE}/events", content=body, headers=signed(clock, body))
     assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV"}

@@ -63,6 +63,8 @@ def _form(body: bytes) -> dict[str, str]:
 async def slash_command(request: Request, ctx: CtxDep) -> Response:
     """`/incident …`: answered within Slack's 3 seconds, ephemerally unless it changed something."""
     form = _form(await _verified_body(request, ctx))
+    if form.get("ssl_check") == "1":
+        return Response(status_code=200)  # Slack checking the certificate, nothing to do
     if not form.get("user_id"):
         raise ValidationFailed("user_id is missing", field="user_id")
     caller = Caller(
