@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,12 @@ from warroom.engine.models import Notification
 from warroom.engine.runner import Job
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
-from warroom.notifications.ports import PermanentFailure, TemporaryFailure
+from warroom.notifications.ports import (
+    PermanentFailure,
+    TemporaryFailure,
+    is_temporary_status,
+    parse_retry_after,
+)
 from warroom.timeline.logic import EventSource, EventType
 
 log = logging.getLogger("warroom.chat")
@@ -59,11 +65,21 @@ class ChatRunner:
     """Engine job over `ChatAction` rows, talking through one `ChatPort`."""
 
     def __init__(
-        self, port: ChatPort, *, owner: str | None = None, lease: timedelta = timedelta(seconds=60)
+        self,
+        port: ChatPort | None,
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(seconds=60),
     ) -> None:
-        self.port = port
+        self._port = port
         self.owner = owner or worker_id()
         self._lease = lease
+
+    @property
+    def port(self) -> ChatPort:
+        if self._port is None:
+            raise PermanentFailure("Slack is not configured (WARROOM_SLACK_TOKEN)")
+        return self._port
 
     def __call__(self, ctx: AppContext) -> float | None:
         now = ctx.clock.now()
@@ -345,6 +361,24 @@ class ChatRunner:
                 return user.handle
         return None
 
+    def _do_mattermost(self, ctx: AppContext, action_id: int) -> None:
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            assert action is not None
+            url, text = str(action.payload["url"]), str(action.payload["text"])
+        try:
+            response = httpx.post(url, json={"text": text, "username": "warroom"}, timeout=10.0)
+        except httpx.HTTPError as exc:
+            # The URL is the webhook's secret: never in a reason that is stored or logged.
+            raise TemporaryFailure(f"cannot reach Mattermost: {type(exc).__name__}") from None
+        if response.status_code == 200:
+            return
+        reason = f"Mattermost answered HTTP {response.status_code}"
+        if is_temporary_status(response.status_code):
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise TemporaryFailure(reason, retry_after=retry_after)
+        raise PermanentFailure(reason)
+
     def _do_uncapture(self, ctx: AppContext, action_id: int) -> None:
         with ctx.db.unit_of_work() as uow:
             action = uow.session.get(ChatAction, action_id)
@@ -416,9 +450,11 @@ def _slack_addresses(session: Session, config: WarroomConfig, incident: Incident
 
 
 def chat_jobs(ctx: AppContext, lease: timedelta) -> list[Job]:
-    """The chat job when Slack is configured (WARROOM_SLACK_TOKEN), else none."""
+    """The chat job when Slack (WARROOM_SLACK_TOKEN) or Mattermost is configured, else none."""
     token = ctx.settings.slack_token
-    if token is None or not ctx.config.chat.slack.enabled:
+    port = None
+    if token is not None and ctx.config.chat.slack.enabled:
+        port = SlackChat(token=token.get_secret_value(), base_url=ctx.settings.slack_base_url)
+    if port is None and not ctx.config.chat.mattermost_webhooks:
         return []
-    port = SlackChat(token=token.get_secret_value(), base_url=ctx.settings.slack_base_url)
     return [Job("chat", ChatRunner(port, lease=lease))]

@@ -104,7 +104,7 @@ def _config(session: Session) -> WarroomConfig | None:
 def _to_webhooks(session: Session, event: events.DomainEvent, what: str, text: str) -> None:
     """Send `text` about the incident to every configured Teams incoming webhook."""
     config = _config(session)
-    if config is None or not config.chat.teams_webhooks:
+    if config is None or not (config.chat.teams_webhooks or config.chat.mattermost_webhooks):
         return
     incident = session.get(Incident, event.incident_id)
     if incident is None:
@@ -123,6 +123,20 @@ def _to_webhooks(session: Session, event: events.DomainEvent, what: str, text: s
         started_at=incident.started_at or incident.declared_at,
         commander=commander,
     )
+    markdown = f"**{incident.key}** ({incident.severity}, {incident.status}): " + (
+        f"{incident.title}\n{text}"
+    )
+    if context.incident_url:
+        markdown += f"\n[Open {incident.key} in warroom]({context.incident_url})"
+    for i, url in enumerate(config.chat.mattermost_webhooks):
+        queue(
+            session,
+            key=f"mattermost:{incident.id}:{i}:{what}:{event.at.isoformat()}",
+            kind="mattermost",
+            incident_id=incident.id,
+            payload={"url": url, "text": markdown},
+            now=event.at,
+        )
     for url in config.chat.teams_webhooks:
         notify_address(
             session,

@@ -68,8 +68,10 @@ class ChatConfig(_Strict):
     # Microsoft Teams incoming webhooks that get the opening message and every status,
     # severity and role change (through the notification outbox).
     teams_webhooks: list[str] = []
+    # Mattermost incoming webhooks: the same messages, as Markdown (through the chat outbox).
+    mattermost_webhooks: list[str] = []
 
-    @field_validator("teams_webhooks")
+    @field_validator("teams_webhooks", "mattermost_webhooks")
     @classmethod
     def _urls(cls, value: list[str]) -> list[str]:
         for url in value:
