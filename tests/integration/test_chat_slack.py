@@ -539,3 +539,38 @@ def test_declare_without_a_title_opens_the_form_and_its_submission_declares(
             "SEV2",
             "jane.smith",
         )
+
+
+def test_a_pinned_message_lands_once_and_warroom_pinning_its_own_is_ignored(
+    client: TestClient,
+    ctx: AppContext,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+    db: Database,
+) -> None:
+    command(client, clock, "declare SEV2 Disk full")
+    drain(ctx, runner, slack)
+    channel = slack.channel_named("inc-1-disk-full")
+    assert channel is not None
+    said = slack.say(channel.id, BOB, "Deleted 40 GB of old logs")
+    for ts in (channel.pins[0], said):
+        message = {"type": "message", "ts": ts, "text": "..."}
+        pin = {
+            "type": "pin_added",
+            "user": BOB,
+            "channel_id": channel.id,
+            "item": {"type": "message", "channel": channel.id, "message": message},
+        }
+        event(client, clock, {"type": "event_callback", "event": pin})
+    reaction = {
+        "type": "reaction_added",
+        "user": JANE,
+        "reaction": "pushpin",
+        "item": {"type": "message", "channel": channel.id, "ts": said},
+    }
+    event(client, clock, {"type": "event_callback", "event": reaction})  # pinned and marked
+    assert drain(ctx, runner, slack) == ["conversations.history", "chat.getPermalink"]
+    with db.unit_of_work() as uow:
+        texts = [e.description for e in uow.session.scalars(select(TimelineEvent))]
+    assert texts.count("Deleted 40 GB of old logs") == 1

@@ -22,7 +22,7 @@ from warroom.chat import logic
 from warroom.chat.adapters import SlackChat
 from warroom.chat.commands import Caller, run_action, run_command, run_declare_form
 from warroom.chat.models import ChatAction
-from warroom.chat.service import incident_for_channel, queue
+from warroom.chat.service import channel_of, incident_for_channel, queue
 from warroom.context import AppContext
 from warroom.errors import Unauthorized, ValidationFailed
 from warroom.incidents.models import Incident
@@ -123,7 +123,7 @@ async def interaction(request: Request, ctx: CtxDep) -> Response:
 
 @router.post("/events")
 async def slack_event(request: Request, ctx: CtxDep) -> JSONResponse:
-    """Events API: `url_verification`, and marked messages (`reaction_added`/`_removed`)."""
+    """Events API: `url_verification`; messages marked by the reaction or pinned."""
     body = await _verified_body(request, ctx)
     try:
         payload = json.loads(body)
@@ -139,25 +139,45 @@ async def slack_event(request: Request, ctx: CtxDep) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
-def _on_event(ctx: AppContext, event: dict[str, Any]) -> None:
+def _marked_message(ctx: AppContext, event: dict[str, Any]) -> tuple[bool, str, str] | None:
+    """(marked?, channel, ts) for a marking event: the reaction, or a pin; else None."""
     kind = event.get("type")
-    if kind not in ("reaction_added", "reaction_removed"):
-        return
-    if event.get("reaction") != ctx.config.chat.slack.timeline_reaction:
-        return
     item = event.get("item") or {}
-    if not isinstance(item, dict) or item.get("type") != "message":
-        return
-    channel, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
+    if not isinstance(item, dict):
+        return None
+    if kind in ("reaction_added", "reaction_removed"):
+        if event.get("reaction") != ctx.config.chat.slack.timeline_reaction:
+            return None
+        if item.get("type") != "message":
+            return None
+        ts = item.get("ts")
+    elif kind in ("pin_added", "pin_removed"):
+        message = item.get("message") or {}
+        ts = message.get("ts") if isinstance(message, dict) else None
+        ts = ts or item.get("ts")
+    else:
+        return None
+    channel = item.get("channel") or event.get("channel_id")
     if not channel or not ts:
+        return None
+    return kind in ("reaction_added", "pin_added"), str(channel), str(ts)
+
+
+def _on_event(ctx: AppContext, event: dict[str, Any]) -> None:
+    found = _marked_message(ctx, event)
+    if found is None:
         return
+    marked, channel, ts = found
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as uow:
         incident = incident_for_channel(uow.session, channel)
         if incident is None:
             return
+        opening = channel_of(uow.session, incident.id)
+        if opening is not None and opening.opening_ts == ts:
+            return  # warroom's own opening message, pinned by warroom
         user = str(event.get("user") or "")
-        if kind == "reaction_added":
+        if marked:
             queue(
                 uow.session,
                 key=f"slack:capture:{channel}:{ts}",
