@@ -574,3 +574,41 @@ def test_a_pinned_message_lands_once_and_warroom_pinning_its_own_is_ignored(
     with db.unit_of_work() as uow:
         texts = [e.description for e in uow.session.scalars(select(TimelineEvent))]
     assert texts.count("Deleted 40 GB of old logs") == 1
+
+
+def test_messages_wait_for_the_channel_and_a_permanent_error_stops(
+    client: TestClient,
+    ctx: AppContext,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+    db: Database,
+) -> None:
+    command(client, clock, "declare SEV2 Webhooks delayed")
+    command(client, clock, "ack INC-1")
+    slack.fail_next(status=503)
+    assert drain(ctx, runner, slack) == ["conversations.create"]  # the post waits, unsent
+    clock.advance(seconds=11)
+    assert drain(ctx, runner, slack) == [
+        "conversations.create",
+        "conversations.invite",
+        "conversations.setTopic",
+        "chat.postMessage",
+        "pins.add",
+        "chat.postMessage",
+        "conversations.setTopic",
+        "chat.update",
+    ]
+    with db.unit_of_work() as uow:
+        post = uow.session.scalars(select(ChatAction).where(ChatAction.kind == "post")).one()
+        assert (post.status, post.attempts) == ("done", 1)
+
+    command(client, clock, "declare SEV3 Second one")
+    slack.fail_next_with("restricted_action")
+    assert drain(ctx, runner, slack) == ["conversations.create"]
+    clock.advance(hours=1)
+    assert drain(ctx, runner, slack) == []  # permanent: not retried
+    with db.unit_of_work() as uow:
+        failed = uow.session.scalars(select(ChatAction).where(ChatAction.status == "failed")).one()
+        assert "restricted_action" in (failed.last_error or "")
+        assert uow.session.get(Incident, 2) is not None

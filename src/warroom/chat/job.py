@@ -152,7 +152,7 @@ class ChatRunner:
             handler(ctx, action_id)
             outcome = {"status": DONE, "finished_at": now, "last_error": None}
         except _Later as later:
-            outcome = {"due_at": later.at}
+            outcome = {"due_at": later.at, "attempts": attempts - 1}
         except TemporaryFailure as exc:
             if attempts >= MAX_ATTEMPTS:
                 outcome = {"status": FAILED, "finished_at": now, "last_error": exc.reason}
@@ -171,6 +171,15 @@ class ChatRunner:
                 "attempts": attempts,
             }
             log.error("chat action %s (%s) failed: %s", action_id, kind, exc.reason)
+        except Exception as exc:  # a bug or a database hiccup: retried like a Slack error
+            log.exception("chat action %s (%s) broke; it will be retried", action_id, kind)
+            outcome = {
+                "due_at": now + backoff(attempts, None),
+                "last_error": f"internal error: {type(exc).__name__}",
+                "attempts": attempts,
+            }
+            if attempts >= MAX_ATTEMPTS:
+                outcome.update(status=FAILED, finished_at=now)
         outcome.setdefault("attempts", attempts)
         with ctx.db.unit_of_work() as uow:
             uow.session.execute(
