@@ -612,3 +612,17 @@ def test_messages_wait_for_the_channel_and_a_permanent_error_stops(
         failed = uow.session.scalars(select(ChatAction).where(ChatAction.status == "failed")).one()
         assert "restricted_action" in (failed.last_error or "")
         assert uow.session.get(Incident, 2) is not None
+
+
+def test_the_engine_runs_the_chat_job_only_when_chat_is_configured(
+    ctx: AppContext, config: WarroomConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    from warroom.chat.job import chat_jobs
+
+    assert [job.name for job in chat_jobs(ctx, timedelta(seconds=60))] == ["chat"]
+    off = AppContext(settings=ctx.settings, db=ctx.db, config=config, clock=ctx.clock)
+    assert chat_jobs(off, timedelta(seconds=60)) == []
+    no_token = Settings(database_url=ctx.db.url, auto_migrate=False, engine=False)
+    tokenless = AppContext(settings=no_token, db=ctx.db, config=ctx.config, clock=ctx.clock)
+    assert chat_jobs(tokenless, timedelta(seconds=60)) == []
+    assert "WARROOM_SLACK_TOKEN is not set" in caplog.text

@@ -464,6 +464,11 @@ def chat_jobs(ctx: AppContext, lease: timedelta) -> list[Job]:
     port = None
     if token is not None and ctx.config.chat.slack.enabled:
         port = SlackChat(token=token.get_secret_value(), base_url=ctx.settings.slack_base_url)
+    if token is None and ctx.config.chat.slack.enabled:
+        log.warning(
+            "chat.slack.enabled is true but WARROOM_SLACK_TOKEN is not set: incident channels "
+            "wait in the chat outbox until it is"
+        )
     if port is None and not ctx.config.chat.mattermost_webhooks:
         return []
     return [Job("chat", ChatRunner(port, lease=lease))]
