@@ -626,3 +626,25 @@ def test_the_engine_runs_the_chat_job_only_when_chat_is_configured(
     tokenless = AppContext(settings=no_token, db=ctx.db, config=ctx.config, clock=ctx.clock)
     assert chat_jobs(tokenless, timedelta(seconds=60)) == []
     assert "WARROOM_SLACK_TOKEN is not set" in caplog.text
+
+
+def test_titles_cannot_ping_the_channel(
+    client: TestClient,
+    ctx: AppContext,
+    clock: FakeClock,
+    slack: FakeSlackWorkspace,
+    runner: ChatRunner,
+) -> None:
+    answer = command(client, clock, "declare SEV3 <!channel> down & out")
+    assert (
+        "&lt;!channel&gt; down &amp; out" in answer["text"] and "<!channel>" not in answer["text"]
+    )
+    drain(ctx, runner, slack)
+    command(client, clock, "claim INC-1 ic")
+    command(client, clock, "resolve INC-1 fixed <!here>")
+    drain(ctx, runner, slack)
+    channel = slack.channel_named("inc-1-channel-down-out")
+    assert channel is not None
+    posted = [m["text"] for m in channel.messages.values()]
+    assert not any("<!channel>" in t or "<!here>" in t for t in posted), posted
+    assert any("&lt;!here&gt;" in t for t in posted)

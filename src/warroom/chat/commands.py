@@ -82,7 +82,7 @@ def run_command(
     try:
         return _run(ctx, caller, who, command)
     except WarroomError as exc:
-        return reply(f"Refused: {exc.message}")
+        return reply(f"Refused: {logic.escape(exc.message)}")
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
@@ -124,7 +124,9 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
             )
             key = incident.key
             uow.commit()
-            return reply(f"{key} declared at {severity} by {who.actor}: {title}", public=True)
+            return reply(
+                f"{key} declared at {severity} by {who.actor}: {logic.escape(title)}", public=True
+            )
         incident = _target(ctx, session, caller, who, command.incident)
         key = incident.key
         if command.verb == "ack":
@@ -178,7 +180,7 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
                 user = person_for_slack(ctx.config, user_id or "", name) if user_id else None
                 user = user or (name if ctx.config.user(name) else None)
                 if user is None:
-                    return reply(f"{command.args[1]} is not a warroom user")
+                    return reply(f"{logic.escape(command.args[1])} is not a warroom user")
             assert user is not None
             incidents.assign_role(
                 session,

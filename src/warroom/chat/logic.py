@@ -202,7 +202,7 @@ def _button(label: str, action_id: str, value: str, *, style: str | None = None)
 
 
 def opening_text(view: IncidentView) -> str:
-    return f"{view.key} declared at {view.severity}: {view.title}"
+    return f"{view.key} declared at {view.severity}: {escape(view.title)}"
 
 
 # --- /incident ----------------------------------------------------------------------------

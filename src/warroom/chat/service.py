@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warroom import events
-from warroom.chat.logic import IncidentView, role_label
+from warroom.chat.logic import IncidentView, escape, role_label
 from warroom.chat.models import ChatAction, ChatChannel
 from warroom.config.schema import WarroomConfig
 from warroom.db import insert_ignoring_conflict
@@ -210,7 +210,7 @@ def _role(session: Session, event: events.RoleAssigned) -> None:
 def _status(session: Session, event: events.StatusChanged) -> None:
     text = f"Status changed from {event.previous} to {event.current}."
     if event.message:
-        text += f"\n> {event.message}"
+        text += f"\n> {escape(event.message)}"
     _post(session, event, f"status:{event.current}", text)
     if event.current != Status.RESOLVED or not has_channel_work(session, event.incident_id):
         return
@@ -239,7 +239,10 @@ def _status(session: Session, event: events.StatusChanged) -> None:
 
 def resolution_summary(incident: Incident, message: str | None) -> str:
     """The summary posted when an incident is resolved."""
-    lines = [f"*{incident.key} resolved*: {incident.title}", f"Severity: {incident.severity}"]
+    lines = [
+        f"*{incident.key} resolved*: {escape(incident.title)}",
+        f"Severity: {incident.severity}",
+    ]
     if incident.resolved_at is not None:
         lasted = incident.resolved_at - (incident.started_at or incident.declared_at)
         minutes = int(lasted.total_seconds() // 60)
@@ -248,5 +251,5 @@ def resolution_summary(incident: Incident, message: str | None) -> str:
     if roles:
         lines.append(f"Roles: {roles}")
     if message:
-        lines.append(f"Resolution: {message}")
+        lines.append(f"Resolution: {escape(message)}")
     return "\n".join(lines)
