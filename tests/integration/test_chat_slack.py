@@ -648,3 +648,47 @@ def test_titles_cannot_ping_the_channel(
     posted = [m["text"] for m in channel.messages.values()]
     assert not any("<!channel>" in t or "<!here>" in t for t in posted), posted
     assert any("&lt;!here&gt;" in t for t in posted)
+
+
+def test_resolve_without_a_message_opens_the_form_and_the_rules_still_apply(
+    client: TestClient, clock: FakeClock, slack: FakeSlackWorkspace, db: Database
+) -> None:
+    command(client, clock, "declare SEV2 Payments slow")
+    command(client, clock, "claim INC-1 ic")
+    slack.clear()
+    body = urlencode(
+        {
+            "command": "/incident",
+            "text": "resolve INC-1",
+            "user_id": JANE,
+            "user_name": "jane.smith",
+            "channel_id": "C0GENERAL",
+            "trigger_id": "1337.42.abcdef",
+        }
+    ).encode()
+    headers = {**signed(clock, body), "Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post(f"{BASE}/commands", content=body, headers=headers).status_code == 200
+    assert slack.methods() == ["views.open"]
+    assert slack.views[-1]["private_metadata"] == "INC-1"
+
+    def submission(user: str, message: str) -> dict[str, object]:
+        values = {"message": {"value": {"type": "plain_text_input", "value": message}}}
+        return {
+            "type": "view_submission",
+            "user": {"id": user, "username": "x"},
+            "view": {
+                "callback_id": "warroom_resolve",
+                "private_metadata": "INC-1",
+                "state": {"values": values},
+            },
+        }
+
+    assert _interaction(client, clock, submission(JANE, " ")) == {
+        "response_action": "errors",
+        "errors": {"message": "Say how it was resolved"},
+    }
+    refused = _interaction(client, clock, submission(BOB, "I think it is fine"))
+    assert isinstance(refused, dict) and "jane.smith" in refused["errors"]["message"]
+    assert _interaction(client, clock, submission(JANE, "Scaled the pool")) is None
+    with db.unit_of_work() as uow:
+        assert uow.session.get(Incident, 1).status == "resolved"  # type: ignore[union-attr]

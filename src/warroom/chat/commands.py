@@ -80,6 +80,8 @@ def run_command(
             )
         return {}
     try:
+        if command.verb == "resolve" and not command.rest and port and caller.trigger_id:
+            return _resolve_form(ctx, caller, who, command, port)
         return _run(ctx, caller, who, command)
     except WarroomError as exc:
         return reply(f"Refused: {logic.escape(exc.message)}")
@@ -194,6 +196,31 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
             text = f"{logic.role_label(role)} of {key}: {user}"
         uow.commit()
     return reply(text, public=True)
+
+
+def _resolve_form(
+    ctx: AppContext, caller: Caller, who: Principal, command: logic.Command, port: ChatPort
+) -> dict[str, Any]:
+    with ctx.db.unit_of_work() as uow:
+        incident = _target(ctx, uow.session, caller, who, command.incident)
+        key, title = incident.key, incident.title
+    try:
+        port.open_view(caller.trigger_id, logic.resolve_modal(key, title))
+    except DeliveryFailure as exc:
+        return reply(f"Could not open the form ({exc.reason}); use `/incident resolve {key} TEXT`.")
+    return {}
+
+
+def run_resolve_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:
+    """The resolve modal was submitted: resolve, or show why not in the form."""
+    message = logic.submitted(view, "message")
+    if not message:
+        return {"response_action": "errors", "errors": {"message": "Say how it was resolved"}}
+    key = str(view.get("private_metadata") or "")
+    answer = run_command(ctx, caller, f"resolve {key} {message}")
+    if answer.get("response_type") != "in_channel":
+        return {"response_action": "errors", "errors": {"message": answer.get("text", "")[:150]}}
+    return {}
 
 
 def run_declare_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:

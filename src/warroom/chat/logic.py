@@ -311,6 +311,30 @@ def declare_modal(severities: list[str], channel_id: str) -> dict[str, Any]:
     }
 
 
+RESOLVE_CALLBACK = "warroom_resolve"
+
+
+def resolve_modal(key: str, title: str) -> dict[str, Any]:
+    """The resolve form (`views.open`): how it was resolved; the incident rides along."""
+    return {
+        "type": "modal",
+        "callback_id": RESOLVE_CALLBACK,
+        "private_metadata": key,
+        "title": {"type": "plain_text", "text": f"Resolve {key}"[:24]},
+        "submit": {"type": "plain_text", "text": "Resolve"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "section", "text": {"type": "plain_text", "text": title[:3000]}},
+            {
+                "type": "input",
+                "block_id": "message",
+                "label": {"type": "plain_text", "text": "How was it resolved?"},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            },
+        ],
+    }
+
+
 def submitted(view: dict[str, Any], block: str) -> str:
     """The value a modal's input block holds (text or selected option), or ''."""
     state = view.get("state") or {}

@@ -20,7 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from warroom.api import CtxDep, Responder, UowDep
 from warroom.chat import logic
 from warroom.chat.adapters import SlackChat
-from warroom.chat.commands import Caller, run_action, run_command, run_declare_form
+from warroom.chat.commands import (
+    Caller,
+    run_action,
+    run_command,
+    run_declare_form,
+    run_resolve_form,
+)
 from warroom.chat.models import ChatAction
 from warroom.chat.service import channel_of, incident_for_channel, queue
 from warroom.context import AppContext
@@ -97,11 +103,14 @@ async def interaction(request: Request, ctx: CtxDep) -> Response:
     user = payload.get("user") or {}
     view = payload.get("view") or {}
     if payload.get("type") == "view_submission" and isinstance(view, dict):
-        if view.get("callback_id") != logic.DECLARE_CALLBACK or not isinstance(user, dict):
+        forms = {logic.DECLARE_CALLBACK: run_declare_form, logic.RESOLVE_CALLBACK: run_resolve_form}
+        form_handler = forms.get(str(view.get("callback_id") or ""))
+        if form_handler is None or not isinstance(user, dict):
             return Response(status_code=200)
+        metadata = str(view.get("private_metadata") or "")
         caller = Caller(str(user.get("id") or ""), str(user.get("username") or ""),
-                        str(view.get("private_metadata") or ""))  # fmt: skip
-        answer = await run_in_threadpool(run_declare_form, ctx, caller, view)
+                        metadata if metadata.startswith(("C", "G")) else "")  # fmt: skip
+        answer = await run_in_threadpool(form_handler, ctx, caller, view)
         return JSONResponse(answer) if answer else Response(status_code=200)
     if payload.get("type") != "block_actions":
         return Response(status_code=200)
