@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from warroom.chat import logic
@@ -155,3 +158,27 @@ def test_opening_message_escapes_and_offers_buttons() -> None:
         "warroom_resolve",
     ]
     assert logic.topic(view) == "SEV1 - <script> & co - IC: Jane Doe - investigating"
+
+
+@given(
+    title=st.text(max_size=300),
+    number=st.integers(min_value=1, max_value=10**12),
+    pattern=st.sampled_from(
+        [
+            "inc-{number}-{title}",
+            "{title}-{number}",
+            "incident-{date}-{number}",
+            "{severity}_{number}_{title}",
+            "{number}",
+        ]
+    ),
+    attempt=st.integers(min_value=1, max_value=20),
+)
+def test_every_channel_name_is_one_slack_accepts(
+    title: str, number: int, pattern: str, attempt: int
+) -> None:
+    name = logic.with_suffix(
+        logic.channel_name(pattern, number=number, title=title, severity="SEV1", at=NOW), attempt
+    )
+    assert re.fullmatch(r"[a-z0-9_-]{1,80}", name), name
+    assert str(number) in name
