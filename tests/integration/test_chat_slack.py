@@ -692,3 +692,27 @@ def test_resolve_without_a_message_opens_the_form_and_the_rules_still_apply(
     assert _interaction(client, clock, submission(JANE, "Scaled the pool")) is None
     with db.unit_of_work() as uow:
         assert uow.session.get(Incident, 1).status == "resolved"  # type: ignore[union-attr]
+
+
+def test_a_hanging_slack_never_holds_up_the_engine_loop(ctx: AppContext) -> None:
+    import threading
+    import time as clock_time
+
+    from warroom.chat.job import InBackground
+
+    release = threading.Event()
+    passes: list[float] = []
+
+    def slow_pass(_: AppContext) -> float | None:
+        passes.append(clock_time.monotonic())
+        release.wait(5)  # Slack not answering
+        return None
+
+    job = InBackground(slow_pass)
+    started = clock_time.monotonic()
+    for _ in range(5):
+        assert job(ctx) is None
+    assert clock_time.monotonic() - started < 0.5  # the loop went on at once
+    release.set()
+    job.close()
+    assert len(passes) == 1  # one pass at a time, never a pile of them

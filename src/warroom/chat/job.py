@@ -9,6 +9,8 @@ as Slack made it, so a retried action never creates a second channel; every late
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import httpx
@@ -116,7 +118,7 @@ class ChatRunner:
                 or_(ChatAction.lease_until.is_(None), ChatAction.lease_until < now),
             )
             .order_by(ChatAction.id)
-            .limit(50)
+            .limit(20)
         )
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -458,6 +460,33 @@ def _slack_addresses(session: Session, config: WarroomConfig, incident: Incident
     return addresses
 
 
+class InBackground:
+    """Run a job's passes on a thread of their own, so that a slow or hanging Slack never
+    holds up the engine loop (escalations, pages); the engine only starts passes."""
+
+    def __init__(self, job: Callable[[AppContext], float | None], name: str = "chat") -> None:
+        self._job = job
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"warroom-{name}")
+        self._running: Future[None] | None = None
+
+    def __call__(self, ctx: AppContext) -> float | None:
+        if self._running is None or self._running.done():
+            self._running = self._pool.submit(self._passes, ctx)
+        return None  # the engine's poll; a wake-up starts the next pass sooner
+
+    def _passes(self, ctx: AppContext) -> None:
+        for _ in range(100):  # while there is more to do, a bounded number of passes
+            try:
+                if self._job(ctx) != 0.0:
+                    return
+            except Exception:
+                log.exception("chat pass failed; the next one retries")
+                return
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def chat_jobs(ctx: AppContext, lease: timedelta) -> list[Job]:
     """The chat job when Slack (WARROOM_SLACK_TOKEN) or Mattermost is configured, else none."""
     token = ctx.settings.slack_token
@@ -471,4 +500,5 @@ def chat_jobs(ctx: AppContext, lease: timedelta) -> list[Job]:
         )
     if port is None and not ctx.config.chat.mattermost_webhooks:
         return []
-    return [Job("chat", ChatRunner(port, lease=lease))]
+    background = InBackground(ChatRunner(port, lease=lease))
+    return [Job("chat", background, close=background.close)]
