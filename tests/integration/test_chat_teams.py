@@ -15,7 +15,7 @@ from warroom.config.chat import ChatConfig
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
-from warroom.engine.delivery import Deliverer
+from warroom.notifications.delivery import Deliverer
 from warroom.settings import Settings
 from warroom.testing import FakeTeams
 from warroom.testing.mattermost import FakeMattermost

@@ -24,9 +24,8 @@ from warroom.chat.models import ChatAction, ChatChannel
 from warroom.chat.service import DONE, FAILED, PENDING, channel_of, incident_view, open_key
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
-from warroom.engine.delivery import worker_id
 from warroom.engine.models import Notification
-from warroom.engine.runner import Job
+from warroom.engine.runner import Job, worker_id
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
 from warroom.notifications.ports import (

@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from warroom.config.durations import parse_duration
+from warroom.config.base import Duration
+from warroom.config.base import Strict as _Strict
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 PLACEHOLDERS = ("{number}", "{title}", "{severity}", "{date}")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SlackChannelConfig(_Strict):

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from warroom.testing.providers import Delivered, RecordedRequest, _HttpFake, _Reply
+from warroom.testing.http import HttpFake
+from warroom.testing.recording import Delivered, RecordedRequest, Reply
 
 
-class FakeMattermost(_HttpFake):
+class FakeMattermost(HttpFake):
     """`POST /hooks/<id>` with `{"text": …}`, answered as Mattermost does."""
 
     @property
     def url(self) -> str:
         return f"{self.base}/hooks/xjf7ce8n1pfn8k3fakehook"
 
-    def _route(self, request: RecordedRequest) -> tuple[_Reply, list[Delivered]]:
+    def _route(self, request: RecordedRequest) -> tuple[Reply, list[Delivered]]:
         if request.method != "POST" or not request.path.startswith("/hooks/"):
-            return _Reply(404, b"404 page not found"), []
+            return Reply(404, b"404 page not found"), []
         try:
             document = request.json()
         except ValueError:
-            return _Reply.json(400, _app_error("Unable to parse incoming data")), []
+            return Reply.json(400, _app_error("Unable to parse incoming data")), []
         text = document.get("text") if isinstance(document, dict) else None
         if not isinstance(text, str) or not text.strip():
-            return _Reply.json(400, _app_error("No text specified")), []
+            return Reply.json(400, _app_error("No text specified")), []
         delivered = Delivered(f"{self.base}{request.path}", text, {"json": document})
-        return _Reply(200, b"ok", {"Content-Type": "text/plain"}), [delivered]
+        return Reply(200, b"ok", {"Content-Type": "text/plain"}), [delivered]
 
 
 def _app_error(message: str) -> dict[str, object]:

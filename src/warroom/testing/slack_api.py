@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from warroom.testing.providers import Delivered, FakeSlack, RecordedRequest, _Reply
+from warroom.testing.providers import FakeSlack
+from warroom.testing.recording import Delivered, RecordedRequest, Reply
 
 _NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
 
@@ -82,9 +83,9 @@ class FakeSlackWorkspace(FakeSlack):
             self.channels.add(channel.id)
         return channel
 
-    def _route(self, request: RecordedRequest) -> tuple[_Reply, list[Delivered]]:
+    def _route(self, request: RecordedRequest) -> tuple[Reply, list[Delivered]]:
         if request.header("Authorization") != f"Bearer {self.token}":
-            return _Reply.json(200, {"ok": False, "error": "invalid_auth"}), []
+            return Reply.json(200, {"ok": False, "error": "invalid_auth"}), []
         method = request.path.removeprefix("/api/")
         arguments = _arguments(request)
         handler = _METHODS.get(method)
@@ -112,7 +113,7 @@ class FakeSlackWorkspace(FakeSlack):
     def _channel(self, arguments: dict[str, Any]) -> FakeChannel | None:
         return self.channels_by_id.get(str(arguments.get("channel") or ""))
 
-    def _create(self, arguments: dict[str, Any]) -> _Reply:
+    def _create(self, arguments: dict[str, Any]) -> Reply:
         name = str(arguments.get("name") or "")
         if not _NAME.match(name):
             return _error("invalid_name_specials")
@@ -120,9 +121,9 @@ class FakeSlackWorkspace(FakeSlack):
             return _error("name_taken")
         private = str(arguments.get("is_private")).lower() in ("true", "1")
         channel = self._new_channel(name, private=private)
-        return _Reply.json(200, {"ok": True, "channel": _describe(channel)})
+        return Reply.json(200, {"ok": True, "channel": _describe(channel)})
 
-    def _invite(self, arguments: dict[str, Any]) -> _Reply:
+    def _invite(self, arguments: dict[str, Any]) -> Reply:
         channel = self._channel(arguments)
         if channel is None:
             return _error("channel_not_found")
@@ -136,25 +137,25 @@ class FakeSlackWorkspace(FakeSlack):
         if all(u in channel.members for u in wanted):
             return _error("already_in_channel")
         channel.members.extend(u for u in wanted if u not in channel.members)
-        return _Reply.json(200, {"ok": True, "channel": _describe(channel)})
+        return Reply.json(200, {"ok": True, "channel": _describe(channel)})
 
-    def _set_topic(self, arguments: dict[str, Any]) -> _Reply:
+    def _set_topic(self, arguments: dict[str, Any]) -> Reply:
         channel = self._channel(arguments)
         if channel is None:
             return _error("channel_not_found")
         channel.topic = str(arguments.get("topic") or "")
-        return _Reply.json(200, {"ok": True, "channel": _describe(channel)})
+        return Reply.json(200, {"ok": True, "channel": _describe(channel)})
 
-    def _archive(self, arguments: dict[str, Any]) -> _Reply:
+    def _archive(self, arguments: dict[str, Any]) -> Reply:
         channel = self._channel(arguments)
         if channel is None:
             return _error("channel_not_found")
         if channel.archived:
             return _error("already_archived")
         channel.archived = True
-        return _Reply.json(200, {"ok": True})
+        return Reply.json(200, {"ok": True})
 
-    def _update(self, arguments: dict[str, Any]) -> _Reply:
+    def _update(self, arguments: dict[str, Any]) -> Reply:
         channel = self._channel(arguments)
         ts = str(arguments.get("ts") or "")
         if channel is None:
@@ -166,9 +167,9 @@ class FakeSlackWorkspace(FakeSlack):
             text=str(arguments.get("text") or ""),
             blocks=json.loads(blocks) if isinstance(blocks, str) else blocks,
         )
-        return _Reply.json(200, {"ok": True, "channel": channel.id, "ts": ts})
+        return Reply.json(200, {"ok": True, "channel": channel.id, "ts": ts})
 
-    def _pin(self, arguments: dict[str, Any]) -> _Reply:
+    def _pin(self, arguments: dict[str, Any]) -> Reply:
         channel = self._channel(arguments)
         ts = str(arguments.get("timestamp") or "")
         if channel is None:
@@ -178,9 +179,9 @@ class FakeSlackWorkspace(FakeSlack):
         if ts in channel.pins:
             return _error("already_pinned")
         channel.pins.append(ts)
-        return _Reply.json(200, {"ok": True})
+        return Reply.json(200, {"ok": True})
 
-    def _history(self, arguments: dict[str, Any]) -> _Reply:
+    def _history(self, arguments: dict[str, Any]) -> Reply:
         channel = self._channel(arguments)
         if channel is None:
             return _error("channel_not_found")
@@ -192,9 +193,9 @@ class FakeSlackWorkspace(FakeSlack):
             for ts, m in sorted(channel.messages.items(), key=lambda i: -float(i[0]))
             if float(ts) < latest or (inclusive and float(ts) == latest)
         ][:limit]
-        return _Reply.json(200, {"ok": True, "messages": found, "has_more": False})
+        return Reply.json(200, {"ok": True, "messages": found, "has_more": False})
 
-    def _permalink(self, arguments: dict[str, Any]) -> _Reply:
+    def _permalink(self, arguments: dict[str, Any]) -> Reply:
         channel = self._channel(arguments)
         ts = str(arguments.get("message_ts") or "")
         if channel is None:
@@ -202,10 +203,10 @@ class FakeSlackWorkspace(FakeSlack):
         if ts not in channel.messages:
             return _error("message_not_found")
         link = f"https://fake.slack.com/archives/{channel.id}/p{ts.replace('.', '')}"
-        return _Reply.json(200, {"ok": True, "channel": channel.id, "permalink": link})
+        return Reply.json(200, {"ok": True, "channel": channel.id, "permalink": link})
 
 
-def _open_view(fake: FakeSlackWorkspace, arguments: dict[str, Any]) -> _Reply:
+def _open_view(fake: FakeSlackWorkspace, arguments: dict[str, Any]) -> Reply:
     view = arguments.get("view")
     if isinstance(view, str):
         view = json.loads(view)
@@ -214,11 +215,11 @@ def _open_view(fake: FakeSlackWorkspace, arguments: dict[str, Any]) -> _Reply:
     if not isinstance(view, dict) or view.get("type") != "modal":
         return _error("invalid_arguments")
     fake.views.append(view)
-    return _Reply.json(200, {"ok": True, "view": {"id": f"V0{len(fake.views)}FAKE", **view}})
+    return Reply.json(200, {"ok": True, "view": {"id": f"V0{len(fake.views)}FAKE", **view}})
 
 
-def _error(code: str) -> _Reply:
-    return _Reply.json(200, {"ok": False, "error": code})
+def _error(code: str) -> Reply:
+    return Reply.json(200, {"ok": False, "error": code})
 
 
 def _describe(channel: FakeChannel) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from alembic import op
 import warroom.db
 
 revision = "0018"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
