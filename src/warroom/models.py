@@ -4,6 +4,7 @@ from warroom.alerts.models import Alert
 from warroom.alerts.rule_models import RuleState
 from warroom.auth.models import ApiToken
 from warroom.changes.models import Change
+from warroom.chat.models import ChatAction, ChatChannel
 from warroom.engine.models import DeliveryAttempt, Notification, Timer
 from warroom.heartbeats.models import Heartbeat
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
@@ -18,6 +19,8 @@ __all__ = [
     "Alert",
     "ApiToken",
     "Change",
+    "ChatAction",
+    "ChatChannel",
     "DeliveryAttempt",
     "Heartbeat",
     "Incident",

@@ -34,6 +34,7 @@ from warroom.config.alerts import (
 )
 from warroom.config.authority import AuthorityConfig
 from warroom.config.base import Duration, Slug, Strict, unique_names
+from warroom.config.chat import ChatConfig
 from warroom.config.escalation import (
     EscalationPolicy,
     EscalationTargetRef,
@@ -236,6 +237,7 @@ class WarroomConfig(Strict):
     # Who may change an incident, staffing its roles (docs/incidents.md#authority).
     authority: AuthorityConfig = AuthorityConfig()
     postmortems: LearningConfig = LearningConfig()  # docs/postmortems.md
+    chat: ChatConfig = ChatConfig()  # docs/chat.md
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> WarroomConfig:
