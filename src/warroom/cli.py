@@ -34,6 +34,7 @@ from rich.text import Text
 from warroom import __version__
 from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 from warroom.config.durations import format_compact
+from warroom.security.cli import evidence_app
 
 if TYPE_CHECKING:
     from warroom.db import Database
@@ -63,6 +64,7 @@ integration_app = typer.Typer(
 app.add_typer(integration_app, name="integration")
 alerts_app = typer.Typer(help="Alerts received from monitoring.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(evidence_app, name="evidence")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

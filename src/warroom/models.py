@@ -10,13 +10,26 @@ from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole
 from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
+from warroom.security.models import (
+    AuditEntry,
+    Breach,
+    ChainHead,
+    CustodyEntry,
+    EvidenceItem,
+    RegulatoryClock,
+)
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
     "Alert",
     "ApiToken",
+    "AuditEntry",
+    "Breach",
+    "ChainHead",
     "Change",
+    "CustodyEntry",
     "DeliveryAttempt",
+    "EvidenceItem",
     "Heartbeat",
     "Incident",
     "IncidentParticipant",
@@ -25,6 +38,7 @@ __all__ = [
     "Integration",
     "MaintenanceWindow",
     "Notification",
+    "RegulatoryClock",
     "RuleState",
     "ScheduleOverride",
     "StoredSchedule",

@@ -1,0 +1,260 @@
+"""Evidence locker routes: `/api/v1/incidents/{id}/evidence…` and `…/custody`.
+
+An upload streams: the body is sealed chunk by chunk as it arrives (never whole in
+memory), and the database is touched only before (who is asking) and after (the row and
+its custody entry), never while the bytes flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
+
+from warroom.api import CtxDep, UowDep, Viewer, authenticate, bearer_token
+from warroom.auth.logic import Principal
+from warroom.context import AppContext
+from warroom.errors import ValidationFailed
+from warroom.incidents import service as incidents
+from warroom.security import evidence
+from warroom.security.crypto import LockerKey
+from warroom.security.logic import CustodyAction
+from warroom.security.schemas import (
+    CustodyRead,
+    EvidenceRead,
+    EvidenceText,
+    EvidenceVerification,
+    ItemVerification,
+)
+from warroom.security.store import EvidenceStore, LockerOff, PayloadTooLarge, Stored
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["security"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": EvidenceText.model_json_schema()},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+def evidence_store(ctx: AppContext) -> EvidenceStore:
+    secret = ctx.settings.evidence_key
+    if secret is None:
+        raise LockerOff("the evidence locker is off: set WARROOM_EVIDENCE_KEY (32+ characters)")
+    return EvidenceStore(ctx.settings.evidence_path, LockerKey(secret.get_secret_value()))
+
+
+def _admit(ctx: AppContext, token: str | None, key: str) -> tuple[Principal, int]:
+    with ctx.db.unit_of_work() as uow:
+        who = authenticate(ctx, uow, token)
+        incident = incidents.get(uow.session, key=key, viewer=who)
+        evidence.check_access(incident, who, ctx.config, write=True)
+        return who, incident.id
+
+
+def _record(
+    ctx: AppContext, who: Principal, incident_id: int, stored: Stored, **item: str
+) -> EvidenceRead:
+    with ctx.db.unit_of_work() as uow:
+        incident = incidents.get(uow.session, key=incident_id, viewer=who, for_update=True)
+        row = evidence.add(
+            uow.session, incident=incident, stored=stored, actor=who.actor,
+            now=ctx.clock.now(), **item,
+        )  # fmt: skip
+        uow.commit()
+        return EvidenceRead.model_validate(row)
+
+
+async def _stream_in(request: Request, store: EvidenceStore, limit: int) -> Stored:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"evidence is limited to {limit} bytes (security.evidence.max_bytes)", field="body"
+        )
+    intake = store.intake(limit)
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                intake.write(chunk)
+        return await asyncio.to_thread(intake.finish)
+    except BaseException:
+        intake.abort()
+        raise
+
+
+@router.post(
+    "/{key}/evidence", status_code=201, response_model=EvidenceRead, openapi_extra=_UPLOAD_BODY
+)
+async def add_evidence(
+    key: str,
+    request: Request,
+    name: Annotated[str | None, Query(max_length=255)] = None,
+    reason: Annotated[str | None, Query(max_length=2000)] = None,
+) -> EvidenceRead:
+    """Add evidence: JSON `{text, reason, name?}` for text, any other body for a file (with
+    `?name=&reason=`). Stored encrypted; its SHA-256 is recorded on the custody chain."""
+    ctx: AppContext = request.app.state.ctx
+    store = evidence_store(ctx)
+    limit = ctx.config.security.evidence.max_bytes
+    who, incident_id = await asyncio.to_thread(_admit, ctx, bearer_token(request), key)
+    media_type = request.headers.get("content-type", "application/octet-stream").split(";")[0]
+    if media_type.strip().lower() == "application/json":
+        raw = await request.body()
+        if len(raw) > 4 * 1_000_000 + 10_000:
+            raise PayloadTooLarge("text evidence is limited to 1,000,000 characters", field="text")
+        try:
+            text = EvidenceText.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "body"
+            raise ValidationFailed(f"{field}: {first['msg']}", field=field) from None
+        data = text.text.encode()
+        if len(data) > limit:
+            raise PayloadTooLarge(f"evidence is limited to {limit} bytes", field="text")
+        intake = store.intake(limit)
+        intake.write(data)
+        stored = await asyncio.to_thread(intake.finish)
+        item = {
+            "kind": "text",
+            "name": text.name,
+            "media_type": "text/plain",
+            "reason": text.reason,
+        }
+    else:
+        if not (name or "").strip():
+            raise ValidationFailed("name: a file needs ?name=", field="name")
+        if not (reason or "").strip():
+            raise ValidationFailed("reason: say why this is evidence (?reason=)", field="reason")
+        try:
+            stored = await _stream_in(request, store, limit)
+        except ClientDisconnect:
+            raise ValidationFailed("body: the upload was interrupted", field="body") from None
+        item = {
+            "kind": "file",
+            "name": (name or "").strip(),
+            "media_type": media_type.strip()[:128] or "application/octet-stream",
+            "reason": (reason or "").strip(),
+        }
+    return await asyncio.to_thread(_record, ctx, who, incident_id, stored, **item)
+
+
+@router.get("/{key}/evidence", response_model=list[EvidenceRead])
+def list_evidence(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> list[EvidenceRead]:
+    """The incident's evidence (participants, the security team and admins only)."""
+    incident = incidents.get(uow.session, key=key, viewer=who)
+    evidence.check_access(incident, who, ctx.config, write=False)
+    return [
+        EvidenceRead.model_validate(i) for i in evidence.list_items(uow.session, incident=incident)
+    ]
+
+
+@router.get("/{key}/evidence/verify", response_model=EvidenceVerification)
+def verify_evidence(
+    key: str,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Viewer,
+    reason: Annotated[str, Query(max_length=2000)] = "verification",
+) -> EvidenceVerification:
+    """Check every file against its intake SHA-256 and the custody chain; name what changed."""
+    incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
+    evidence.check_access(incident, who, ctx.config, write=False)
+    result = evidence.verify(uow.session, store=evidence_store(ctx), incident=incident)
+    evidence.record_custody(
+        uow.session, incident=incident, action=CustodyAction.VERIFY, actor=who.actor,
+        now=ctx.clock.now(), reason=reason,
+        details={"ok": result.ok, "problems": len(result.problems())},
+    )  # fmt: skip
+    uow.commit()
+    return EvidenceVerification(
+        incident=incident.key,
+        ok=result.ok,
+        items=[
+            ItemVerification(
+                id=i.id, name=i.name, sha256=i.sha256, ok=not i.problems, problems=i.problems
+            )
+            for i in result.items
+        ],
+        custody_entries=result.entries,
+        custody_problems=result.custody,
+        problems=result.problems(),
+    )
+
+
+@router.get("/{key}/evidence/{evidence_id}", response_model=EvidenceRead)
+def show_evidence(
+    key: str,
+    evidence_id: int,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Viewer,
+    reason: Annotated[str, Query(max_length=2000)] = "",
+) -> EvidenceRead:
+    """One item's record; the view goes on the custody chain."""
+    incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
+    evidence.check_access(incident, who, ctx.config, write=False)
+    item = evidence.get_item(uow.session, incident=incident, evidence_id=evidence_id)
+    evidence.record_custody(
+        uow.session, incident=incident, action=CustodyAction.VIEW, actor=who.actor,
+        now=ctx.clock.now(), reason=reason, evidence_id=item.id,
+    )  # fmt: skip
+    uow.commit()
+    return EvidenceRead.model_validate(item)
+
+
+@router.get(
+    "/{key}/evidence/{evidence_id}/content",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_evidence(
+    key: str,
+    evidence_id: int,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Viewer,
+    reason: Annotated[str, Query(min_length=1, max_length=2000)],
+) -> StreamingResponse:
+    """The content, decrypted as it streams; each chunk is authenticated before it is sent.
+    The download and its reason go on the custody chain first."""
+    store = evidence_store(ctx)
+    incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
+    evidence.check_access(incident, who, ctx.config, write=False)
+    item = evidence.get_item(uow.session, incident=incident, evidence_id=evidence_id)
+    evidence.record_custody(
+        uow.session, incident=incident, action=CustodyAction.DOWNLOAD, actor=who.actor,
+        now=ctx.clock.now(), reason=reason, evidence_id=item.id,
+    )  # fmt: skip
+    uow.commit()
+    address, sha, size, name = item.address, item.sha256, item.size, item.name
+
+    def chunks() -> Iterator[bytes]:
+        yield from store.read(address)
+
+    safe_name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:100] or "evidence"
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(size),
+            "X-Evidence-SHA256": sha,
+            "Content-Disposition": f'attachment; filename="{safe_name}"',
+        },
+    )
+
+
+@router.get("/{key}/custody", response_model=list[CustodyRead])
+def list_custody(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> list[CustodyRead]:
+    """The chain of custody: every add, view, download and verification, hash-chained."""
+    incident = incidents.get(uow.session, key=key, viewer=who)
+    evidence.check_access(incident, who, ctx.config, write=False)
+    return [CustodyRead.model_validate(e) for e in evidence.custody(uow.session, incident=incident)]
