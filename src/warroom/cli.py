@@ -34,7 +34,7 @@ from rich.text import Text
 from warroom import __version__
 from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 from warroom.config.durations import format_compact
-from warroom.security.cli import evidence_app
+from warroom.security.cli import breach_app, evidence_app
 
 if TYPE_CHECKING:
     from warroom.db import Database
@@ -65,6 +65,7 @@ app.add_typer(integration_app, name="integration")
 alerts_app = typer.Typer(help="Alerts received from monitoring.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(breach_app, name="breach")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -114,3 +114,29 @@ def test_verify_exits_1_and_names_a_tampered_file(
     blob.write_bytes(bytes(raw))
     code, _, stderr = run(server, api_tokens.jane, "evidence", "verify", key)
     assert code == 1 and "TAMPERED E-1 (note.txt)" in stderr
+
+
+def test_breach_mark_show_notified_draft(server: str, api_tokens: Tokens, clock: FakeClock) -> None:
+    r = httpx.post(
+        f"{server}/api/v1/incidents",
+        json={"title": "Leaked backups", "severity": "SEV1"},
+        headers={"Authorization": f"Bearer {api_tokens.jane}"},
+    )
+    key = r.json()["id"]
+    aware = clock.now().isoformat()
+    code, stdout, stderr = run(
+        server, api_tokens.jane, "breach", "mark", key, "--aware-at", aware,
+        "--nature", "S3 bucket public",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "supervisory authority" in stdout and "72h 00m" in stdout and "running" in stdout
+    code, stdout, stderr = run(
+        server, api_tokens.jane, "breach", "notified", key, "gdpr", "authority",
+        "--reference", "DPA-2024-17",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "notified" in stdout and "jane.smith" in stdout
+    code, stdout, _ = run(server, api_tokens.jane, "breach", "draft", key, "gdpr", "authority")
+    assert code == 0 and "S3 bucket public" in stdout
+    code, _, stderr = run(server, api_tokens.jane, "breach", "notified", key, "gdpr", "nope")
+    assert code == 1 and "obligation" in stderr

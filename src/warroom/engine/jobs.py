@@ -7,6 +7,7 @@ from datetime import timedelta
 # Imported for their side effect: they register event subscribers and timer handlers.
 import warroom.changes.service
 import warroom.escalation.service
+import warroom.security.regulatory
 import warroom.sla.service  # noqa: F401
 from warroom.alerts.routing import evaluate_rules, route_alerts
 from warroom.context import AppContext

@@ -243,3 +243,95 @@ def custody(
             f"E-{e['evidence_id']}" if e["evidence_id"] else "", escape(e["reason"]),
         )  # fmt: skip
     out.print(table)
+
+
+breach_app = typer.Typer(
+    help="Personal-data breaches: regulatory clocks, notifications, drafts.", no_args_is_help=True
+)
+
+
+def _print_breach(breach: dict[str, Any]) -> None:
+    out.print(
+        f"{escape(breach['incident'])}: personal-data breach, aware since {breach['aware_at']}"
+    )
+    table = Table("regime", "notify", "deadline", "left", "state", "notified")
+    for c in breach["clocks"]:
+        left = int(c["seconds_left"])
+        hours, rest = divmod(abs(left), 3600)
+        table.add_row(
+            c["regime"], escape(c["recipient"]), c["deadline"],
+            f"{'-' if left < 0 else ''}{hours}h {rest // 60:02d}m", c["state"],
+            f"{c['notified_at']} by {escape(c['notified_by'])}" if c["notified_at"] else "",
+        )  # fmt: skip
+    out.print(table)
+    for item in breach["checklist"]:
+        out.print(f"[{'x' if item['done'] else ' '}] {escape(item['step'])}")
+
+
+@breach_app.command("mark")
+def mark(
+    incident: IncidentArg,
+    aware_at: Annotated[
+        str, typer.Option("--aware-at", help="When the organisation became aware (ISO 8601).")
+    ],
+    regime: Annotated[
+        list[str], typer.Option("--regime", help="gdpr, nis2, … (repeat; default gdpr).")
+    ] = [],  # noqa: B006
+    nature: Annotated[str, typer.Option("--nature", help="What happened.")] = "",
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark an incident as a personal-data breach: its regulatory clocks start."""
+    body = {"aware_at": aware_at, "regimes": regime or ["gdpr"], "nature": nature}
+    with api(url, token) as client:
+        breach = client.post(f"{API}/incidents/{incident}/breach", body)
+    print_json(breach) if as_json else _print_breach(breach)
+
+
+@breach_app.command("show")
+def show(
+    incident: IncidentArg,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The clocks (time left, state), who notified whom when, and the checklist."""  # fmt: skip
+    with api(url, token) as client:
+        breach = client.get(f"{API}/incidents/{incident}/breach")
+    print_json(breach) if as_json else _print_breach(breach)
+
+
+@breach_app.command("notified")
+def notified(
+    incident: IncidentArg,
+    regime: Annotated[str, typer.Argument(help="The regime, e.g. gdpr.")],
+    obligation: Annotated[str, typer.Argument(help="The obligation, e.g. authority.")],
+    reference: Annotated[str | None, typer.Option("--reference", help="Case number…")] = None,
+    sent_at: Annotated[str | None, typer.Option("--sent-at", help="Default: now.")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that a notification was sent: its clock stops."""
+    body = {"regime": regime, "obligation": obligation, "reference": reference, "sent_at": sent_at}
+    with api(url, token) as client:
+        breach = client.post(
+            f"{API}/incidents/{incident}/breach/notifications",
+            {k: v for k, v in body.items() if v is not None},
+        )
+    print_json(breach) if as_json else _print_breach(breach)
+
+
+@breach_app.command("draft")
+def draft(
+    incident: IncidentArg,
+    regime: Annotated[str, typer.Argument(help="The regime, e.g. gdpr.")],
+    obligation: Annotated[str, typer.Argument(help="The obligation, e.g. authority.")],
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Print a draft notification filled from the incident."""
+    with api(url, token) as client:
+        data = client.get(f"{API}/incidents/{incident}/breach/drafts/{regime}/{obligation}")
+    typer.echo(data["text"])

@@ -138,13 +138,13 @@ class Reminder:
     escalate: bool
 
 
-def reminders(obligation: Obligation, due: datetime, *, now: datetime) -> list[Reminder]:
+def reminders(offsets: Iterable[timedelta], due: datetime, *, now: datetime) -> list[Reminder]:
     """The reminders still ahead, earliest first; the latest one before the deadline
     escalates. One already past is dropped, except that a clock started late still gets
     its escalation at once."""
-    offsets = sorted(set(obligation.reminders), reverse=True)
+    ordered = sorted(set(offsets), reverse=True)
     planned = [
-        Reminder(due - o, o, escalate=(i == len(offsets) - 1)) for i, o in enumerate(offsets)
+        Reminder(due - o, o, escalate=(i == len(ordered) - 1)) for i, o in enumerate(ordered)
     ]
     ahead = [r for r in planned if r.at > now]
     if due > now and planned and not any(r.escalate for r in ahead):
