@@ -12,6 +12,7 @@ from warroom.auth.logic import Principal, Role
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.errors import Forbidden, Unauthorized
+from warroom.security import audit
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -57,6 +58,7 @@ def authenticate(ctx: AppContext, uow: UnitOfWork, token: str | None) -> Princip
 def require(role: Role) -> Callable[..., Principal]:
     def dependency(request: Request, ctx: CtxDep, uow: UowDep) -> Principal:
         principal = authenticate(ctx, uow, bearer_token(request))
+        audit.bind(uow.session, principal, f"{request.method} {request.url.path}")
         if not principal.has(role):
             raise Forbidden(
                 f"this needs the {role.value} role; the token has {principal.role.value}"

@@ -199,16 +199,34 @@ def test_the_locker_is_off_without_a_key(client: TestClient, api_tokens: Tokens)
     assert r.status_code == 503 and "WARROOM_EVIDENCE_KEY" in r.json()["error"]["message"]
 
 
+GUARDED = ("evidence_items", "custody_entries", "audit_log")
+
+
 def _drop_guards(db: Database) -> None:
     """What an attacker with database access does first: remove the append-only triggers."""
     with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            for table in ("evidence_items", "custody_entries", "audit_log"):
+        for table in GUARDED:
+            if db.dialect == "postgresql":
                 conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}"))
-        else:
-            for table in ("evidence_items", "custody_entries", "audit_log"):
+            else:
                 for verb in ("update", "delete"):
                     conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{verb}"))
+
+
+@pytest.fixture
+def unguarded(db: Database) -> Iterator[None]:
+    """Drop the triggers for a tamper test; put them back (PostgreSQL's database is shared)."""
+    _drop_guards(db)
+    yield
+    if db.dialect == "postgresql":
+        with db.engine.begin() as conn:
+            for table in GUARDED:
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                        "FOR EACH ROW EXECUTE FUNCTION warroom_append_only()"
+                    )
+                )
 
 
 def test_the_tables_are_append_only(db: Database, api: TestClient, api_tokens: Tokens) -> None:
@@ -220,7 +238,7 @@ def test_the_tables_are_append_only(db: Database, api: TestClient, api_tokens: T
 
 
 def test_verification_names_exactly_what_was_tampered_with(
-    db: Database, api: TestClient, api_tokens: Tokens, locker: Path
+    db: Database, api: TestClient, api_tokens: Tokens, locker: Path, unguarded: None
 ) -> None:
     key = declare(api, api_tokens.jane)
     first = upload(api, api_tokens.jane, key, b"first file " * 1000, name="a.log")
@@ -236,7 +254,6 @@ def test_verification_names_exactly_what_was_tampered_with(
     raw[len(raw) // 2] ^= 0x01
     path.write_bytes(bytes(raw))
     # Delete the custody entry of the view (seq 3).
-    _drop_guards(db)
     with db.engine.begin() as conn:
         conn.execute(text("DELETE FROM custody_entries WHERE seq = 3"))
     report = api.get(
@@ -251,12 +268,11 @@ def test_verification_names_exactly_what_was_tampered_with(
 
 
 def test_a_changed_intake_hash_or_a_removed_row_is_named(
-    db: Database, api: TestClient, api_tokens: Tokens
+    db: Database, api: TestClient, api_tokens: Tokens, unguarded: None
 ) -> None:
     key = declare(api, api_tokens.jane)
     first = upload(api, api_tokens.jane, key, b"one", name="a.log")
     second = upload(api, api_tokens.jane, key, b"two", name="b.log")
-    _drop_guards(db)
     with db.engine.begin() as conn:
         conn.execute(
             text("UPDATE evidence_items SET sha256 = :s WHERE id = :i"),

@@ -335,3 +335,49 @@ def draft(
     with api(url, token) as client:
         data = client.get(f"{API}/incidents/{incident}/breach/drafts/{regime}/{obligation}")
     typer.echo(data["text"])
+
+
+audit_app = typer.Typer(help="The hash-chained audit log (admin).", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    url: UrlOpt = DEFAULT_URL, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Walk the audit chain: exit 1 and name every changed or deleted entry."""
+    with api(url, token) as client:
+        report = client.get(f"{API}/audit/verify")
+    if as_json:
+        print_json(report)
+    elif report["ok"]:
+        out.print(f"audit log intact: {report['entries']} entries")
+    else:
+        for problem in report["problems"]:
+            err.print(f"TAMPERED audit {escape(problem)}")
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@audit_app.command("list")
+def audit_list(
+    actor: Annotated[str | None, typer.Option("--actor")] = None,
+    action: Annotated[str | None, typer.Option("--action", help="Prefix, e.g. incidents.")] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Prefix, e.g. incidents:42")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Audit entries, newest first."""
+    params = {"actor": actor, "action": action, "target": target, "limit": limit}
+    with api(url, token) as client:
+        page = client.get(f"{API}/audit", params=params)
+    if as_json:
+        print_json(page)
+        return
+    table = Table("#", "when", "who", "action", "target")
+    for e in page["items"]:
+        table.add_row(str(e["seq"]), e["at"], escape(e["actor"]), e["action"], escape(e["target"]))
+    out.print(table)

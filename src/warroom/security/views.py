@@ -21,7 +21,7 @@ from warroom.auth.logic import Principal
 from warroom.context import AppContext
 from warroom.errors import ValidationFailed
 from warroom.incidents import service as incidents
-from warroom.security import evidence
+from warroom.security import audit, evidence
 from warroom.security.crypto import LockerKey
 from warroom.security.logic import CustodyAction
 from warroom.security.schemas import (
@@ -65,6 +65,7 @@ def _record(
     ctx: AppContext, who: Principal, incident_id: int, stored: Stored, **item: str
 ) -> EvidenceRead:
     with ctx.db.unit_of_work() as uow:
+        audit.bind(uow.session, who, f"POST /api/v1/incidents/INC-{incident_id}/evidence")
         incident = incidents.get(uow.session, key=incident_id, viewer=who, for_update=True)
         row = evidence.add(
             uow.session, incident=incident, stored=stored, actor=who.actor,
