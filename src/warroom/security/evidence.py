@@ -135,7 +135,9 @@ def add(
         session,
         incident=incident,
         type=EventType.ACTION,
-        description=f"Evidence E-{item.id} added: {name} (SHA-256 {stored.sha256[:12]}…)",
+        # The name stays in the locker: the timeline is read by more people than evidence.
+        description=f"Evidence E-{item.id} added ({stored.size} bytes, SHA-256 "
+        f"{stored.sha256[:12]}…)",
         now=now,
         actor=actor,
         details={"evidence_id": item.id, "sha256": stored.sha256, "size": stored.size},
