@@ -16,6 +16,7 @@ from warroom.security.models import (
     ChainHead,
     CustodyEntry,
     EvidenceItem,
+    LegalHold,
     RegulatoryClock,
 )
 from warroom.timeline.models import TimelineEvent
@@ -36,6 +37,7 @@ __all__ = [
     "IncidentRole",
     "IncidentService",
     "Integration",
+    "LegalHold",
     "MaintenanceWindow",
     "Notification",
     "RegulatoryClock",

@@ -36,6 +36,9 @@ MiB = 1024 * 1024
 class EvidencePolicy(Strict):
     # A larger upload is refused with 413 while it streams, never read whole.
     max_bytes: int = Field(default=100 * MiB, ge=1, le=64 * 1024 * MiB)
+    # Purge an incident's evidence this long after it was closed, unless under legal hold;
+    # none: kept for ever.
+    retention: Duration | None = None
 
 
 class Obligation(Strict):

@@ -20,6 +20,7 @@ from warroom.heartbeats.job import HEARTBEATS_JOB
 from warroom.notifications.registry import build_notifiers
 from warroom.notifications.service import plan_fallback
 from warroom.oncall.notices import plan_shift_notices
+from warroom.security.retention import retention_job
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:
@@ -44,4 +45,5 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("timers", TimerRunner(lease=lease)),
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),
+        Job("evidence-retention", retention_job, periodic=True),
     ]

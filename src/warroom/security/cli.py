@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from urllib.parse import urlencode
 
 import httpx
 import typer
@@ -296,7 +297,7 @@ def show(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The clocks (time left, state), who notified whom when, and the checklist."""  # fmt: skip
+    """The clocks (time left, state), who notified whom when, and the checklist."""
     with api(url, token) as client:
         breach = client.get(f"{API}/incidents/{incident}/breach")
     print_json(breach) if as_json else _print_breach(breach)
@@ -381,3 +382,54 @@ def audit_list(
     for e in page["items"]:
         table.add_row(str(e["seq"]), e["at"], escape(e["actor"]), e["action"], escape(e["target"]))
     out.print(table)
+
+
+@evidence_app.command("hold")
+def hold(
+    incident: IncidentArg,
+    reason: ReasonOpt = "",
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Place an incident's evidence under legal hold: nothing is purged until released."""
+    if not reason.strip():
+        fail("--reason is required", code=2)
+    with api(url, token) as client:
+        row = client.put(f"{API}/incidents/{incident}/legal-hold", {"reason": reason})
+    out.print(
+        f"{escape(incident)} under legal hold since {row['held_at']} ({escape(row['held_by'])})"
+    )
+
+
+@evidence_app.command("release")
+def release(
+    incident: IncidentArg,
+    reason: ReasonOpt = "",
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Release a legal hold (admins only)."""
+    if not reason.strip():
+        fail("--reason is required", code=2)
+    with api(url, token) as client:
+        client.delete(f"{API}/incidents/{incident}/legal-hold?{urlencode({'reason': reason})}")
+    out.print(f"{escape(incident)}: legal hold released")
+
+
+@evidence_app.command("purge")
+def purge(
+    incident: IncidentArg,
+    evidence_id: Annotated[str, typer.Argument(metavar="EVIDENCE", help="E-3 or 3.")],
+    reason: ReasonOpt = "",
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Purge an item's content (admins only; refused under legal hold); the record stays."""
+    if not reason.strip():
+        fail("--reason is required", code=2)
+    number = evidence_id.upper().removeprefix("E-")
+    with api(url, token) as client:
+        client.delete(
+            f"{API}/incidents/{incident}/evidence/{number}?{urlencode({'reason': reason})}"
+        )
+    out.print(f"E-{number} purged; its record and custody remain")

@@ -172,6 +172,17 @@ def custody(session: Session, *, incident: Incident) -> list[CustodyEntry]:
     )
 
 
+def purged(session: Session, *, incident_id: int) -> dict[int, CustodyEntry]:
+    """The incident's purged items: evidence id → its purge entry."""
+    rows = session.scalars(
+        select(CustodyEntry).where(
+            CustodyEntry.incident_id == incident_id,
+            CustodyEntry.action == CustodyAction.PURGE.value,
+        )
+    )
+    return {r.evidence_id: r for r in rows if r.evidence_id is not None}
+
+
 @dataclass
 class ItemCheck:
     id: int
@@ -218,6 +229,7 @@ def verify(session: Session, *, store: EvidenceStore, incident: Incident) -> Ver
     links = [Link(e.seq, {"seq": e.seq, **_fields(e)}, e.prev_hash, e.hash) for e in entries]
     chain_problems = verify_chain(links, chains.head(session, chain_name(incident.id)))
     adds = {e.evidence_id: e for e in entries if e.action == CustodyAction.ADD.value}
+    gone = {e.evidence_id for e in entries if e.action == CustodyAction.PURGE.value}
     checks: list[ItemCheck] = []
     items = list_items(session, incident=incident)
     for item in items:
@@ -232,7 +244,8 @@ def verify(session: Session, *, store: EvidenceStore, incident: Incident) -> Ver
                         f"{key} is {getattr(item, key)!r}, recorded at intake "
                         f"{vouched.details.get(key)!r}"
                     )
-        _check_content(store, item, check)
+        if item.id not in gone:  # a purged file is expected to be missing
+            _check_content(store, item, check)
         checks.append(check)
     present = {i.id for i in items}
     for evidence_id, entry in adds.items():

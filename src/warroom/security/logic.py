@@ -26,6 +26,9 @@ class CustodyAction(StrEnum):
     EXPORT = "export"
     VERIFY = "verify"
     TRANSFER = "transfer"
+    HOLD = "hold"
+    RELEASE = "release"
+    PURGE = "purge"
 
 
 # --- hash chains ------------------------------------------------------------------------

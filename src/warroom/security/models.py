@@ -33,6 +33,19 @@ class EvidenceItem(Base):
 Index("ix_evidence_items_incident", EvidenceItem.incident_id)
 
 
+class LegalHold(Base):
+    """An incident's evidence under legal hold: no purge, by hand or by retention."""
+
+    __tablename__ = "legal_holds"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    held_by: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+
+
 class CustodyEntry(Base):
     """Who did what with an incident's evidence, when and why; hash-chained per incident."""
 

@@ -34,6 +34,22 @@ class EvidenceRead(BaseModel):
     reason: str
     added_by: str
     added_at: datetime
+    # When the file was purged (by hand or by retention); the record stays.
+    purged_at: datetime | None = None
+
+
+class HoldCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason
+
+
+class HoldRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    held_at: datetime
+    held_by: str
+    reason: str
 
 
 class CustodyRead(BaseModel):

@@ -16,19 +16,22 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
-from warroom.api import CtxDep, UowDep, Viewer, authenticate, bearer_token
+from warroom.api import Admin, CtxDep, Responder, UowDep, Viewer, authenticate, bearer_token
 from warroom.auth.logic import Principal
 from warroom.context import AppContext
-from warroom.errors import ValidationFailed
+from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents import service as incidents
-from warroom.security import audit, evidence
+from warroom.security import audit, evidence, retention
 from warroom.security.crypto import LockerKey
 from warroom.security.logic import CustodyAction
+from warroom.security.models import CustodyEntry, EvidenceItem
 from warroom.security.schemas import (
     CustodyRead,
     EvidenceRead,
     EvidenceText,
     EvidenceVerification,
+    HoldCreate,
+    HoldRead,
     ItemVerification,
 )
 from warroom.security.store import EvidenceStore, LockerOff, PayloadTooLarge, Stored
@@ -44,6 +47,13 @@ _UPLOAD_BODY = {
         },
     }
 }
+
+
+def _read(item: EvidenceItem, gone: dict[int, CustodyEntry]) -> EvidenceRead:
+    read = EvidenceRead.model_validate(item)
+    if item.id in gone:
+        read.purged_at = gone[item.id].at
+    return read
 
 
 def evidence_store(ctx: AppContext) -> EvidenceStore:
@@ -153,9 +163,8 @@ def list_evidence(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> list[Evide
     """The incident's evidence (participants, the security team and admins only)."""
     incident = incidents.get(uow.session, key=key, viewer=who)
     evidence.check_access(incident, who, ctx.config, write=False)
-    return [
-        EvidenceRead.model_validate(i) for i in evidence.list_items(uow.session, incident=incident)
-    ]
+    gone = evidence.purged(uow.session, incident_id=incident.id)
+    return [_read(i, gone) for i in evidence.list_items(uow.session, incident=incident)]
 
 
 @router.get("/{key}/evidence/verify", response_model=EvidenceVerification)
@@ -209,7 +218,7 @@ def show_evidence(
         now=ctx.clock.now(), reason=reason, evidence_id=item.id,
     )  # fmt: skip
     uow.commit()
-    return EvidenceRead.model_validate(item)
+    return _read(item, evidence.purged(uow.session, incident_id=incident.id))
 
 
 @router.get(
@@ -231,6 +240,8 @@ def download_evidence(
     incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
     evidence.check_access(incident, who, ctx.config, write=False)
     item = evidence.get_item(uow.session, incident=incident, evidence_id=evidence_id)
+    if item.id in evidence.purged(uow.session, incident_id=incident.id):
+        raise Conflict(f"E-{item.id} was purged; its record stays, its content is gone")
     evidence.record_custody(
         uow.session, incident=incident, action=CustodyAction.DOWNLOAD, actor=who.actor,
         now=ctx.clock.now(), reason=reason, evidence_id=item.id,
@@ -259,3 +270,67 @@ def list_custody(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> list[Custod
     incident = incidents.get(uow.session, key=key, viewer=who)
     evidence.check_access(incident, who, ctx.config, write=False)
     return [CustodyRead.model_validate(e) for e in evidence.custody(uow.session, incident=incident)]
+
+
+@router.put("/{key}/legal-hold", response_model=HoldRead)
+def place_hold(key: str, data: HoldCreate, ctx: CtxDep, uow: UowDep, who: Responder) -> HoldRead:
+    """Place the incident's evidence under legal hold: nothing is purged until released."""
+    incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
+    evidence.check_access(incident, who, ctx.config, write=True)
+    row = retention.hold(
+        uow.session, incident=incident, actor=who.actor, reason=data.reason, now=ctx.clock.now()
+    )
+    uow.commit()
+    return HoldRead.model_validate(row)
+
+
+@router.get("/{key}/legal-hold", response_model=HoldRead)
+def show_hold(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> HoldRead:
+    """The legal hold, if there is one (404 otherwise)."""
+    incident = incidents.get(uow.session, key=key, viewer=who)
+    evidence.check_access(incident, who, ctx.config, write=False)
+    row = retention.get_hold(uow.session, incident=incident)
+    if row is None:
+        raise NotFound(f"{incident.key} is not under legal hold", field="id")
+    return HoldRead.model_validate(row)
+
+
+@router.delete("/{key}/legal-hold", response_model=HoldRead)
+def release_hold(
+    key: str,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Admin,
+    reason: Annotated[str, Query(min_length=1, max_length=2000)],
+) -> HoldRead:
+    """Release the legal hold (admins only); the release goes on the custody chain. The
+    answer is the hold that was released."""
+    incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
+    released = retention.release(
+        uow.session, incident=incident, actor=who.actor, reason=reason, now=ctx.clock.now()
+    )
+    uow.commit()
+    return released
+
+
+@router.delete("/{key}/evidence/{evidence_id}", response_model=EvidenceRead)
+def purge_evidence(
+    key: str,
+    evidence_id: int,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Admin,
+    reason: Annotated[str, Query(min_length=1, max_length=2000)],
+) -> EvidenceRead:
+    """Purge an item's content (admins only; refused under legal hold). Its record and
+    custody stay."""
+    store = evidence_store(ctx)
+    incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
+    item = evidence.get_item(uow.session, incident=incident, evidence_id=evidence_id)
+    addresses = retention.purge(
+        uow.session, incident=incident, items=[item], actor=who.actor, reason=reason,
+        now=ctx.clock.now(),
+    )  # fmt: skip
+    uow.after_commit(lambda: retention.remove_files(store, addresses))
+    uow.commit()
+    return _read(item, evidence.purged(uow.session, incident_id=incident.id))

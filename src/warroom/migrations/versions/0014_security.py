@@ -71,6 +71,20 @@ def upgrade() -> None:
         sa.UniqueConstraint("incident_id", "seq", name="uq_custody_entries_seq"),
     )
     op.create_table(
+        "legal_holds",
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        _ts("held_at"),
+        sa.Column("held_by", sa.String(length=128), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["incident_id"],
+            ["incidents.id"],
+            name=op.f("fk_legal_holds_incident_id_incidents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("incident_id", name=op.f("pk_legal_holds")),
+    )
+    op.create_table(
         "chain_heads",
         sa.Column("chain", sa.String(length=64), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
@@ -165,6 +179,7 @@ def downgrade() -> None:
     op.drop_table("breaches")
     op.drop_table("audit_log")
     op.drop_table("chain_heads")
+    op.drop_table("legal_holds")
     op.drop_table("custody_entries")
     op.drop_index("ix_evidence_items_incident", table_name="evidence_items")
     op.drop_table("evidence_items")

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Tokens
-from tests.integration.test_evidence import KEY
+from tests.integration.security.conftest import KEY
 from warroom.app import create_app
 from warroom.clock import FakeClock
 from warroom.config.schema import WarroomConfig

@@ -8,7 +8,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.conftest import Tokens
-from tests.integration.test_evidence import unguarded  # noqa: F401  (a fixture)
 from warroom.db import Database
 
 

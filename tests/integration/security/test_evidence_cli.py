@@ -16,7 +16,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from tests.conftest import Tokens
-from tests.integration.test_evidence import KEY, blobs
+from tests.integration.security.conftest import KEY, blobs
 from warroom.app import create_app
 from warroom.cli import app as cli_app
 from warroom.clock import FakeClock
@@ -140,3 +140,26 @@ def test_breach_mark_show_notified_draft(server: str, api_tokens: Tokens, clock:
     assert code == 0 and "S3 bucket public" in stdout
     code, _, stderr = run(server, api_tokens.jane, "breach", "notified", key, "gdpr", "nope")
     assert code == 1 and "obligation" in stderr
+
+
+def test_hold_release_purge_from_the_command_line(
+    server: str, api_tokens: Tokens, tmp_path: Path
+) -> None:
+    r = httpx.post(
+        f"{server}/api/v1/incidents",
+        json={"title": "Insider", "severity": "SEV2"},
+        headers={"Authorization": f"Bearer {api_tokens.jane}"},
+    )
+    key = r.json()["id"]
+    assert run(server, api_tokens.jane, "evidence", "add", key, "--text", "t", "-r", "r")[0] == 0
+    code, stdout, stderr = run(server, api_tokens.jane, "evidence", "hold", key, "-r", "lawsuit")
+    assert code == 0 and "legal hold" in stdout, stderr
+    code, _, stderr = run(server, api_tokens.admin, "evidence", "purge", key, "E-1", "-r", "x")
+    assert code == 1 and "legal hold" in stderr
+    code, stdout, stderr = run(
+        server, api_tokens.admin, "evidence", "release", key, "-r", "settled"
+    )
+    assert code == 0 and "released" in stdout, stderr
+    code, stdout, stderr = run(server, api_tokens.admin, "evidence", "purge", key, "E-1", "-r", "x")
+    assert code == 0 and "purged" in stdout, stderr
+    assert blobs(tmp_path / "locker") == []
