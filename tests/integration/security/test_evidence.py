@@ -205,3 +205,23 @@ def test_a_changed_intake_hash_or_a_removed_row_is_named(
     problems = report["problems"]
     assert any(p.startswith(f"E-{first['id']} (a.log): sha256 is '000") for p in problems), problems
     assert any(p.startswith(f"E-{second['id']} (b.log): removed") for p in problems), problems
+
+
+def test_an_oversized_json_body_is_refused_without_reading_it_all(
+    api: TestClient, api_tokens: Tokens, locker: Path
+) -> None:
+    key = declare(api, api_tokens.jane)
+
+    def body() -> Iterator[bytes]:
+        yield b'{"reason": "r", "text": "'
+        for _ in range(100):
+            yield b"a" * 100_000
+        yield b'"}'
+
+    r = api.post(
+        f"/api/v1/incidents/{key}/evidence",
+        content=body(),
+        headers={**auth(api_tokens.jane), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["error"]["details"]["field"] == "text"
+    assert blobs(locker) == []
