@@ -1,13 +1,14 @@
 """The audit log: every change to the platform's records, hash-chained, append-only.
 
-A listener on every session's flush turns the rows it wrote (inserted, updated, deleted)
-into audit entries in the same transaction, so an entry commits with its change or not
-at all. The entry names who did it (the token's person or name, bound by the API's
+Listeners on every session turn the rows a transaction wrote (inserted, updated,
+deleted) into audit entries in that transaction, so an entry commits with its change or
+not at all. The entry names who did it (the token's person or name, bound by the API's
 authentication) and, once per request, the token used for the write. High-volume
 machine tables (alerts, timers, outgoing messages) are left out; secrets never go in.
 
-Entries are appended under a lock on the chain head (`chains.py`), each carrying the
-hash of the one before, and the database refuses UPDATE and DELETE on the table.
+Changes are collected at each flush and appended just before the commit, under a lock on
+the chain head (`chains.py`); each entry carries the hash of the one before, and the
+database refuses UPDATE and DELETE on the table.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, inspect, select
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
 
+import warroom.events  # noqa: F401  (its before_commit listener must run before ours)
 from warroom.auth.logic import Principal
 from warroom.clock import Clock, SystemClock, as_utc
 from warroom.db import Base
@@ -32,7 +34,7 @@ from warroom.security.logic import Link, Problem, verify_chain
 from warroom.security.models import AuditEntry
 
 CHAIN = "audit"
-_PRINCIPAL, _REQUEST, _TOKEN_SEEN = "audit_principal", "audit_request", "audit_token_seen"
+_PRINCIPAL, _REQUEST, _PENDING = "audit_principal", "audit_request", "audit_pending"
 
 #: Machine-written, high-volume tables: their changes are not people's actions.
 NOT_AUDITED = frozenset(
@@ -109,16 +111,31 @@ def _changes(session: Session) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 
 @sa_event.listens_for(Session, "after_flush")
-def _record_flush(session: Session, _flush: UOWTransaction) -> None:
-    changes = list(_changes(session))
+def _collect(session: Session, _flush: UOWTransaction) -> None:
+    # Tagged with the savepoint they were flushed in, if any, to drop them with it.
+    savepoint = session.get_nested_transaction()
+    pending = session.info.setdefault(_PENDING, [])
+    pending.extend((savepoint, change) for change in _changes(session))
+
+
+# Registered after `warroom.events`' own before_commit listener (imported above), so the
+# rows its subscribers write are flushed and collected before this runs.
+@sa_event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Append the transaction's entries last, just before it commits.
+
+    Taking the chain's lock last means a transaction never waits for another lock while
+    it holds this one (no deadlocks), and holds it only for the commit itself.
+    """
+    session.flush()
+    changes = [change for _, change in session.info.pop(_PENDING, [])]
     if not changes:
         return
     principal: Principal | None = session.info.get(_PRINCIPAL)
     request = session.info.get(_REQUEST)
     actor = principal.actor if principal is not None else "system"
     entries: list[dict[str, Any]] = []
-    if principal is not None and not session.info.get(_TOKEN_SEEN):
-        session.info[_TOKEN_SEEN] = True
+    if principal is not None:
         entries.append(
             {"actor": actor, "action": "token.write", "target": f"token:{principal.name}",
              "details": {"role": principal.role.value, "request": request}}
@@ -129,6 +146,23 @@ def _record_flush(session: Session, _flush: UOWTransaction) -> None:
             details["request"] = request
         entries.append({"actor": actor, "action": action, "target": target, "details": details})
     write(session.connection(), entries, now=_now(session))
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _discard(session: Session, previous: SessionTransaction) -> None:
+    if not previous.nested:
+        session.info.pop(_PENDING, None)
+        return
+
+    def inside(savepoint: SessionTransaction | None) -> bool:
+        while savepoint is not None:
+            if savepoint is previous:
+                return True
+            savepoint = savepoint.parent
+        return False
+
+    pending = session.info.get(_PENDING, [])
+    session.info[_PENDING] = [(sp, change) for sp, change in pending if not inside(sp)]
 
 
 def _now(session: Session) -> datetime:

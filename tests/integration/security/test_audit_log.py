@@ -8,7 +8,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.conftest import Tokens
+from warroom.auth import service as tokens
+from warroom.auth.logic import Role
+from warroom.context import AppContext
 from warroom.db import Database
+from warroom.security import audit
 
 
 def auth(token: str) -> dict[str, str]:
@@ -98,3 +102,33 @@ def test_verification_names_a_changed_and_a_deleted_row(
         "entry 2: altered (its content no longer matches its hash)",
         "entry 5: deleted",
     ]
+
+
+def test_changes_rolled_back_with_a_savepoint_are_not_audited(
+    db: Database, ctx: AppContext
+) -> None:
+    with db.unit_of_work() as uow:
+        try:
+            with uow.session.begin_nested():
+                tokens.create(
+                    uow.session, name="ghost", role=Role.VIEWER, user=None, now=ctx.clock.now()
+                )
+                raise RuntimeError("routing failed")
+        except RuntimeError:
+            pass
+        tokens.create(uow.session, name="real", role=Role.VIEWER, user=None, now=ctx.clock.now())
+        uow.commit()
+    with db.unit_of_work() as uow:
+        rows, _ = audit.page(uow.session, actor=None, action="api_tokens.insert", target=None,
+                             limit=10, offset=0)  # fmt: skip
+        names = [r.details["fields"]["name"] for r in rows]
+        count, problems = audit.verify(uow.session)
+    assert names == ["real"]
+    assert problems == [] and count == 1
+    # A transaction rolled back as a whole leaves nothing either.
+    with db.unit_of_work() as uow:
+        tokens.create(uow.session, name="never", role=Role.VIEWER, user=None, now=ctx.clock.now())
+        uow.session.flush()
+        uow.rollback()
+    with db.unit_of_work() as uow:
+        assert audit.verify(uow.session)[0] == 1
