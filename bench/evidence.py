@@ -45,6 +45,11 @@ def main(size_mib: int = 256) -> None:
             evidence_dir=Path(folder) / "locker", port=port,
         )  # fmt: skip
         ctx = build_context(settings)
+        security = ctx.config.security
+        limit = security.evidence.model_copy(update={"max_bytes": (size_mib + 1) * CHUNK})
+        ctx.config = ctx.config.model_copy(
+            update={"security": security.model_copy(update={"evidence": limit})}
+        )
         from warroom.app import prepare
 
         prepare(ctx)
