@@ -35,6 +35,7 @@ from warroom import __version__
 from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 from warroom.config.durations import format_compact
 from warroom.postmortems.cli import app as postmortems_app
+from warroom.security.cli import audit_app, breach_app, evidence_app
 
 if TYPE_CHECKING:
     from warroom.db import Database
@@ -65,6 +66,9 @@ app.add_typer(integration_app, name="integration")
 alerts_app = typer.Typer(help="Alerts received from monitoring.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(postmortems_app)  # postmortem, actions, action (docs/postmortems.md)
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(breach_app, name="breach")
+app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

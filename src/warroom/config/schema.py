@@ -29,6 +29,7 @@ from pydantic import (
 from warroom.config.authority import AuthorityConfig, authority_problems
 from warroom.config.durations import parse_duration
 from warroom.config.postmortems import LearningConfig
+from warroom.config.security import SecurityConfig
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Handle = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
@@ -1111,6 +1112,8 @@ class WarroomConfig(Strict):
     sla_warning_fraction: float = Field(default=0.8, gt=0, lt=1)
     # At most `limit` messages per person and channel within `window`; the rest are
     # recorded as throttled (GET /api/v1/notifications shows them), never sent.
+    # Evidence locker, regulatory clocks (docs/security.md).
+    security: SecurityConfig = SecurityConfig()
     notification_throttles: dict[str, NotificationThrottle] = Field(
         default_factory=lambda: {
             "sms": NotificationThrottle(limit=20, window=timedelta(minutes=10)),

@@ -8,6 +8,7 @@ from datetime import timedelta
 import warroom.authority.staffing
 import warroom.changes.service
 import warroom.escalation.service
+import warroom.security.regulatory
 import warroom.sla.service  # noqa: F401
 from warroom.alerts.routing import evaluate_rules, route_alerts
 from warroom.context import AppContext
@@ -21,6 +22,7 @@ from warroom.notifications.registry import build_notifiers
 from warroom.notifications.service import plan_fallback
 from warroom.oncall.notices import plan_shift_notices
 from warroom.postmortems.reminders import send_reminders
+from warroom.security.retention import retention_job
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:
@@ -46,4 +48,5 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),
         Job("postmortem-reminders", send_reminders, periodic=True),
+        Job("evidence-retention", retention_job, periodic=True),
     ]
