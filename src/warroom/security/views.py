@@ -47,7 +47,7 @@ _UPLOAD_BODY = {
             "application/json": {"schema": EvidenceText.model_json_schema()},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
-    }
+    },
 }
 
 
