@@ -27,12 +27,11 @@ from warroom.auth.views import router as tokens_router
 from warroom.authority.views import router as authority_router
 from warroom.changes.views import router as changes_router
 from warroom.clock import Clock, SystemClock
-from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
+from warroom.configuration import load_config
 from warroom.context import AppContext
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectRoutes, error_response, internal_error
-from warroom.engine.jobs import all_jobs
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
@@ -42,6 +41,7 @@ from warroom.heartbeats.views import router as heartbeats_router
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
+from warroom.jobs import all_jobs
 from warroom.maintenance.views import router as maintenance_router
 from warroom.migrations import upgrade
 from warroom.notifications.views import router as notifications_router

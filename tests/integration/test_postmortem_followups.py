@@ -15,10 +15,10 @@ from tests.conftest import Tokens
 from warroom.adapters.email import SmtpNotifier
 from warroom.clock import FakeClock
 from warroom.context import AppContext
-from warroom.engine.delivery import Deliverer
 from warroom.engine.models import Notification
+from warroom.notifications.delivery import Deliverer
 from warroom.postmortems.reminders import run_pass
-from warroom.testing.providers import FakeSmtp
+from warroom.testing.smtp import FakeSmtp
 
 
 def auth(token: str) -> dict[str, str]:

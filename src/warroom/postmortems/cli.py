@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
+from warroom.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 
 API = "/api/v1"
 SECTIONS = (

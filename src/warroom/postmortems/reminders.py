@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from warroom.clock import as_utc
 from warroom.context import AppContext
 from warroom.engine.wakeup import notify
-from warroom.escalation import service as escalation
+from warroom.escalation import bookkeeping, delivery
 from warroom.incidents.models import Incident
 from warroom.notifications.render import MessageKind
 from warroom.notifications.service import notify_user
@@ -34,9 +34,9 @@ def _recipients(
 ) -> list[str]:
     if notice is Notice.REMINDER:
         return [owner] if owner else []
-    commander = escalation.role_holder(incident, "incident_commander")
+    commander = bookkeeping.role_holder(incident, "incident_commander")
     named = [
-        escalation.role_holder(incident, name[5:]) if name.startswith("role:") else name
+        bookkeeping.role_holder(incident, name[5:]) if name.startswith("role:") else name
         for name in escalate_to
     ]
     above = [n for n in named if n] or ([commander] if commander and commander != owner else [])
@@ -54,12 +54,12 @@ def _send(
     now: datetime,
     details: dict[str, object],
 ) -> int:
-    if not escalation.note(
+    if not bookkeeping.note(
         session, incident, key=key, description=text, now=now, type=EventType.NOTE,
         details={**details, "notified": people},
     ):  # fmt: skip
         return 0
-    context = escalation.message_context(
+    context = delivery.message_context(
         ctx.settings, incident, kind=MessageKind.REMINDER, reason=text
     )
     sent = 0

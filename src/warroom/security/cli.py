@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from warroom.cli_client import DEFAULT_TIMEOUT, DEFAULT_URL, ApiClient, ApiError, Unreachable
-from warroom.cli_client import _api_error as api_error
+from warroom.client import DEFAULT_TIMEOUT, DEFAULT_URL, ApiClient, ApiError, Unreachable
+from warroom.client import _api_error as api_error
 
 API = "/api/v1"
 out = Console(highlight=False, soft_wrap=True)
@@ -37,6 +37,9 @@ TokenOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 IncidentArg = Annotated[str, typer.Argument(metavar="INCIDENT", help="The incident, e.g. INC-42.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why: goes on the custody chain.")]
+
+#: The three groups, registered with the top-level command line as one.
+app = typer.Typer()
 
 evidence_app = typer.Typer(
     help="The evidence locker: add, list, fetch and verify an incident's evidence.",
@@ -433,3 +436,8 @@ def purge(
             f"{API}/incidents/{incident}/evidence/{number}?{urlencode({'reason': reason})}"
         )
     out.print(f"E-{number} purged; its record and custody remain")
+
+
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(breach_app, name="breach")
+app.add_typer(audit_app, name="audit")

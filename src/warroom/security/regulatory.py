@@ -29,7 +29,8 @@ from warroom.engine import timers
 from warroom.engine.handlers import handles
 from warroom.engine.models import Timer
 from warroom.errors import Conflict, NotFound, ValidationFailed
-from warroom.escalation import service as escalation
+from warroom.escalation.bookkeeping import note, role_holder
+from warroom.escalation.delivery import Recipient, deliver, message_context
 from warroom.escalation.matrix import PLAN
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
@@ -357,19 +358,19 @@ def _due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None
         "regime": clock.regime, "obligation": clock.obligation,
         "deadline": clock.deadline.isoformat(), "escalate": escalate,
     }  # fmt: skip
-    if not escalation.note(
+    if not note(
         session, incident, key=timer.key, description=text, now=now,
         timestamp=timer.due_at, details=details,
     ):  # fmt: skip
         return
-    people = [escalation.role_holder(incident, "incident_commander"), *ctx.config.security.notify]
-    context = escalation.message_context(
+    people = [role_holder(incident, "incident_commander"), *ctx.config.security.notify]
+    context = message_context(
         ctx.settings, incident, kind=MessageKind.ESCALATION if escalate else MessageKind.REMINDER,
         reason=f"{text}.",
     )  # fmt: skip
     for user in dict.fromkeys(p for p in people if p):
-        escalation.deliver(
-            ctx, session, incident=incident, recipient=escalation.Recipient(user, user=user),
+        deliver(
+            ctx, session, incident=incident, recipient=Recipient(user, user=user),
             delivery=PLAN, context=context, reason="regulatory", key=timer.key, now=now,
             urgency="high" if escalate else "low",
         )  # fmt: skip

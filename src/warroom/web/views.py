@@ -25,7 +25,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from os import PathLike, stat_result
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -37,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import Scope
 
+from warroom.adapters.channels import setup_warnings
 from warroom.api import CtxDep, UowDep
 from warroom.auth import sessions
 from warroom.auth.logic import Principal, Role
@@ -44,27 +44,17 @@ from warroom.config.durations import format_compact
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
-from warroom.doctor import setup_warnings
 from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from warroom.incidents import service
 from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate
+from warroom.pages import SECURITY_HEADERS, STATIC_DIR, TEMPLATE_DIR
 from warroom.timeline.logic import EventType
 
 SESSION_COOKIE = "warroom_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
 
 # htmx reads its settings from this meta tag. Under the CSP above it must not evaluate
 # strings (trigger filters, hx-on) nor inject its indicator <style>; 403, 409 and 422 answers
@@ -94,10 +84,6 @@ NOTE_TYPES = (
 )
 _MAX_TOKEN_LENGTH = 512
 _RECENTLY_RESOLVED = 5
-
-_HERE = Path(__file__).parent
-STATIC_DIR = _HERE / "static"
-TEMPLATE_DIR = _HERE / "templates"
 
 
 # --- small pure helpers -----------------------------------------------------------------
