@@ -49,6 +49,9 @@ from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
 from warroom.postmortems.views import router as postmortems_router
+from warroom.security.audit_views import router as audit_router
+from warroom.security.breach_views import router as breach_router
+from warroom.security.views import router as security_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
 from warroom.triage.views import router as triage_router
@@ -152,6 +155,9 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(escalation_router)
     app.include_router(postmortems_router)
     app.include_router(chat_router)
+    app.include_router(security_router)
+    app.include_router(breach_router)
+    app.include_router(audit_router)
     mount_web(app)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).
     app.add_middleware(

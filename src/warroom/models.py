@@ -12,26 +12,42 @@ from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
 from warroom.postmortems.models import ActionItem, Postmortem, PostmortemRevision
+from warroom.security.models import (
+    AuditEntry,
+    Breach,
+    ChainHead,
+    CustodyEntry,
+    EvidenceItem,
+    LegalHold,
+    RegulatoryClock,
+)
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
     "ActionItem",
     "Alert",
     "ApiToken",
+    "AuditEntry",
+    "Breach",
+    "ChainHead",
     "Change",
     "ChatAction",
     "ChatChannel",
+    "CustodyEntry",
     "DeliveryAttempt",
+    "EvidenceItem",
     "Heartbeat",
     "Incident",
     "IncidentParticipant",
     "IncidentRole",
     "IncidentService",
     "Integration",
+    "LegalHold",
     "MaintenanceWindow",
     "Notification",
     "Postmortem",
     "PostmortemRevision",
+    "RegulatoryClock",
     "RuleState",
     "ScheduleOverride",
     "StoredSchedule",

@@ -24,6 +24,7 @@ import typer
 from warroom import __version__
 from warroom.cli import admin, alerts, credentials, incidents, oncall, triage
 from warroom.postmortems.cli import app as postmortems_app
+from warroom.security.cli import app as security_app
 
 __all__ = ["app", "main"]
 
@@ -48,6 +49,7 @@ app.add_typer(credentials.integration_app, name="integration")
 app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(oncall.feed_app, name="calendar-feed")
 app.add_typer(postmortems_app)  # postmortem, actions, action (docs/postmortems.md)
+app.add_typer(security_app)  # evidence, breach, audit (docs/security.md)
 
 
 def _print_version(value: bool) -> None:

@@ -56,6 +56,7 @@ from warroom.config.people import (
     User,
 )
 from warroom.config.postmortems import LearningConfig
+from warroom.config.security import SecurityConfig
 from warroom.config.triage import TriageConfig
 
 _SEED_LEVEL = re.compile(r"^SEV([1-9])$", re.IGNORECASE)
@@ -238,6 +239,8 @@ class WarroomConfig(Strict):
     authority: AuthorityConfig = AuthorityConfig()
     postmortems: LearningConfig = LearningConfig()  # docs/postmortems.md
     chat: ChatConfig = ChatConfig()  # docs/chat.md
+    # Evidence locker, regulatory clocks (docs/security.md).
+    security: SecurityConfig = SecurityConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> WarroomConfig:
