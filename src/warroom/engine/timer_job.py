@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from warroom import events
 from warroom.context import AppContext
@@ -31,6 +31,7 @@ from warroom.engine.delivery import worker_id
 from warroom.engine.handlers import HANDLERS
 from warroom.engine.models import Timer
 from warroom.engine.wakeup import notify
+from warroom.incidents.models import Incident
 
 log = logging.getLogger("warroom.timers")
 
@@ -65,17 +66,19 @@ class TimerRunner:
                     uow.session, now=now, owner=self.owner, limit=self._batch, lease=self._lease
                 )
             ]
-            upcoming = timers.next_due(uow.session) if not claimed else None
+            # What we just claimed is under our lease now: the next one after this batch.
+            upcoming = timers.next_due(uow.session, now=now)
             uow.commit()
         if self._batched:
             self._run_batches(ctx, claimed)
         else:
             for timer_id, kind in claimed:
                 self._run_one(ctx, timer_id, kind)
-        if claimed:
-            return 0.0 if len(claimed) >= self._batch else None
+        if len(claimed) >= self._batch:
+            return 0.0
         if upcoming is None:
             return MAX_SLEEP
+        # Timers due every few milliseconds (a storm): wake for the next one, not the poll.
         return min(max((upcoming - ctx.clock.now()).total_seconds(), 0.0), MAX_SLEEP)
 
     # --- many per transaction -------------------------------------------------------------
@@ -110,19 +113,26 @@ class TimerRunner:
             if ctx.db.dialect == "postgresql":
                 query = query.order_by(Timer.id).with_for_update()
             held = {timer.id: timer for timer in session.scalars(query)}
+            # Held here: the session keeps only weak references to what it loaded.
+            _incidents = _prefetch_incidents(session, held.values())
             taken = 0
+            finished: list[int] = []
             for timer_id, _ in chunk:
                 taken += 1
                 timer = held.get(timer_id)
-                if timer is not None:  # else another engine took it over after our lease
-                    self._run_in_savepoint(ctx, session, timer)
+                # (None: another engine took it over after our lease ran out.)
+                if timer is not None and self._run_in_savepoint(ctx, session, timer):
+                    finished.append(timer_id)
                 if time.monotonic() - started >= self._budget:
                     break
+            # Marked done together, in the transaction that holds their effects.
+            timers.finish_many(session, finished, owner=self.owner, now=ctx.clock.now())
             notify(session)
             uow.commit()
         return taken
 
-    def _run_in_savepoint(self, ctx: AppContext, session: Session, timer: Timer) -> None:
+    def _run_in_savepoint(self, ctx: AppContext, session: Session, timer: Timer) -> bool:
+        """Run one handler in a savepoint; return whether it succeeded."""
         timer_id, kind = timer.id, timer.kind
         handler = HANDLERS.get(kind)
         now = ctx.clock.now()
@@ -134,13 +144,14 @@ class TimerRunner:
                     handler(ctx, session, timer, now)
                 # The subscribers of what the handler did react inside its savepoint too.
                 events.dispatch(session)
-                timers.finish(session, timer_id=timer_id, owner=self.owner, now=now)
         except Exception:
             events.discard(session)
             if not session.is_active:
                 raise  # the transaction itself is lost, not only this savepoint
             # The lease runs out and the timer is tried again; handlers are idempotent.
             log.exception("timer %s (%s) failed; it will be retried", timer_id, kind)
+            return False
+        return True
 
     # --- one per transaction --------------------------------------------------------------
 
@@ -166,3 +177,17 @@ class TimerRunner:
         except Exception:
             # The lease runs out and the timer is tried again; handlers are idempotent.
             log.exception("timer %s (%s) failed; it will be retried", timer_id, kind)
+
+
+def _prefetch_incidents(session: Session, batch: Iterable[Timer]) -> list[Incident]:
+    """Load the batch's incidents with their roles and services in three queries, where
+    the handlers would take two or three each (they find them in the session then)."""
+    ids = sorted({t.incident_id for t in batch if t.incident_id is not None})
+    loaded: list[Incident] = []
+    for start in range(0, len(ids), 500):
+        loaded += session.scalars(
+            select(Incident)
+            .where(Incident.id.in_(ids[start : start + 500]))
+            .options(selectinload(Incident.roles), selectinload(Incident.services))
+        )
+    return loaded
