@@ -476,6 +476,12 @@ class BusyWatch:
         return busy
 
 
+def mark_busy(label: str) -> None:
+    """Count a figure measured by other means (ingest's `cores:` lines) as busy."""
+    if label not in _busy_labels:
+        _busy_labels.append(label)
+
+
 def emit_machine_busy() -> None:
     """The run's verdict: `bench machine_busy 1 flag` if any figure was measured busy."""
     if _busy_labels:
