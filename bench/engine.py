@@ -47,7 +47,7 @@ from bench.common import (
     stop,
 )
 from warroom.clock import SystemClock
-from warroom.config import load_config
+from warroom.configuration import load_config
 from warroom.context import AppContext
 from warroom.db import Database
 from warroom.engine.handlers import handles

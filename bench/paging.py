@@ -45,7 +45,8 @@ from bench.common import (
     stop,
     wait_ready,
 )
-from warroom.testing.providers import FakeWebhookReceiver, RecordedRequest
+from warroom.testing.providers import FakeWebhookReceiver
+from warroom.testing.recording import RecordedRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-webhook-secret"  # a local benchmark's own credential

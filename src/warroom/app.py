@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Imported for their side effect: they register event subscribers and timer handlers.
+import warroom.authority.staffing
 import warroom.escalation.service
 import warroom.sla.service  # noqa: F401
 from warroom import __version__
@@ -23,14 +24,14 @@ from warroom.alerts.views import alertmanager_webhook, pagerduty_enqueue
 from warroom.alerts.views import router as alerts_router
 from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
+from warroom.authority.views import router as authority_router
 from warroom.changes.views import router as changes_router
 from warroom.clock import Clock, SystemClock
-from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
+from warroom.configuration import load_config
 from warroom.context import AppContext
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectRoutes, error_response, internal_error
-from warroom.engine.jobs import all_jobs
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
@@ -38,11 +39,13 @@ from warroom.heartbeats.views import router as heartbeats_router
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
+from warroom.jobs import all_jobs
 from warroom.maintenance.views import router as maintenance_router
 from warroom.migrations import upgrade
 from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
+from warroom.postmortems.views import router as postmortems_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
 from warroom.triage.views import router as triage_router
@@ -125,6 +128,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         return JSONResponse({"status": "database unavailable"}, status_code=503)
 
     app.include_router(incidents_router)
+    app.include_router(authority_router)
     app.include_router(classify_router)
     app.include_router(triage_router)
     app.include_router(tokens_router)
@@ -138,6 +142,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(oncall_router)
     app.include_router(feeds_router)
     app.include_router(escalation_router)
+    app.include_router(postmortems_router)
     mount_web(app)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).
     app.add_middleware(

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session, selectinload
 from warroom import events
 from warroom.context import AppContext
 from warroom.engine import timers
-from warroom.engine.delivery import worker_id
 from warroom.engine.handlers import HANDLERS
 from warroom.engine.models import Timer
+from warroom.engine.runner import worker_id
 from warroom.engine.wakeup import notify
 from warroom.incidents.models import Incident
 

@@ -114,6 +114,8 @@ class IncidentRead(BaseModel):
     updated_at: datetime
     duration_seconds: float
     participants: list[str]
+    # Required roles of its severity still empty after the level's response time.
+    unfilled_roles: list[str] = []
 
 
 class IncidentPage(BaseModel):

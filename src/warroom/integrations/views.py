@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from warroom.alerts.sources import check_webhook_settings
+from warroom.alerts.webhook import check_webhook_settings
 from warroom.api import Admin, CtxDep, UowDep
 from warroom.heartbeats import service as heartbeats
 from warroom.integrations import service

@@ -24,7 +24,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from os import PathLike, stat_result
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
@@ -36,36 +35,27 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import Scope
 
+from warroom.adapters.channels import setup_warnings
 from warroom.api import CtxDep, UowDep, authenticate
 from warroom.auth.logic import Principal, Role
 from warroom.config.durations import format_compact
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
-from warroom.doctor import setup_warnings
-from warroom.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from warroom.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from warroom.incidents import service
 from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate
+from warroom.pages import SECURITY_HEADERS, STATIC_DIR, TEMPLATE_DIR
 from warroom.timeline.logic import EventType
 
 SESSION_COOKIE = "warroom_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
-
 # htmx reads its settings from this meta tag. Under the CSP above it must not evaluate
-# strings (trigger filters, hx-on) nor inject its indicator <style>; 409 and 422 answers
+# strings (trigger filters, hx-on) nor inject its indicator <style>; 403, 409 and 422 answers
 # carry the refreshed incident with the reason, so they are swapped in, not dropped.
 HTMX_CONFIG = {
     "includeIndicatorStyles": False,
@@ -75,7 +65,7 @@ HTMX_CONFIG = {
     "responseHandling": [
         {"code": "204", "swap": False},
         {"code": "[23]..", "swap": True},
-        {"code": "409|422", "swap": True, "error": False},
+        {"code": "403|409|422", "swap": True, "error": False},
         {"code": "[45]..", "swap": False, "error": True},
     ],
 }
@@ -92,10 +82,6 @@ NOTE_TYPES = (
 )
 _MAX_TOKEN_LENGTH = 512
 _RECENTLY_RESOLVED = 5
-
-_HERE = Path(__file__).parent
-STATIC_DIR = _HERE / "static"
-TEMPLATE_DIR = _HERE / "templates"
 
 
 # --- small pure helpers -----------------------------------------------------------------
@@ -561,10 +547,11 @@ def _act(
         return _not_found(request, user)
     try:
         notice = action(incident, user.principal)
-    except (Conflict, ValidationFailed) as exc:
+    except (Conflict, ValidationFailed, Forbidden) as exc:
+        # A refusal by the authority rules (403) names who may act, next to the incident.
         uow.rollback()
         incident = service.get(uow.session, key=key, viewer=user.principal)
-        status = 409 if isinstance(exc, Conflict) else 422
+        status = exc.status_code
         context = _incident_context(ctx, uow, user, incident, error=exc.message)
         template = "_incident.html" if _is_htmx(request) else "incident.html"
         return _render(template, status, **context)
