@@ -54,7 +54,7 @@ from warroom.engine.handlers import handles
 from warroom.engine.models import EngineBeat, Timer
 from warroom.engine.runner import Engine, Job
 from warroom.engine.timer_job import TimerRunner
-from warroom.escalation.service import once
+from warroom.escalation.bookkeeping import once
 from warroom.incidents.models import Incident
 from warroom.migrations import upgrade
 from warroom.settings import Settings
