@@ -8,12 +8,13 @@ import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+import warroom.models  # noqa: F401  (every table on the metadata)
 from warroom.alerts.logic import Action, AlertEvent, AlertSeverity
 from warroom.alerts.models import Alert
 from warroom.alerts.service import Applied, Source
-from warroom.db import Database
+from warroom.db import Base, Database
 from warroom.integrations.models import Integration
 
 T0 = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
@@ -84,3 +85,28 @@ def check_rows(db: Database, ids: dict[int, int]) -> None:
             assert twin.integration_id == alert.integration_id + 2
             for name in COMPARED:
                 assert getattr(twin, name) == getattr(alert, name), (alert.id, name)
+
+
+def wipe(db: Database) -> None:
+    """Empty every table and restart the ids, so that a second run numbers rows alike.
+
+    Append-only tables (the audit log, evidence, custody) refuse DELETE by trigger on
+    SQLite: their triggers are set aside while they are emptied, then put back."""
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            return
+        triggers = conn.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        ).all()
+        for name, _ in triggers:
+            conn.execute(text(f'DROP TRIGGER "{name}"'))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        if conn.execute(
+            text("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'")
+        ).first():
+            conn.execute(text("DELETE FROM sqlite_sequence"))
+        for _, sql in triggers:
+            conn.execute(text(sql))

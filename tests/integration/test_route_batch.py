@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
+from tests.integration.batch_twins import wipe
 from warroom.alerts.logic import Action, AlertEvent, AlertSeverity
 from warroom.alerts.models import Alert
 from warroom.alerts.routing import evaluate_rules, route_alerts
@@ -47,21 +48,6 @@ ALERTNAMES = [
     "DatabaseConnectionFailures",
     "DiskFilling",
 ]
-
-
-def _wipe(db: Database) -> None:
-    """Empty every table and restart the ids, so that a second run numbers rows alike."""
-    with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-            if conn.execute(
-                text("SELECT name FROM sqlite_master WHERE name = 'sqlite_sequence'")
-            ).first():
-                conn.execute(text("DELETE FROM sqlite_sequence"))
 
 
 def _event(rnd: random.Random, at: datetime) -> AlertEvent:
@@ -135,7 +121,7 @@ def test_batches_route_like_one_by_one(db: Database, config: WarroomConfig, seed
     variant = config.model_copy(update={"auto_declare": rules})
     snapshots = []
     for limit in (1, 500):
-        _wipe(db)
+        wipe(db)
         clock = FakeClock(T0)
         settings = Settings(
             database_url=db.url, auto_migrate=False, engine=False, base_url="http://warroom.test"

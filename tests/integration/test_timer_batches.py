@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from tests.integration.batch_twins import wipe
 from warroom import events
 from warroom.auth.logic import SYSTEM
 from warroom.clock import FakeClock
@@ -201,21 +202,6 @@ def test_a_timer_taken_over_by_another_engine_is_fenced_off(
 SERVICES = ["api-gateway", "auth-service", "payment-service", "search", "web-app", "database"]
 
 
-def _wipe(db: Database) -> None:
-    """Empty every table and restart the ids, so that a second run numbers rows alike."""
-    with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-            if conn.execute(
-                text("SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")
-            ).first():
-                conn.execute(text("DELETE FROM sqlite_sequence"))
-
-
 def _scenario(ctx: AppContext, clock: FakeClock, runner: TimerRunner, seed: int) -> None:
     """Declare incidents over time, acknowledge and resolve some, run timers every minute."""
     rnd = random.Random(seed)
@@ -302,7 +288,7 @@ def test_batches_give_the_same_results_as_one_by_one(
 ) -> None:
     snapshots = []
     for batched in (False, True):
-        _wipe(db)
+        wipe(db)
         clock = FakeClock(datetime.fromisoformat("2024-03-15T09:30:00+00:00"))
         settings = Settings(
             database_url=db.url, auto_migrate=False, engine=False, base_url="http://warroom.test"
