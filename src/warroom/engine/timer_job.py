@@ -111,6 +111,10 @@ class TimerRunner:
                 Timer.status == timers.PENDING,
             )
             if ctx.db.dialect == "postgresql":
+                # Incidents before their timers, in id order: the order a request that
+                # changes an incident takes them (the incident, then cancelling its
+                # timers), so the two never wait on each other in a circle.
+                _lock_incidents(session, [timer_id for timer_id, _ in chunk])
                 query = query.order_by(Timer.id).with_for_update()
             held = {timer.id: timer for timer in session.scalars(query)}
             # Held here: the session keeps only weak references to what it loaded.
@@ -177,6 +181,17 @@ class TimerRunner:
         except Exception:
             # The lease runs out and the timer is tried again; handlers are idempotent.
             log.exception("timer %s (%s) failed; it will be retried", timer_id, kind)
+
+
+def _lock_incidents(session: Session, timer_ids: list[int]) -> None:
+    """Lock the incidents these timers belong to, in id order (PostgreSQL)."""
+    ids = select(Timer.incident_id).where(Timer.id.in_(timer_ids), Timer.incident_id.is_not(None))
+    session.execute(
+        select(Incident.id)
+        .where(Incident.id.in_(ids))
+        .order_by(Incident.id)
+        .with_for_update(of=Incident)
+    ).all()
 
 
 def _prefetch_incidents(session: Session, batch: Iterable[Timer]) -> list[Incident]:
