@@ -45,6 +45,7 @@ from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
+from warroom.statuspage.views import mount_status_page
 from warroom.triage.views import router as triage_router
 from warroom.web.views import mount_web
 
@@ -139,6 +140,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(feeds_router)
     app.include_router(escalation_router)
     mount_web(app)
+    mount_status_page(app, ctx)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).
     app.add_middleware(
         DirectRoutes,

@@ -10,6 +10,7 @@ from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole
 from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
+from warroom.statuspage.models import PublicIncident, PublicIncidentUpdate, StatusComponent
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
@@ -25,8 +26,11 @@ __all__ = [
     "Integration",
     "MaintenanceWindow",
     "Notification",
+    "PublicIncident",
+    "PublicIncidentUpdate",
     "RuleState",
     "ScheduleOverride",
+    "StatusComponent",
     "StoredSchedule",
     "TimelineEvent",
     "Timer",

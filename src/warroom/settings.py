@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     config: Path | None = Field(default=None, description="A YAML file or a folder of them")
     # Where people and senders reach this server; defaults to http://HOST:PORT.
     base_url: str = ""
+    # The published status page (docs/status-page.md); default <data_dir>/status.
+    status_dir: Path | None = None
     bootstrap_token: str | None = Field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from warroom.config.durations import parse_duration
+from warroom.config.statuspage import StatusPageConfig
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Handle = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
@@ -1107,6 +1108,7 @@ class WarroomConfig(Strict):
     escalation_policies: list[EscalationPolicy] = []
     escalation_targets: dict[str, EscalationTargetRef] = {}
     sla_warning_fraction: float = Field(default=0.8, gt=0, lt=1)
+    status_page: StatusPageConfig = StatusPageConfig()  # docs/status-page.md
     # At most `limit` messages per person and channel within `window`; the rest are
     # recorded as throttled (GET /api/v1/notifications shows them), never sent.
     notification_throttles: dict[str, NotificationThrottle] = Field(

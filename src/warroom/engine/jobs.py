@@ -19,6 +19,7 @@ from warroom.heartbeats.job import HEARTBEATS_JOB
 from warroom.notifications.registry import build_notifiers
 from warroom.notifications.service import plan_fallback
 from warroom.oncall.notices import plan_shift_notices
+from warroom.statuspage.job import StatusPagePublisher
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:
@@ -43,4 +44,5 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("timers", TimerRunner(lease=lease)),
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),
+        Job("status-page", StatusPagePublisher(), periodic=True),
     ]

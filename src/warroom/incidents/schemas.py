@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from warroom.config.schema import ComponentStatus
 from warroom.incidents.logic import Status
 from warroom.timeline.logic import EventSource
 
@@ -43,6 +44,7 @@ class StatusChange(Input):
         None
     )
     public: bool = False
+    components: dict[Name, ComponentStatus] = Field(default_factory=dict, max_length=100)
 
 
 class SeverityChange(Input):

@@ -3,7 +3,7 @@ caller's transaction; none of them commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -414,6 +414,7 @@ def change_status(
     public: bool,
     actor: Principal,
     now: datetime,
+    components: Mapping[str, str] | None = None,
 ) -> None:
     current = Status(incident.status)
     try:
@@ -453,6 +454,7 @@ def change_status(
             current=status.value,
             public=public,
             message=message,
+            components=dict(components or {}),
         ),
     )
 

@@ -1,0 +1,53 @@
+"""The `status_page:` section: the public page's name, its components and their groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from warroom.statuspage.logic import ComponentStatus
+
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusComponentConfig(_Strict):
+    """One thing customers recognise (API, Website); `services` are the internal services
+    behind it, so their maintenance windows and incidents can name it."""
+
+    name: Label
+    description: Annotated[str, StringConstraints(max_length=1_000)] = ""
+    group: Label | None = None
+    services: list[str] = []
+    status: ComponentStatus = ComponentStatus.OPERATIONAL
+
+
+class StatusGroupConfig(_Strict):
+    name: Label
+    description: Annotated[str, StringConstraints(max_length=1_000)] = ""
+
+
+class StatusPageConfig(_Strict):
+    name: Label = "Status"
+    # Where customers read the page (links in feeds and e-mails); empty: WARROOM_BASE_URL.
+    url: str = ""
+    time_zone: str = "Etc/UTC"
+    groups: list[StatusGroupConfig] = []
+    components: list[StatusComponentConfig] = Field(default_factory=list, max_length=500)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> StatusPageConfig:
+        seen: set[str] = set()
+        for index, component in enumerate(self.components):
+            if component.name in seen:
+                raise ValueError(f"components.{index}.name: {component.name!r} is listed twice")
+            seen.add(component.name)
+        groups = {g.name for g in self.groups}
+        for component in self.components:
+            if component.group is not None and component.name in groups:
+                raise ValueError(f"{component.name!r} is both a component and a group")
+        return self

@@ -1,0 +1,153 @@
+"""Status page management routes: `/api/v1/status-page/...` (authenticated).
+
+The public page itself is not routed here: `serve.StatusSnapshot` answers it from the
+published files, before sessions, authentication or the database.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Response
+
+from warroom.api import CtxDep, Responder, UowDep, Viewer
+from warroom.auth.logic import Role
+from warroom.context import AppContext
+from warroom.incidents import service as incidents
+from warroom.statuspage import publish as publisher
+from warroom.statuspage import service
+from warroom.statuspage.logic import ComponentStatus, PublicStatus, stable_id
+from warroom.statuspage.models import PublicIncident, StatusComponent
+from warroom.statuspage.schemas import (
+    ComponentCreate,
+    ComponentRead,
+    ComponentUpdate,
+    PublicIncidentRead,
+    PublicUpdateCreate,
+    PublicUpdateRead,
+)
+from warroom.statuspage.serve import StatusSnapshot
+
+router = APIRouter(prefix="/api/v1/status-page", tags=["status page"])
+
+
+def component_read(row: StatusComponent) -> ComponentRead:
+    return ComponentRead(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        group=row.group_name,
+        position=row.position,
+        status=ComponentStatus(row.status),
+        status_source=row.status_source,
+        updated_at=row.updated_at,
+    )
+
+
+def public_read(row: PublicIncident) -> PublicIncidentRead:
+    return PublicIncidentRead(
+        code=stable_id("incident", row.id),
+        incident=f"INC-{row.incident_id}",
+        name=row.name,
+        status=PublicStatus(row.status),
+        impact=row.impact,
+        components=dict(row.components),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        resolved_at=row.resolved_at,
+        updates=[
+            PublicUpdateRead(
+                status=PublicStatus(u.status),
+                body=u.body,
+                components=dict(u.components),
+                created_at=u.created_at,
+            )
+            for u in row.updates
+        ],
+    )
+
+
+@router.get("/components", response_model=list[ComponentRead])
+def list_components(ctx: CtxDep, uow: UowDep, who: Viewer) -> list[ComponentRead]:
+    """List the components, configured ones first, in page order."""
+    if service.sync_components(uow.session, config=ctx.config, now=ctx.clock.now()):
+        uow.commit()
+    return [component_read(c) for c in service.list_components(uow.session)]
+
+
+@router.post("/components", status_code=201, response_model=ComponentRead)
+def create_component(
+    data: ComponentCreate, ctx: CtxDep, uow: UowDep, who: Responder, response: Response
+) -> ComponentRead:
+    """Add a component to the page."""
+    now = ctx.clock.now()
+    service.sync_components(uow.session, config=ctx.config, now=now)
+    row = service.create_component(
+        uow.session,
+        name=data.name,
+        description=data.description,
+        group=data.group,
+        status=data.status,
+        now=now,
+    )
+    uow.commit()
+    response.headers["Location"] = f"/api/v1/status-page/components/{row.name}"
+    return component_read(row)
+
+
+@router.patch("/components/{name}", response_model=ComponentRead)
+def update_component(
+    name: str, data: ComponentUpdate, ctx: CtxDep, uow: UowDep, who: Responder
+) -> ComponentRead:
+    """Change a component's status, description or group."""
+    now = ctx.clock.now()
+    service.sync_components(uow.session, config=ctx.config, now=now)
+    row = service.get_by_name_or_raise(uow.session, name=name)
+    service.update_component(
+        uow.session,
+        component=row,
+        now=now,
+        status=data.status,
+        description=data.description,
+        group=data.group,
+    )
+    uow.commit()
+    return component_read(row)
+
+
+@router.get("/incidents", response_model=list[PublicIncidentRead])
+def list_public_incidents(ctx: CtxDep, uow: UowDep, who: Viewer) -> list[PublicIncidentRead]:
+    """The public incidents as published (newest first)."""
+    return [public_read(p) for p in service.list_public(uow.session, limit=100)]
+
+
+@router.post("/incidents/{key}", response_model=PublicIncidentRead)
+def publish_update(
+    key: str, data: PublicUpdateCreate, ctx: CtxDep, uow: UowDep, who: Responder
+) -> PublicIncidentRead:
+    """Publish a public update of an incident, with its own title and wording. Only an
+    admin may publish a restricted incident."""
+    now = ctx.clock.now()
+    incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
+    service.sync_components(uow.session, config=ctx.config, now=now)
+    public = service.publish_update(
+        uow.session,
+        incident=incident,
+        status=data.status,
+        body=data.message,
+        title=data.title,
+        now=now,
+        actor=who.actor,
+        components={name: status.value for name, status in data.components.items()},
+        allow_restricted=who.has(Role.ADMIN),
+    )
+    uow.commit()
+    return public_read(public)
+
+
+def mount_status_page(app: FastAPI, ctx: AppContext) -> None:
+    """Register the management API and put the public snapshot in front of everything."""
+    app.include_router(router)
+    app.add_middleware(
+        StatusSnapshot,
+        directory=publisher.status_dir(ctx),
+        publish_missing=lambda: publisher.publish(ctx),
+    )
