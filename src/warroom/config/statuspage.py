@@ -36,6 +36,8 @@ class StatusPageConfig(_Strict):
     # Where customers read the page (links in feeds and e-mails); empty: WARROOM_BASE_URL.
     url: str = ""
     time_zone: str = "Etc/UTC"
+    # Let subscribers give webhooks on loopback and private networks (tests, intranets).
+    allow_private_webhooks: bool = False
     groups: list[StatusGroupConfig] = []
     components: list[StatusComponentConfig] = Field(default_factory=list, max_length=500)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from warroom.db import Base, UTCDateTime
@@ -86,3 +86,25 @@ class StatusPageState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StatusSubscriber(Base):
+    """Someone who asked to hear about public updates: an e-mail address or a webhook.
+
+    Double opt-in: nothing but the confirmation is sent until `confirmed_at` is set. The
+    token is in the confirmation and in every message's unsubscribe link.
+    """
+
+    __tablename__ = "status_subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email|webhook
+    address: Mapped[str] = mapped_column(String(512))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmations_sent: Mapped[int] = mapped_column(Integer, default=0)
+
+
+Index("ix_status_subscribers_kind_address", StatusSubscriber.kind, StatusSubscriber.address)

@@ -104,3 +104,8 @@ def render_pages(page: PageFacts) -> dict[str, bytes]:
             maintenance=maintenance, **common
         )
     return {name: text.encode("utf-8") for name, text in files.items()}
+
+
+def render_message(name: str, title: str, text: str) -> str:
+    """A small page for the subscription links (confirmed, unsubscribed, not valid)."""
+    return _environment().get_template("message.html").render(name=name, title=title, text=text)

@@ -66,6 +66,8 @@ def url_to_file(path: str) -> str | None:
     relative = path[len(PREFIX) + 1 :].rstrip("/")
     if not _SAFE.match(relative) or ".." in relative or relative.endswith(".gz"):
         return None
+    if relative == "subscriptions" or relative.startswith("subscriptions/"):
+        return None  # the subscription routes, which are not files
     if relative in ("history",):
         return "history.html"
     if relative.startswith("incidents/") and relative.count("/") == 1 and "." not in relative:

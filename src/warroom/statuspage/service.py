@@ -17,6 +17,7 @@ from warroom import events
 from warroom.config.schema import WarroomConfig
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents.models import Incident
+from warroom.statuspage import subscriptions
 from warroom.statuspage.logic import (
     COMPONENT_RANK,
     DEFAULT_BODY,
@@ -26,6 +27,7 @@ from warroom.statuspage.logic import (
     StatusSource,
     default_title,
     impact_of,
+    page_indicator,
     public_status_for,
     worse_impact,
 )
@@ -292,9 +294,26 @@ def publish_update(
         created_at=now,
     )
     session.add(update)
+    session.flush()
     public.updates.insert(0, update)
     mark_changed(session, now=now)
+    subscriptions.notify_update(
+        session, public=public, update=update, indicator=_indicator(session), now=now
+    )
     return public
+
+
+def _indicator(session: Session) -> dict[str, str]:
+    """The page's indicator now, as Statuspage's webhooks carry it."""
+    statuses = [ComponentStatus(c.status) for c in list_components(session)]
+    impacts = [
+        Impact(i)
+        for i in session.scalars(
+            select(PublicIncident.impact).where(PublicIncident.resolved_at.is_(None))
+        )
+    ]
+    found = page_indicator(statuses, impacts)
+    return {"status_indicator": found.indicator.value, "status_description": found.description}
 
 
 def _restore_components(session: Session, public: PublicIncident, now: datetime) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from warroom.statuspage import publish as publisher
 from warroom.statuspage import service
 from warroom.statuspage.logic import ComponentStatus, PublicStatus, stable_id
 from warroom.statuspage.models import PublicIncident, StatusComponent
+from warroom.statuspage.public_views import router as public_router
 from warroom.statuspage.schemas import (
     ComponentCreate,
     ComponentRead,
@@ -146,6 +147,7 @@ def publish_update(
 def mount_status_page(app: FastAPI, ctx: AppContext) -> None:
     """Register the management API and put the public snapshot in front of everything."""
     app.include_router(router)
+    app.include_router(public_router)
     app.add_middleware(
         StatusSnapshot,
         directory=publisher.status_dir(ctx),

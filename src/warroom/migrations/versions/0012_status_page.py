@@ -1,4 +1,4 @@
-"""status page: components, their status history, public incidents and their updates
+"""status page: components, their status history, public incidents, updates, subscribers
 
 Revision ID: 0012
 Revises: 0009
@@ -107,9 +107,29 @@ def upgrade() -> None:
         sa.Column("changed_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_status_page_state")),
     )
+    op.create_table(
+        "status_subscribers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("address", sa.String(length=512), nullable=False),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", UTC, nullable=False),
+        sa.Column("confirmed_at", UTC, nullable=True),
+        sa.Column("unsubscribed_at", UTC, nullable=True),
+        sa.Column("confirmations_sent", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_subscribers")),
+        sa.UniqueConstraint("token", name=op.f("uq_status_subscribers_token")),
+    )
+    with op.batch_alter_table("status_subscribers", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_status_subscribers_kind_address", ["kind", "address"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("status_subscribers", schema=None) as batch_op:
+        batch_op.drop_index("ix_status_subscribers_kind_address")
+    op.drop_table("status_subscribers")
     op.drop_table("status_page_state")
     with op.batch_alter_table("status_incident_updates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_status_incident_updates_public_incident_id"))
