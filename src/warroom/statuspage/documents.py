@@ -90,10 +90,12 @@ class MaintenanceFacts:
     created_at: datetime
     updated_at: datetime
     components: Sequence[str]
+    # Scheduled maintenances and plain maintenance windows have separate id spaces.
+    code_kind: str = "maintenance"
 
     @property
     def code(self) -> str:
-        return stable_id("maintenance", self.id)
+        return stable_id(self.code_kind, self.id)
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,28 @@ def uptime_percent(rollups: Sequence[DayRollup], observed_minutes: float) -> flo
         return 100.0
     down = sum(r.major + 0.3 * r.partial for r in rollups)
     return max(0.0, 100.0 * (1 - down / observed_minutes))
+
+
+# --- scheduled maintenance ------------------------------------------------------------------
+
+REMINDER_BEFORE = timedelta(minutes=60)
+
+
+def maintenance_status(
+    stored: MaintenanceStatus, *, auto: bool, start: datetime, end: datetime, now: datetime
+) -> MaintenanceStatus:
+    """Where a maintenance stands at `now`.
+
+    With automatic transitions it is scheduled before its start, in progress during its
+    window and completed after it; a person may say verifying (kept until the end) or
+    completed (kept for good). Without them it stays where a person put it.
+    """
+    if stored is MaintenanceStatus.COMPLETED or not auto:
+        return stored
+    if now < start:
+        return MaintenanceStatus.SCHEDULED
+    if now >= end:
+        return MaintenanceStatus.COMPLETED
+    if stored is MaintenanceStatus.VERIFYING:
+        return stored
+    return MaintenanceStatus.IN_PROGRESS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from warroom.db import Base, UTCDateTime
@@ -108,3 +108,24 @@ class StatusSubscriber(Base):
 
 
 Index("ix_status_subscribers_kind_address", StatusSubscriber.kind, StatusSubscriber.address)
+
+
+class StatusMaintenance(Base):
+    """Scheduled maintenance of components. It owns the maintenance windows of the services
+    behind them (`window_ids`), so alerts during it are suppressed: one concept, not two."""
+
+    __tablename__ = "status_maintenances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text, default="")
+    components: Mapped[list[str]] = mapped_column(JSON, default=list)
+    window_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime())
+    scheduled_until: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # Moves by time when `auto_transition`; a person may set verifying or completed.
+    status: Mapped[str] = mapped_column(String(16))
+    auto_transition: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -26,6 +26,7 @@ from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.maintenance import service as maintenance
 from warroom.maintenance.models import MaintenanceWindow
+from warroom.statuspage import maintenance as scheduled
 from warroom.statuspage import service
 from warroom.statuspage.documents import (
     ComponentFacts,
@@ -43,7 +44,7 @@ from warroom.statuspage.logic import (
     intervals,
     uptime_percent,
 )
-from warroom.statuspage.models import StatusComponentChange
+from warroom.statuspage.models import StatusComponentChange, StatusMaintenance
 from warroom.statuspage.render import render_pages
 
 log = logging.getLogger("warroom.statuspage")
@@ -74,13 +75,30 @@ def _maintenances(session: Session, config: WarroomConfig, now: datetime) -> lis
     for component in config.status_page.components:
         for name in component.services:
             by_service.setdefault(name, []).append(component.name)
-    if not by_service:
-        return []
-    out = []
     horizon = now - timedelta(days=HISTORY_DAYS)
-    for window in maintenance.list_windows(session, config=config, now=now):
+    out = []
+    owned: set[int] = set()
+    for row in session.scalars(
+        select(StatusMaintenance).where(StatusMaintenance.scheduled_until >= horizon)
+    ):
+        owned.update(row.window_ids)
+        out.append(
+            MaintenanceFacts(
+                id=row.id,
+                name=row.name,
+                body=row.body or "Scheduled maintenance.",
+                status=scheduled.status_of(row, now),
+                scheduled_for=row.scheduled_for,
+                scheduled_until=row.scheduled_until,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                components=list(row.components),
+                code_kind="maintenance-status",
+            )
+        )
+    for window in maintenance.list_windows(session, config=config, now=now) if by_service else []:
         names = by_service.get(window.service)
-        if not names or window.ends_at < horizon:
+        if not names or window.ends_at < horizon or (window.id is not None and window.id in owned):
             continue
         end = window.ends_at
         if window.cancelled_at is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from warroom.statuspage.logic import ComponentStatus, PublicStatus
+from warroom.statuspage.logic import ComponentStatus, MaintenanceStatus, PublicStatus
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1_000)]
@@ -74,3 +74,29 @@ class PublicIncidentRead(BaseModel):
     updated_at: datetime
     resolved_at: datetime | None
     updates: list[PublicUpdateRead]
+
+
+class MaintenanceCreate(Input):
+    name: Title
+    body: Body = ""
+    components: list[Label] = Field(min_length=1, max_length=100)
+    scheduled_for: AwareDatetime
+    scheduled_until: AwareDatetime
+    auto_transition: bool = True
+
+
+class MaintenanceUpdate(Input):
+    status: MaintenanceStatus
+
+
+class MaintenanceRead(BaseModel):
+    id: int
+    code: str
+    name: str
+    body: str
+    components: list[str]
+    status: MaintenanceStatus
+    scheduled_for: datetime
+    scheduled_until: datetime
+    auto_transition: bool
+    suppressing_windows: list[int]

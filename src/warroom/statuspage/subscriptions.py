@@ -171,22 +171,19 @@ def unsubscribe(session: Session, *, token: str, now: datetime) -> StatusSubscri
     return subscriber
 
 
-def notify_update(
+def notify_all(
     session: Session,
     *,
-    public: PublicIncident,
-    update: PublicIncidentUpdate,
-    indicator: dict[str, str] | None,
+    key: str,
+    subject: str,
+    text: str,
+    document: dict[str, Any],
     now: datetime,
 ) -> int:
-    """Queue one message per confirmed subscriber for a public update; return how many."""
+    """Queue one message per confirmed subscriber (keyed `key`); return how many."""
     config: WarroomConfig | None = session.info.get("config")
     name = config.status_page.name if config is not None else "Status"
     url = page_url(session)
-    code = stable_id("incident", public.id)
-    link = f"{url}/incidents/{code}"
-    status = update.status.capitalize()
-    subject = f"[{name}] {public.name}: {status}"
     subscribers = session.scalars(
         select(StatusSubscriber).where(
             StatusSubscriber.confirmed_at.is_not(None),
@@ -196,39 +193,23 @@ def notify_update(
     for subscriber in subscribers:
         unsubscribe_url = f"{url}/subscriptions/unsubscribe/{subscriber.token}"
         body = (
-            f"{public.name}\n\n{status} - {update.body}\n\n"
-            f"Details: {link}\n\n--\nYou receive this because you subscribed to {name}.\n"
+            f"{text}\n\n--\nYou receive this because you subscribed to {name}.\n"
             f"Unsubscribe: {unsubscribe_url}\n"
         )
         payload: dict[str, Any] = {"unsubscribe_url": unsubscribe_url}
         if subscriber.kind == WEBHOOK:
             payload["document"] = {
-                "meta": {"unsubscribe": unsubscribe_url, "documentation": f"{url}"},
-                "page": {"id": stable_id("page", name), "url": url, **(indicator or {})},
-                "incident": {
-                    "id": code,
-                    "name": public.name,
-                    "status": public.status,
-                    "impact": public.impact,
-                    "shortlink": link,
-                    "incident_updates": [
-                        {
-                            "id": stable_id("update", update.id),
-                            "status": update.status,
-                            "body": update.body,
-                            "created_at": update.created_at.isoformat(),
-                        }
-                    ],
-                },
+                "meta": {"unsubscribe": unsubscribe_url, "documentation": url},
+                **document,
             }
         outbox.enqueue(
             session,
             outbox.NewNotification(
-                idempotency_key=f"status-update:{update.id}:{subscriber.id}",
+                idempotency_key=f"{key}:{subscriber.id}",
                 channel=subscriber.kind,
                 address=subscriber.address,
                 reason=REASON,
-                subject=subject,
+                subject=f"[{name}] {subject}",
                 body=body,
                 due_at=now,
                 payload=payload,
@@ -236,3 +217,45 @@ def notify_update(
             now=now,
         )
     return len(subscribers)
+
+
+def notify_update(
+    session: Session,
+    *,
+    public: PublicIncident,
+    update: PublicIncidentUpdate,
+    indicator: dict[str, str] | None,
+    now: datetime,
+) -> int:
+    """Queue the messages of a public incident update."""
+    config: WarroomConfig | None = session.info.get("config")
+    name = config.status_page.name if config is not None else "Status"
+    url = page_url(session)
+    code = stable_id("incident", public.id)
+    link = f"{url}/incidents/{code}"
+    status = update.status.capitalize()
+    return notify_all(
+        session,
+        key=f"status-update:{update.id}",
+        subject=f"{public.name}: {status}",
+        text=f"{public.name}\n\n{status} - {update.body}\n\nDetails: {link}",
+        document={
+            "page": {"id": stable_id("page", name), "url": url, **(indicator or {})},
+            "incident": {
+                "id": code,
+                "name": public.name,
+                "status": public.status,
+                "impact": public.impact,
+                "shortlink": link,
+                "incident_updates": [
+                    {
+                        "id": stable_id("update", update.id),
+                        "status": update.status,
+                        "body": update.body,
+                        "created_at": update.created_at.isoformat(),
+                    }
+                ],
+            },
+        },
+        now=now,
+    )

@@ -6,21 +6,28 @@ published files, before sessions, authentication or the database.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Response
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Path, Response
 
 from warroom.api import CtxDep, Responder, UowDep, Viewer
 from warroom.auth.logic import Role
 from warroom.context import AppContext
 from warroom.incidents import service as incidents
+from warroom.statuspage import maintenance as scheduled
 from warroom.statuspage import publish as publisher
 from warroom.statuspage import service
 from warroom.statuspage.logic import ComponentStatus, PublicStatus, stable_id
-from warroom.statuspage.models import PublicIncident, StatusComponent
+from warroom.statuspage.models import PublicIncident, StatusComponent, StatusMaintenance
 from warroom.statuspage.public_views import router as public_router
 from warroom.statuspage.schemas import (
     ComponentCreate,
     ComponentRead,
     ComponentUpdate,
+    MaintenanceCreate,
+    MaintenanceRead,
+    MaintenanceUpdate,
     PublicIncidentRead,
     PublicUpdateCreate,
     PublicUpdateRead,
@@ -142,6 +149,67 @@ def publish_update(
     )
     uow.commit()
     return public_read(public)
+
+
+def maintenance_read(row: StatusMaintenance, now: datetime) -> MaintenanceRead:
+    return MaintenanceRead(
+        id=row.id,
+        code=stable_id("maintenance-status", row.id),
+        name=row.name,
+        body=row.body,
+        components=list(row.components),
+        status=scheduled.status_of(row, now),
+        scheduled_for=row.scheduled_for,
+        scheduled_until=row.scheduled_until,
+        auto_transition=row.auto_transition,
+        suppressing_windows=list(row.window_ids),
+    )
+
+
+@router.get("/maintenances", response_model=list[MaintenanceRead])
+def list_maintenances(ctx: CtxDep, uow: UowDep, who: Viewer) -> list[MaintenanceRead]:
+    """Scheduled maintenance, latest start first."""
+    now = ctx.clock.now()
+    return [maintenance_read(r, now) for r in scheduled.list_maintenances(uow.session)]
+
+
+@router.post("/maintenances", status_code=201, response_model=MaintenanceRead)
+def create_maintenance(
+    data: MaintenanceCreate, ctx: CtxDep, uow: UowDep, who: Responder
+) -> MaintenanceRead:
+    """Schedule maintenance of components (their services' alerts are suppressed during it)."""
+    now = ctx.clock.now()
+    service.sync_components(uow.session, config=ctx.config, now=now)
+    row = scheduled.create(
+        uow.session,
+        config=ctx.config,
+        name=data.name,
+        body=data.body,
+        components=data.components,
+        scheduled_for=data.scheduled_for,
+        scheduled_until=data.scheduled_until,
+        auto_transition=data.auto_transition,
+        actor=who,
+        now=now,
+    )
+    uow.commit()
+    return maintenance_read(row, now)
+
+
+@router.patch("/maintenances/{maintenance_id}", response_model=MaintenanceRead)
+def update_maintenance(
+    maintenance_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    data: MaintenanceUpdate,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Responder,
+) -> MaintenanceRead:
+    """Move a maintenance on by hand (in_progress, verifying, completed)."""
+    now = ctx.clock.now()
+    row = scheduled.get(uow.session, maintenance_id=maintenance_id)
+    scheduled.set_status(uow.session, row=row, status=data.status, now=now)
+    uow.commit()
+    return maintenance_read(row, now)
 
 
 def mount_status_page(app: FastAPI, ctx: AppContext) -> None:

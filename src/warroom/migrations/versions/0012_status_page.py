@@ -124,9 +124,32 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_status_subscribers_kind_address", ["kind", "address"], unique=False
         )
+    op.create_table(
+        "status_maintenances",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("components", sa.JSON(), nullable=False),
+        sa.Column("window_ids", sa.JSON(), nullable=False),
+        sa.Column("scheduled_for", UTC, nullable=False),
+        sa.Column("scheduled_until", UTC, nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("auto_transition", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=True),
+        sa.Column("created_at", UTC, nullable=False),
+        sa.Column("updated_at", UTC, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_maintenances")),
+    )
+    with op.batch_alter_table("status_maintenances", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_status_maintenances_scheduled_until"), ["scheduled_until"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("status_maintenances", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_status_maintenances_scheduled_until"))
+    op.drop_table("status_maintenances")
     with op.batch_alter_table("status_subscribers", schema=None) as batch_op:
         batch_op.drop_index("ix_status_subscribers_kind_address")
     op.drop_table("status_subscribers")
