@@ -49,6 +49,7 @@ def test_rollups_split_an_outage_across_midnight() -> None:
     assert by_day[date(2024, 3, 14)].partial == pytest.approx(30)
     assert by_day[date(2024, 3, 14)].worst is ComponentStatus.MAJOR_OUTAGE
     assert by_day[date(2024, 3, 12)].worst is ComponentStatus.OPERATIONAL
+    assert by_day[date(2024, 3, 12)].observed and not by_day[date(2024, 3, 4)].observed
     observed = 10 * 24 * 60
     # 90 minutes of major outage, 30 of partial (at 30 %).
     assert uptime_percent(rollups, observed) == pytest.approx(100 * (1 - 99 / observed))

@@ -166,6 +166,8 @@ class DayRollup:
     degraded: float
     partial: float
     major: float
+    # False for days before the component existed (shown as "no data").
+    observed: bool = True
 
     @property
     def worst(self) -> ComponentStatus:
@@ -203,7 +205,7 @@ def daily_rollups(spans: Sequence[Interval], *, today: date, days: int = 90) -> 
             )
             stop = min(span.end, next_midnight)
             if first <= day <= today:
-                bucket = minutes.setdefault(day, {})
+                bucket = minutes.setdefault(day, {})  # a day with any interval is observed
                 bucket[span.status] = (
                     bucket.get(span.status, 0.0) + (stop - cursor).total_seconds() / 60
                 )
@@ -218,6 +220,7 @@ def daily_rollups(spans: Sequence[Interval], *, today: date, days: int = 90) -> 
                 degraded=bucket.get(ComponentStatus.DEGRADED_PERFORMANCE, 0.0),
                 partial=bucket.get(ComponentStatus.PARTIAL_OUTAGE, 0.0),
                 major=bucket.get(ComponentStatus.MAJOR_OUTAGE, 0.0),
+                observed=day in minutes,
             )
         )
     return rollups

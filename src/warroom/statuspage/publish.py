@@ -149,11 +149,11 @@ def gather(session: Session, *, config: WarroomConfig, now: datetime, url: str) 
     for row in rows:
         spans = intervals(history.get(row.id, []), now)
         rollups = daily_rollups(spans, today=now.date(), days=HISTORY_DAYS)
-        observed = sum(
-            (min(s.end, now) - max(s.start, horizon)).total_seconds() / 60
-            for s in spans
-            if s.end > horizon
-        )
+        # Counted from the start of the first day with data, as Statuspage counts from a
+        # component's start date: a young component's first minutes do not decide it all.
+        first_day = max(spans[0].start, horizon) if spans else now
+        since = datetime.combine(first_day.date(), datetime.min.time(), now.tzinfo)
+        observed = (now - max(since, horizon)).total_seconds() / 60
         status = ComponentStatus(row.status)
         if (
             row.name in in_maintenance

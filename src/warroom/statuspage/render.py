@@ -33,6 +33,8 @@ def _rfc822(value: datetime) -> str:
 
 
 def _bar_class(rollup: DayRollup) -> str:
+    if not rollup.observed:
+        return "nodata"
     return {
         ComponentStatus.MAJOR_OUTAGE: "major",
         ComponentStatus.PARTIAL_OUTAGE: "partial",
@@ -41,6 +43,8 @@ def _bar_class(rollup: DayRollup) -> str:
 
 
 def _bar_title(rollup: DayRollup) -> str:
+    if not rollup.observed:
+        return f"{rollup.day.isoformat()}: no data"
     if rollup.worst is ComponentStatus.OPERATIONAL:
         return f"{rollup.day.isoformat()}: no downtime recorded"
     parts = [
@@ -61,7 +65,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: (source / name).read_text(encoding="utf-8")),
         autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html", "xml", "rss", "atom"), default=True
+            enabled_extensions=("html", "xml", "rss", "atom", "svg"), default=True
         ),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -94,6 +98,7 @@ def render_pages(page: PageFacts) -> dict[str, bytes]:
             entries=_feed_entries(page), **common
         ),
         "status.css": env.get_template("status.css").render(),
+        "favicon.svg": env.get_template("favicon.svg").render(),
     }
     for incident in page.incidents:
         files[f"incidents/{incident.code}.html"] = env.get_template("incident.html").render(

@@ -35,6 +35,7 @@ _TYPES = {
     ".rss": b"application/rss+xml; charset=utf-8",
     ".atom": b"application/atom+xml; charset=utf-8",
     ".css": b"text/css; charset=utf-8",
+    ".svg": b"image/svg+xml",
 }
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 _SECURITY = [
