@@ -34,6 +34,7 @@ from rich.text import Text
 from warroom import __version__
 from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 from warroom.config.durations import format_compact
+from warroom.statuspage.cli import app as status_page_app
 
 if TYPE_CHECKING:
     from warroom.db import Database
@@ -97,8 +98,7 @@ PublicOpt = Annotated[
     bool,
     typer.Option(
         "--public",
-        help="Mark the message as a public update on the timeline (for the status page, "
-        "which warroom does not serve yet).",
+        help="Publish the message as a public update on the status page (/status).",
     ),
 ]
 
@@ -847,6 +847,7 @@ feed_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(feed_app, name="calendar-feed")
+app.add_typer(status_page_app, name="status-page")
 FeedIdArg = Annotated[int, typer.Argument(metavar="ID", help="The feed's id (calendar-feed list).")]
 
 
