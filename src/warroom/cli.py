@@ -35,6 +35,7 @@ from warroom import __version__
 from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 from warroom.config.durations import format_compact
 from warroom.statuspage.cli import app as status_page_app
+from warroom.statuspage.cli import stakeholder_update
 
 if TYPE_CHECKING:
     from warroom.db import Database
@@ -848,6 +849,7 @@ feed_app = typer.Typer(
 )
 app.add_typer(feed_app, name="calendar-feed")
 app.add_typer(status_page_app, name="status-page")
+app.command("update")(stakeholder_update)
 FeedIdArg = Annotated[int, typer.Argument(metavar="ID", help="The feed's id (calendar-feed list).")]
 
 

@@ -43,3 +43,21 @@ def test_status_page_commands(cli_sqlite: Cli, tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "status" / "api" / "v2" / "summary.json").read_text())
     assert [i["name"] for i in summary["incidents"]] == ["Slow pages"]
     assert "Cache cluster" not in (tmp_path / "status" / "index.html").read_text()
+
+
+def test_warroom_update_by_audience(cli_sqlite: Cli) -> None:
+    made = cli_sqlite("declare", "Queue backlog", "--severity", "SEV2", "--json")
+    key = json.loads(made.stdout)["id"]
+    sent = cli_sqlite(
+        "update", key, "--audience", "executive", "--audience", "technical",
+        "-m", "Backlog draining; 20 minutes to clear.",
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert "executive: [SEV2] INCIDENT: Queue backlog → 1 recipient(s)" in sent.stdout
+    assert "technical: [SEV2] INCIDENT: Queue backlog → 2 recipient(s)" in sent.stdout
+    again = cli_sqlite("update", key, "-a", "executive", "-m", "Cleared.", "--json")
+    assert json.loads(again.stdout)["sent"][0]["kind"] == "update"
+    bad = cli_sqlite("update", key, "-a", "board", "-m", "x")
+    assert bad.returncode == 2
+    timeline = cli_sqlite("timeline", key)
+    assert "Stakeholder update: executive (initial)" in timeline.stdout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -31,6 +31,26 @@ class StatusGroupConfig(_Strict):
     description: Annotated[str, StringConstraints(max_length=1_000)] = ""
 
 
+class MessageTemplate(_Strict):
+    """A Jinja template (plain text) for one kind of stakeholder message."""
+
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class AudienceConfig(_Strict):
+    """Who hears a stakeholder update for each severity (`"*"`: any severity).
+
+    `email` takes addresses and user handles (their e-mail); `chat` takes Slack channels
+    (`#incidents`), `@handles` and user ids. `templates` overrides the defaults by kind:
+    `initial`, `update`, `resolution`.
+    """
+
+    email: dict[str, list[str]] = {}
+    chat: dict[str, list[str]] = {}
+    templates: dict[Literal["initial", "update", "resolution"], MessageTemplate] = {}
+
+
 class StatusPageConfig(_Strict):
     name: Label = "Status"
     # Where customers read the page (links in feeds and e-mails); empty: WARROOM_BASE_URL.
@@ -40,6 +60,11 @@ class StatusPageConfig(_Strict):
     allow_private_webhooks: bool = False
     groups: list[StatusGroupConfig] = []
     components: list[StatusComponentConfig] = Field(default_factory=list, max_length=500)
+    # Stakeholder updates by audience (docs/status-page.md): internal, executive,
+    # technical, customer (customers also read the public page).
+    stakeholders: dict[
+        Literal["internal", "executive", "technical", "customer"], AudienceConfig
+    ] = {}
 
     @model_validator(mode="after")
     def _names_unique(self) -> StatusPageConfig:

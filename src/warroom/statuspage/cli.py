@@ -196,3 +196,40 @@ def publish_now() -> None:
     finally:
         ctx.db.dispose()
     out.print(f"published to {status_dir(ctx)}")
+
+
+class Audience(StrEnum):
+    INTERNAL = "internal"
+    EXECUTIVE = "executive"
+    TECHNICAL = "technical"
+    CUSTOMER = "customer"
+
+
+def stakeholder_update(
+    incident: Annotated[str, typer.Argument(metavar="INCIDENT", help="e.g. INC-42")],
+    audience: Annotated[
+        list[Audience], typer.Option("--audience", "-a", help="Who hears it (repeatable).")
+    ],
+    message: Annotated[str, typer.Option("--message", "-m", help="What happened since.")],
+    channel: Annotated[
+        list[str] | None, typer.Option("--channel", help="email and/or chat (default both).")
+    ] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a stakeholder update by audience (rendered from its template; customers also
+    get a public status page update)."""
+    body: dict[str, Any] = {"audiences": [a.value for a in audience], "message": message}
+    if channel:
+        body["channels"] = channel
+    with _api(url, token) as client:
+        sent = client.post(f"/api/v1/incidents/{incident}/updates", body)
+    if as_json:
+        _print(sent)
+        return
+    for item in sent["sent"]:
+        where = f"{len(item['recipients'])} recipient(s)"
+        if item["published"]:
+            where += " and the status page"
+        out.print(f"{item['audience']}: {escape(item['subject'])} → {where}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -100,3 +100,26 @@ class MaintenanceRead(BaseModel):
     scheduled_until: datetime
     auto_transition: bool
     suppressing_windows: list[int]
+
+
+class StakeholderUpdateCreate(Input):
+    audiences: list[Literal["internal", "executive", "technical", "customer"]] = Field(
+        min_length=1, max_length=4
+    )
+    message: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5_000)
+    ]
+    channels: list[Literal["email", "chat"]] | None = None
+
+
+class StakeholderUpdateSent(BaseModel):
+    audience: str
+    kind: str
+    subject: str
+    recipients: list[str]
+    published: bool
+
+
+class StakeholderUpdateRead(BaseModel):
+    incident: str
+    sent: list[StakeholderUpdateSent]

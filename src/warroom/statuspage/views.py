@@ -17,7 +17,7 @@ from warroom.context import AppContext
 from warroom.incidents import service as incidents
 from warroom.statuspage import maintenance as scheduled
 from warroom.statuspage import publish as publisher
-from warroom.statuspage import service
+from warroom.statuspage import service, stakeholders
 from warroom.statuspage.logic import ComponentStatus, PublicStatus, stable_id
 from warroom.statuspage.models import PublicIncident, StatusComponent, StatusMaintenance
 from warroom.statuspage.public_views import router as public_router
@@ -31,6 +31,9 @@ from warroom.statuspage.schemas import (
     PublicIncidentRead,
     PublicUpdateCreate,
     PublicUpdateRead,
+    StakeholderUpdateCreate,
+    StakeholderUpdateRead,
+    StakeholderUpdateSent,
 )
 from warroom.statuspage.serve import StatusSnapshot
 
@@ -212,10 +215,51 @@ def update_maintenance(
     return maintenance_read(row, now)
 
 
+updates_router = APIRouter(prefix="/api/v1/incidents", tags=["stakeholder updates"])
+
+
+@updates_router.post("/{key}/updates", response_model=StakeholderUpdateRead)
+def stakeholder_update(
+    key: str, data: StakeholderUpdateCreate, ctx: CtxDep, uow: UowDep, who: Responder
+) -> StakeholderUpdateRead:
+    """Send a stakeholder update to audiences, rendered from their templates; on the
+    timeline, and it resets the update-cadence reminder."""
+    now = ctx.clock.now()
+    incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
+    service.sync_components(uow.session, config=ctx.config, now=now)
+    sent = stakeholders.send_update(
+        uow.session,
+        config=ctx.config,
+        incident=incident,
+        audiences=list(data.audiences),
+        message=data.message,
+        channels=data.channels,
+        actor=who.actor,
+        allow_restricted=who.has(Role.ADMIN),
+        now=now,
+    )
+    uow.commit()
+    ctx.alerts_committed.set()  # wake the engine: the messages leave at once
+    return StakeholderUpdateRead(
+        incident=incident.key,
+        sent=[
+            StakeholderUpdateSent(
+                audience=s.audience,
+                kind=s.kind,
+                subject=s.subject,
+                recipients=s.recipients,
+                published=s.published,
+            )
+            for s in sent
+        ],
+    )
+
+
 def mount_status_page(app: FastAPI, ctx: AppContext) -> None:
     """Register the management API and put the public snapshot in front of everything."""
     app.include_router(router)
     app.include_router(public_router)
+    app.include_router(updates_router)
     app.add_middleware(
         StatusSnapshot,
         directory=publisher.status_dir(ctx),
