@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     slack_base_url: str = "https://slack.com/api/"
     slack_token: SecretStr | None = None
     webhook_secret: SecretStr | None = None
+    # Mirror the status page to Atlassian Statuspage (docs/status-page.md).
+    statuspage_api_key: SecretStr | None = Field(default=None, repr=False)
+    statuspage_base_url: str = "https://api.statuspage.io/v1"
     # Signs the acknowledge links in pages (docs/escalation.md); without it they are signed
     # with a key derived from WARROOM_BOOTSTRAP_TOKEN, and without either pages carry none.
     secret_key: SecretStr | None = Field(default=None, repr=False)

@@ -51,6 +51,15 @@ class AudienceConfig(_Strict):
     templates: dict[Literal["initial", "update", "resolution"], MessageTemplate] = {}
 
 
+class StatuspageIoConfig(_Strict):
+    """Mirror components and public updates to an Atlassian Statuspage page; the API key
+    is the setting WARROOM_STATUSPAGE_API_KEY, never in this file."""
+
+    page_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]
+    # Local component name → the Statuspage component id; others are not mirrored.
+    components: dict[str, Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]] = {}
+
+
 class StatusPageConfig(_Strict):
     name: Label = "Status"
     # Where customers read the page (links in feeds and e-mails); empty: WARROOM_BASE_URL.
@@ -60,6 +69,7 @@ class StatusPageConfig(_Strict):
     allow_private_webhooks: bool = False
     groups: list[StatusGroupConfig] = []
     components: list[StatusComponentConfig] = Field(default_factory=list, max_length=500)
+    statuspage_io: StatuspageIoConfig | None = None
     # Stakeholder updates by audience (docs/status-page.md): internal, executive,
     # technical, customer (customers also read the public page).
     stakeholders: dict[

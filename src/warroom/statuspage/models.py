@@ -56,6 +56,8 @@ class PublicIncident(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Its id on Atlassian Statuspage, once mirrored there.
+    remote_id: Mapped[str | None] = mapped_column(String(64))
     updates: Mapped[list[PublicIncidentUpdate]] = relationship(
         back_populates="incident",
         cascade="all, delete-orphan",

@@ -17,7 +17,7 @@ from warroom import events
 from warroom.config.schema import WarroomConfig
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents.models import Incident
-from warroom.statuspage import subscriptions
+from warroom.statuspage import subscriptions, sync
 from warroom.statuspage.logic import (
     COMPONENT_RANK,
     DEFAULT_BODY,
@@ -174,8 +174,16 @@ def update_component(
     description: str | None = None,
     group: str | None = None,
 ) -> StatusComponent:
-    if status is not None:
-        _set_status(session, component, status, StatusSource.MANUAL, now)
+    if status is not None and _set_status(session, component, status, StatusSource.MANUAL, now):
+        session.flush()
+        change = session.scalar(
+            select(func.max(StatusComponentChange.id)).where(
+                StatusComponentChange.component_id == component.id
+            )
+        )
+        sync.plan_component(
+            session, name=component.name, status=status.value, change=int(change or 0), now=now
+        )
     if description is not None:
         component.description = description
     if group is not None:
@@ -300,6 +308,7 @@ def publish_update(
     subscriptions.notify_update(
         session, public=public, update=update, indicator=_indicator(session), now=now
     )
+    sync.plan_update(session, update=update, now=now)
     return public
 
 

@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTC, nullable=False),
         sa.Column("updated_at", UTC, nullable=False),
         sa.Column("resolved_at", UTC, nullable=True),
+        sa.Column("remote_id", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["incident_id"],
             ["incidents.id"],
