@@ -52,10 +52,31 @@ _SECURITY = [
 
 @dataclass(frozen=True)
 class Entry:
+    """One file, with its answers' headers built once when the snapshot loads."""
+
     body: bytes
     gzip: bytes | None
     etag: bytes
-    content_type: bytes
+    plain_headers: list[tuple[bytes, bytes]]
+    gzip_headers: list[tuple[bytes, bytes]]
+    not_modified_headers: list[tuple[bytes, bytes]]
+
+
+def _entry(body: bytes, packed: bytes | None, kind: bytes, last_modified: bytes) -> Entry:
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'.encode()
+    common = [
+        (b"content-type", kind),
+        (b"cache-control", CACHE_CONTROL),
+        (b"etag", etag),
+        *_SECURITY,
+    ]
+    if last_modified:
+        common.append((b"last-modified", last_modified))
+    plain = [*common, (b"content-length", str(len(body)).encode())]
+    gzipped = [*common, (b"content-encoding", b"gzip")]
+    if packed is not None:
+        gzipped.append((b"content-length", str(len(packed)).encode()))
+    return Entry(body, packed, etag, plain, gzipped, common)
 
 
 def url_to_file(path: str) -> str | None:
@@ -88,6 +109,11 @@ class Snapshot:
         self._last_modified = b""
 
     def _load(self, version: bytes) -> None:
+        published = version.decode(errors="replace").partition(" ")[2]
+        try:
+            stamp = format_datetime(datetime.fromisoformat(published), usegmt=True).encode()
+        except ValueError:
+            stamp = b""
         files: dict[str, Entry] = {}
         for path in self.directory.rglob("*"):
             if not path.is_file() or path.name.startswith(".") or path.suffix == ".gz":
@@ -102,13 +128,7 @@ class Snapshot:
                 continue
             compressed = path.with_name(path.name + ".gz")
             packed = compressed.read_bytes() if compressed.is_file() else None
-            digest = hashlib.sha256(body).hexdigest()[:32]
-            files[relative] = Entry(body, packed, f'"{digest}"'.encode(), kind)
-        published = version.decode(errors="replace").partition(" ")[2]
-        try:
-            stamp = format_datetime(datetime.fromisoformat(published), usegmt=True).encode()
-        except ValueError:
-            stamp = b""
+            files[relative] = _entry(body, packed, kind, stamp)
         self._files, self._version, self._last_modified = files, version, stamp
 
     def refresh(self) -> None:
@@ -181,26 +201,25 @@ class StatusSnapshot:
         if entry is None:
             await self._plain(send, 404 if snapshot.ready else 503, scope["method"])
             return
-        headers = [
-            (b"content-type", entry.content_type),
-            (b"cache-control", CACHE_CONTROL),
-            (b"etag", entry.etag),
-            *_SECURITY,
-        ]
-        if snapshot.last_modified:
-            headers.append((b"last-modified", snapshot.last_modified))
-        request_headers = dict(scope["headers"])
-        match = request_headers.get(b"if-none-match")
+        match = accept = None
+        for header, value in scope["headers"]:
+            if header == b"if-none-match":
+                match = value
+            elif header == b"accept-encoding":
+                accept = value
         if match is not None and _etag_matches(match, entry.etag):
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send(
+                {"type": "http.response.start", "status": 304,
+                 "headers": list(entry.not_modified_headers)}
+            )  # fmt: skip
             await send({"type": "http.response.body", "body": b""})
             return
-        body = entry.body
-        if entry.gzip is not None and b"gzip" in request_headers.get(b"accept-encoding", b""):
-            body = entry.gzip
-            headers.append((b"content-encoding", b"gzip"))
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if entry.gzip is not None and accept is not None and b"gzip" in accept:
+            body, headers = entry.gzip, entry.gzip_headers
+        else:
+            body, headers = entry.body, entry.plain_headers
+        # A copy: an outer middleware may add headers to the message it is given.
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
