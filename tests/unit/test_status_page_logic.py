@@ -194,3 +194,19 @@ def test_documents_have_statuspage_shapes() -> None:
 def recorded_page_shape(summary: dict[str, Any]) -> dict[str, Any]:
     page: dict[str, Any] = summary["page"]
     return page
+
+
+def test_a_mirror_names_only_components_of_the_page() -> None:
+    from pydantic import ValidationError
+
+    from warroom.config.statuspage import StatusPageConfig
+
+    with pytest.raises(ValidationError, match=r"statuspage_io.components.Moon"):
+        StatusPageConfig.model_validate(
+            {
+                "components": [{"name": "API"}],
+                "statuspage_io": {"page_id": "abc123", "components": {"Moon": "x1"}},
+            }
+        )
+    with pytest.raises(ValidationError, match="listed twice"):
+        StatusPageConfig.model_validate({"components": [{"name": "API"}, {"name": "API"}]})

@@ -83,6 +83,12 @@ class StatusPageConfig(_Strict):
             if component.name in seen:
                 raise ValueError(f"components.{index}.name: {component.name!r} is listed twice")
             seen.add(component.name)
+        if self.statuspage_io is not None:
+            for name in self.statuspage_io.components:
+                if name not in seen:
+                    raise ValueError(
+                        f"statuspage_io.components.{name}: no component of the page has this name"
+                    )
         groups = {g.name for g in self.groups}
         for component in self.components:
             if component.group is not None and component.name in groups:
