@@ -99,26 +99,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def run_server(
-    database_url: str, folder: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[Server]:
+def run_server(database_url: str, folder: Path) -> Iterator[Server]:
     """Start `warroom serve`, wait until it answers, and stop it (for sure) afterwards."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_urlsafe(30)  # 40 characters
-    env = (
-        _clean_environ()
-        | {
-            "WARROOM_DATABASE_URL": database_url,
-            "WARROOM_CONFIG": str(EXAMPLES),
-            "WARROOM_BOOTSTRAP_TOKEN": token,
-            "WARROOM_BASE_URL": url,
-            "WARROOM_HOST": "127.0.0.1",
-            "WARROOM_PORT": str(port),
-            "WARROOM_STATUS_DIR": str(folder / "status"),
-        }
-        | (extra_env or {})
-    )
+    env = _clean_environ() | {
+        "WARROOM_DATABASE_URL": database_url,
+        "WARROOM_CONFIG": str(EXAMPLES),
+        "WARROOM_BOOTSTRAP_TOKEN": token,
+        "WARROOM_BASE_URL": url,
+        "WARROOM_HOST": "127.0.0.1",
+        "WARROOM_PORT": str(port),
+        "WARROOM_STATUS_DIR": str(folder / "status"),
+    }
     log = folder / "server.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
