@@ -10,10 +10,12 @@ from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole
 from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
+from warroom.postmortems.models import ActionItem, Postmortem, PostmortemRevision
 from warroom.statuspage.models import PublicIncident, PublicIncidentUpdate, StatusComponent
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
+    "ActionItem",
     "Alert",
     "ApiToken",
     "Change",
@@ -26,6 +28,8 @@ __all__ = [
     "Integration",
     "MaintenanceWindow",
     "Notification",
+    "Postmortem",
+    "PostmortemRevision",
     "PublicIncident",
     "PublicIncidentUpdate",
     "RuleState",

@@ -93,16 +93,22 @@ def test_a_whole_incident_from_declaration_to_close(
     )
     assert mon.json()["mitigated_at"] == "2024-03-15T10:50:00Z"
     clock.advance(hours=3, minutes=40)
+    # Jane handed command to Bob: resolving is the commander's call now (docs/incidents.md).
+    refused = client.post(
+        f"/api/v1/incidents/{key}/status", json={"status": "resolved"}, headers=auth(t)
+    )
+    assert refused.status_code == 403
+    assert "Incident Commander (bob.wilson)" in refused.json()["error"]["message"]
     res = client.post(
         f"/api/v1/incidents/{key}/status",
         json={"status": "resolved", "message": "Rolled back to v2.3.0"},
-        headers=auth(t),
+        headers=auth(api_tokens.bob),
     ).json()
     assert res["resolved_at"] == "2024-03-15T14:30:00Z"
     assert res["duration_seconds"] == 5 * 3600
     clock.advance(days=1)
     closed = client.post(
-        f"/api/v1/incidents/{key}/status", json={"status": "closed"}, headers=auth(t)
+        f"/api/v1/incidents/{key}/status", json={"status": "closed"}, headers=auth(api_tokens.bob)
     )
     assert closed.json()["status"] == "closed"
 
@@ -121,7 +127,7 @@ def test_a_whole_incident_from_declaration_to_close(
         "resolution",
         "status_change",
     ]
-    assert all(e["actor"] == "jane.smith" for e in timeline)
+    assert [e["actor"] for e in timeline] == ["jane.smith"] * 10 + ["bob.wilson"] * 2
     upgrade = timeline[3]
     assert upgrade["details"] == {
         "previous_severity": "SEV2",
@@ -294,7 +300,8 @@ def test_ack_is_idempotent_and_refused_when_resolved(
 def test_roles_must_be_known_and_reassignment_is_recorded(
     client: TestClient, api_tokens: Tokens
 ) -> None:
-    t = auth(api_tokens.responder)
+    # An admin: once mike.chen commands, only he (or an admin) assigns roles on a SEV2.
+    t = auth(api_tokens.admin)
     key = declare(client, api_tokens.responder)["id"]
     r = client.put(f"/api/v1/incidents/{key}/roles/janitor", json={"user": "jane.smith"}, headers=t)
     assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "role"

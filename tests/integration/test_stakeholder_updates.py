@@ -14,18 +14,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.conftest import Tokens
+from warroom.adapters.registry import build_notifiers
 from warroom.app import create_app
 from warroom.clock import FakeClock
 from warroom.config.schema import WarroomConfig
 from warroom.config.statuspage import AudienceConfig, MessageTemplate
 from warroom.context import AppContext
 from warroom.db import Database
-from warroom.engine.delivery import Deliverer
 from warroom.engine.models import Timer
-from warroom.notifications.registry import build_notifiers
+from warroom.notifications.delivery import Deliverer
 from warroom.notifications.service import plan_fallback
 from warroom.settings import Settings
-from warroom.testing.providers import FakeSlack, FakeSmtp
+from warroom.testing.providers import FakeSlack
+from warroom.testing.smtp import FakeSmtp
 
 TITLE = "Primary DB failover loop on db-7"
 

@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 
 from warroom.clock import FakeClock
+from warroom.config.incidents import ComponentStatus
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
@@ -17,7 +18,6 @@ from warroom.settings import Settings
 from warroom.statuspage import job as job_module
 from warroom.statuspage import service
 from warroom.statuspage.job import StatusPagePublisher
-from warroom.statuspage.logic import ComponentStatus
 
 
 @pytest.fixture

@@ -12,16 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Tokens
+from warroom.adapters.registry import build_notifiers
 from warroom.app import create_app
 from warroom.clock import FakeClock
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
-from warroom.engine.delivery import Deliverer
-from warroom.notifications.registry import build_notifiers
+from warroom.notifications.delivery import Deliverer
 from warroom.notifications.service import plan_fallback
 from warroom.settings import Settings
-from warroom.testing.providers import FakeSmtp, FakeWebhookReceiver
+from warroom.testing.providers import FakeWebhookReceiver
+from warroom.testing.smtp import FakeSmtp
 
 WEBHOOK_SECRET = "status-page-webhook-secret"
 

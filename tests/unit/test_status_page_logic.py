@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from warroom.config.incidents import ComponentStatus
 from warroom.statuspage.documents import (
     ComponentFacts,
     IncidentFacts,
@@ -19,7 +20,6 @@ from warroom.statuspage.documents import (
     all_documents,
 )
 from warroom.statuspage.logic import (
-    ComponentStatus,
     Impact,
     MaintenanceStatus,
     daily_rollups,

@@ -86,6 +86,9 @@ class SmtpNotifier:
         if unsubscribe := message.payload.get("unsubscribe_url"):  # status page subscribers
             email["List-Unsubscribe"] = f"<{''.join(str(unsubscribe).split())}>"
         email.set_content(message.body or message.subject)
+        calendar = message.payload.get("calendar")
+        if isinstance(calendar, str):  # an invitation (RFC 6047: iMIP)
+            email.add_alternative(calendar, subtype="calendar", params={"method": "REQUEST"})
         return email
 
     def send(self, message: OutgoingMessage) -> SendResult:

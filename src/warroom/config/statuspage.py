@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from warroom.statuspage.logic import ComponentStatus
+from warroom.config.base import Strict
+from warroom.config.incidents import ComponentStatus
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StatusComponentConfig(_Strict):
+class StatusComponentConfig(Strict):
     """One thing customers recognise (API, Website); `services` are the internal services
     behind it, so their maintenance windows and incidents can name it."""
 
@@ -26,19 +23,19 @@ class StatusComponentConfig(_Strict):
     status: ComponentStatus = ComponentStatus.OPERATIONAL
 
 
-class StatusGroupConfig(_Strict):
+class StatusGroupConfig(Strict):
     name: Label
     description: Annotated[str, StringConstraints(max_length=1_000)] = ""
 
 
-class MessageTemplate(_Strict):
+class MessageTemplate(Strict):
     """A Jinja template (plain text) for one kind of stakeholder message."""
 
     subject: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 
 
-class AudienceConfig(_Strict):
+class AudienceConfig(Strict):
     """Who hears a stakeholder update for each severity (`"*"`: any severity).
 
     `email` takes addresses and user handles (their e-mail); `chat` takes Slack channels
@@ -51,7 +48,7 @@ class AudienceConfig(_Strict):
     templates: dict[Literal["initial", "update", "resolution"], MessageTemplate] = {}
 
 
-class StatuspageIoConfig(_Strict):
+class StatuspageIoConfig(Strict):
     """Mirror components and public updates to an Atlassian Statuspage page; the API key
     is the setting WARROOM_STATUSPAGE_API_KEY, never in this file."""
 
@@ -60,7 +57,7 @@ class StatuspageIoConfig(_Strict):
     components: dict[str, Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]] = {}
 
 
-class StatusPageConfig(_Strict):
+class StatusPageConfig(Strict):
     name: Label = "Status"
     # Where customers read the page (links in feeds and e-mails); empty: WARROOM_BASE_URL.
     url: str = ""

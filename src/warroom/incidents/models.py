@@ -25,6 +25,9 @@ class Incident(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
     # The auto-declaration rule that opened it, if one did.
     declared_by_rule: Mapped[str | None] = mapped_column(String(128))
+    # Required roles of its level still empty after the level's response time (flagged by
+    # the engine, cleared as they are filled): see warroom.authority.staffing.
+    unfilled_roles: Mapped[list[str] | None] = mapped_column(JSON)
 
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     detected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -13,18 +13,16 @@ from sqlalchemy.orm import Session, selectinload
 
 from warroom import events
 from warroom.auth.logic import Principal
-from warroom.clock import as_utc
+from warroom.authority.check import authorize
+from warroom.config.authority import Action
 from warroom.config.schema import WarroomConfig
 from warroom.errors import Conflict, NotFound, ValidationFailed
-from warroom.incidents import logic
+from warroom.incidents import checks, logic
 from warroom.incidents.logic import Status, Timestamps
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
 from warroom.incidents.schemas import EventCreate, IncidentCreate, IncidentRead
 from warroom.timeline.logic import EventSource, EventType
 from warroom.timeline.models import TimelineEvent
-
-# Clocks drift; a timestamp a little ahead of ours is a skewed client, not the future.
-_FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ def parse_key(key: str | int) -> int:
     text = str(key).strip()
     if text.upper().startswith("INC-"):
         text = text[4:]
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise NotFound(f"no incident {key!r}", field="id")
     return int(text)
 
@@ -71,6 +69,8 @@ def get(
 ) -> Incident:
     """Return the incident, or NotFound when it does not exist or the viewer may not see it."""
     number = parse_key(key)
+    if number > 2**31 - 1:  # ids are 32-bit: no incident, not a database error
+        raise NotFound(f"no incident {key!r}", field="id")
     query = _loaded().where(Incident.id == number)
     if for_update and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Incident)
@@ -156,50 +156,8 @@ def to_read(incident: Incident, *, now: datetime) -> IncidentRead:
         updated_at=incident.updated_at,
         duration_seconds=logic.duration_seconds(stamps(incident), now),
         participants=sorted(p.user for p in incident.participants),
+        unfilled_roles=incident.unfilled_roles or [],
     )
-
-
-# --- validation against configuration --------------------------------------------------
-
-
-def _check_severity(config: WarroomConfig, name: str, field: str = "severity") -> str:
-    level = config.severity(name)
-    if level is None:
-        allowed = ", ".join(s.name for s in config.severities)
-        raise ValidationFailed(f"unknown severity {name!r}; one of: {allowed}", field=field)
-    return level.name
-
-
-def _check_user(config: WarroomConfig, handle: str, field: str) -> None:
-    # With no users configured (a bare install) any handle is accepted.
-    if config.users and config.user(handle) is None:
-        raise ValidationFailed(f"unknown user {handle!r}", field=field)
-
-
-def _check_role(config: WarroomConfig, role: str) -> None:
-    if role not in config.roles:
-        allowed = ", ".join(config.roles)
-        raise ValidationFailed(f"unknown role {role!r}; one of: {allowed}", field="role")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return as_utc(value) if value is not None else None
-
-
-def _check_not_future(value: datetime | None, now: datetime, field: str) -> None:
-    if value is not None and value > now + _FUTURE_TOLERANCE:
-        raise ValidationFailed(f"{field} is in the future", field=field)
-
-
-def _check_order(values: dict[str, datetime | None]) -> None:
-    problems = logic.timestamp_order_problems(values)
-    if problems:
-        field, message = problems[0]
-        raise ValidationFailed(
-            message,
-            field=field,
-            details={"problems": [{"field": f, "message": m} for f, m in problems]},
-        )
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -231,7 +189,8 @@ def record(
     return event
 
 
-def _add_participant(incident: Incident, user: str, reason: str, now: datetime) -> None:
+def join(incident: Incident, user: str, reason: str, now: datetime) -> None:
+    """Make `user` a participant (who may see the incident even when it is restricted)."""
     if all(p.user != user for p in incident.participants):
         incident.participants.append(IncidentParticipant(user=user, reason=reason, added_at=now))
 
@@ -245,7 +204,7 @@ def declare(
     now: datetime,
     source: EventSource = EventSource.HUMAN,
 ) -> Incident:
-    severity = _check_severity(config, data.severity)
+    severity = checks.check_severity(config, data.severity)
     incident_type = None
     if data.type is not None:
         incident_type = config.incident_type(data.type)
@@ -260,15 +219,15 @@ def declare(
             if config.service(name) is None:
                 raise ValidationFailed(f"unknown service {name!r}", field=f"services.{i}")
     if data.commander is not None:
-        _check_user(config, data.commander, "commander")
+        checks.check_user(config, data.commander, "commander")
 
     times: dict[str, datetime | None] = {
-        name: _utc(getattr(data, name)) for name in logic.TIMESTAMP_FIELDS
+        name: checks.utc(getattr(data, name)) for name in logic.TIMESTAMP_FIELDS
     }
     for name, value in times.items():
-        _check_not_future(value, now, name)
+        checks.check_not_future(value, now, name)
     times["declared_at"] = times["declared_at"] or now
-    _check_order(times)
+    checks.check_order(times)
 
     if times["closed_at"] is not None:
         if times["resolved_at"] is None:
@@ -302,7 +261,7 @@ def declare(
     session.flush()  # the number is needed for the timeline rows
 
     if actor.user:
-        _add_participant(incident, actor.user, "declarer", now)
+        join(incident, actor.user, "declarer", now)
     declared_at = times["declared_at"]
     assert declared_at is not None
     details: dict[str, Any] = {"initial_severity": severity}
@@ -359,6 +318,7 @@ def declare(
             user=data.commander,
             actor=actor,
             now=now,
+            check=False,
         )
     return incident
 
@@ -388,7 +348,7 @@ def acknowledge(
     ack_at = max(now, incident.declared_at)
     incident.acknowledged_at = ack_at
     if actor.user:
-        _add_participant(incident, actor.user, "responder", now)
+        join(incident, actor.user, "responder", now)
     _touch(incident, now)
     record(
         session,
@@ -421,6 +381,11 @@ def change_status(
         logic.check_transition(current, status)
     except logic.TransitionRefused as exc:
         raise Conflict(str(exc), field="status") from exc
+    config = session.info.get("config")
+    if status in (Status.RESOLVED, Status.CLOSED) and isinstance(config, WarroomConfig):
+        authorize(
+            session, config=config, incident=incident, action=Action.RESOLVE, actor=actor, now=now
+        )
     at = max(now, incident.declared_at)
     changes = logic.stamps_for_transition(stamps(incident), status, at)
     for name, value in changes.items():
@@ -471,10 +436,18 @@ def change_severity(
 ) -> None:
     if incident.status == Status.CLOSED:
         raise Conflict(f"{incident.key} is closed; its severity is final")
-    new = _check_severity(config, severity)
+    new = checks.check_severity(config, severity)
     old = incident.severity
     if new == old:
         raise Conflict(f"{incident.key} is already {new}", field="severity")
+    authorize(
+        session,
+        config=config,
+        incident=incident,
+        action=Action.CHANGE_SEVERITY,
+        actor=actor,
+        now=now,
+    )
     # Lower rank is more severe; an unknown old level (renamed scheme) counts as least severe.
     old_rank = _rank_or_last(config, old)
     upgrade = config.severity_rank(new) < old_rank
@@ -511,15 +484,26 @@ def assign_role(
     user: str,
     actor: Principal,
     now: datetime,
+    check: bool = True,
 ) -> bool:
     """Give `role` to `user`; return False when they already held it."""
+    # check=False: the declarer naming the first commander, the IC rotation.
     if incident.status == Status.CLOSED:
         raise Conflict(f"{incident.key} is closed; its roles are final")
-    _check_role(config, role)
-    _check_user(config, user, "user")
+    checks.check_role(config, role)
+    checks.check_user(config, user, "user")
     current = next((r for r in incident.roles if r.role == role), None)
     if current is not None and current.user == user:
         return False
+    if check:
+        authorize(
+            session,
+            config=config,
+            incident=incident,
+            action=Action.ASSIGN_ROLES,
+            actor=actor,
+            now=now,
+        )
     previous = current.user if current else None
     if current is None:
         incident.roles.append(
@@ -527,7 +511,7 @@ def assign_role(
         )
     else:
         current.user, current.assigned_at, current.assigned_by = user, now, actor.actor
-    _add_participant(incident, user, "role", now)
+    join(incident, user, "role", now)
     _touch(incident, now)
     title = config.roles[role].title
     description = (
@@ -562,10 +546,13 @@ def unassign_role(
     actor: Principal,
     now: datetime,
 ) -> None:
-    _check_role(config, role)
+    checks.check_role(config, role)
     current = next((r for r in incident.roles if r.role == role), None)
     if current is None:
         raise NotFound(f"nobody holds {role} on {incident.key}", field="role")
+    authorize(
+        session, config=config, incident=incident, action=Action.ASSIGN_ROLES, actor=actor, now=now
+    )
     incident.roles.remove(current)
     _touch(incident, now)
     record(
@@ -588,10 +575,10 @@ def add_participant(
     actor: Principal,
     now: datetime,
 ) -> None:
-    _check_user(config, user, "user")
+    checks.check_user(config, user, "user")
     if any(p.user == user for p in incident.participants):
         return
-    _add_participant(incident, user, "invited", now)
+    join(incident, user, "invited", now)
     _touch(incident, now)
     record(
         session,
@@ -640,7 +627,7 @@ def add_event(
         raise ValidationFailed(
             f"unknown event type {data.type!r}; one of: {allowed}", field="type"
         ) from None
-    _check_not_future(data.timestamp, now, "timestamp")
+    checks.check_not_future(data.timestamp, now, "timestamp")
     _touch(incident, now)
     event = record(
         session,
@@ -650,7 +637,7 @@ def add_event(
         now=now,
         actor=data.actor or actor.actor,
         source=data.source,
-        timestamp=_utc(data.timestamp),
+        timestamp=checks.utc(data.timestamp),
         details=data.details,
     )
     session.flush()

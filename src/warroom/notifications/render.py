@@ -40,6 +40,7 @@ class MessageKind(StrEnum):
     SLA = "sla"
     REMINDER = "reminder"
     SHIFT = "shift"
+    STAFFING = "staffing"
 
 
 _LABELS = {
@@ -48,6 +49,7 @@ _LABELS = {
     MessageKind.SLA: "SLA",
     MessageKind.REMINDER: "UPDATE DUE",
     MessageKind.SHIFT: "ON-CALL",
+    MessageKind.STAFFING: "ROLES NEEDED",
 }
 
 # MessageCard theme colours: red pages, orange clocks, blue reminders, grey shifts.
@@ -57,6 +59,7 @@ _COLOURS = {
     MessageKind.SLA: "F57C00",
     MessageKind.REMINDER: "1976D2",
     MessageKind.SHIFT: "757575",
+    MessageKind.STAFFING: "F57C00",
 }
 
 
@@ -256,6 +259,7 @@ def render_voice(context: MessageContext) -> RenderedMessage:
             MessageKind.ESCALATION: "Escalation for",
             MessageKind.SLA: "SLA warning for",
             MessageKind.REMINDER: "An update is due for",
+            MessageKind.STAFFING: "Roles are still empty for",
         }[context.kind]
         severity = f" {context.severity}" if context.severity else ""
         key = f" {context.incident}" if context.incident else ""

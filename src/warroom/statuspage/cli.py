@@ -1,5 +1,6 @@
 """`warroom status-page …`: components, public updates and maintenance from the command
-line (through the API), and `publish` (local: render the snapshot from the database)."""
+line (through the API), and `publish` (local: render the snapshot from the database);
+`warroom update`: a stakeholder update by audience."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
+from warroom.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 
 API = "/api/v1/status-page"
 
-app = typer.Typer(
+app = typer.Typer()
+page_app = typer.Typer(
     help="The public status page: components, public updates, maintenance.",
     no_args_is_help=True,
 )
+app.add_typer(page_app, name="status-page")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -87,7 +90,7 @@ def _print(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-@app.command("components")
+@page_app.command("components")
 def list_components(
     url: UrlOpt = DEFAULT_URL, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
@@ -105,7 +108,7 @@ def list_components(
     out.print(table)
 
 
-@app.command("component")
+@page_app.command("component")
 def set_component(
     name: Annotated[str, typer.Argument(help="The component, e.g. API.")],
     status: Annotated[ComponentState, typer.Argument(help="Its new status.")],
@@ -122,7 +125,7 @@ def set_component(
         out.print(f"{escape(row['name'])} is now {row['status']}")
 
 
-@app.command("update")
+@page_app.command("update")
 def public_update(
     incident: Annotated[str, typer.Argument(metavar="INCIDENT", help="e.g. INC-42")],
     status: Annotated[PublicState, typer.Argument(help="The public status.")],
@@ -154,7 +157,7 @@ def public_update(
         out.print(f"{escape(public['name'])}: {public['status']} (impact {public['impact']})")
 
 
-@app.command("maintenance")
+@page_app.command("maintenance")
 def schedule_maintenance(
     name: Annotated[str, typer.Argument(help="What customers read, e.g. 'Database upgrade'.")],
     start: Annotated[datetime, typer.Option("--start", help="ISO 8601 with an offset.")],
@@ -184,7 +187,7 @@ def schedule_maintenance(
         out.print(f"maintenance {made['id']} {escape(made['name'])}: {made['status']}")
 
 
-@app.command("publish")
+@page_app.command("publish")
 def publish_now() -> None:
     """Render the public page from the database into WARROOM_STATUS_DIR now (local)."""
     from warroom.app import build_context
@@ -205,6 +208,7 @@ class Audience(StrEnum):
     CUSTOMER = "customer"
 
 
+@app.command("update")
 def stakeholder_update(
     incident: Annotated[str, typer.Argument(metavar="INCIDENT", help="e.g. INC-42")],
     audience: Annotated[

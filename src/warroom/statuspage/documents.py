@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from warroom.config.incidents import ComponentStatus
 from warroom.statuspage.logic import (
     COMPONENT_RANK,
-    ComponentStatus,
     DayRollup,
     Impact,
     Indicator,

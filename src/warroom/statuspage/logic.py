@@ -13,13 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-
-class ComponentStatus(StrEnum):
-    OPERATIONAL = "operational"
-    DEGRADED_PERFORMANCE = "degraded_performance"
-    PARTIAL_OUTAGE = "partial_outage"
-    MAJOR_OUTAGE = "major_outage"
-    UNDER_MAINTENANCE = "under_maintenance"
+from warroom.config.incidents import ComponentStatus
 
 
 class StatusSource(StrEnum):

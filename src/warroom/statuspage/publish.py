@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from warroom.config.incidents import ComponentStatus
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.maintenance import service as maintenance
@@ -38,7 +39,6 @@ from warroom.statuspage.documents import (
 )
 from warroom.statuspage.logic import (
     COMPONENT_RANK,
-    ComponentStatus,
     MaintenanceStatus,
     daily_rollups,
     intervals,

@@ -12,8 +12,9 @@ from importlib import resources
 
 import jinja2
 
+from warroom.config.incidents import ComponentStatus
 from warroom.statuspage.documents import IncidentFacts, PageFacts, UpdateFacts, ts
-from warroom.statuspage.logic import COMPONENT_LABEL, ComponentStatus, DayRollup
+from warroom.statuspage.logic import COMPONENT_LABEL, DayRollup
 
 FEED_ITEMS = 50
 

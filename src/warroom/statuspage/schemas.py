@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from warroom.statuspage.logic import ComponentStatus, MaintenanceStatus, PublicStatus
+from warroom.config.incidents import ComponentStatus
+from warroom.statuspage.logic import MaintenanceStatus, PublicStatus
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1_000)]

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from warroom import events
+from warroom.config.incidents import ComponentStatus
 from warroom.config.schema import WarroomConfig
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents.models import Incident
@@ -21,7 +22,6 @@ from warroom.statuspage import subscriptions, sync
 from warroom.statuspage.logic import (
     COMPONENT_RANK,
     DEFAULT_BODY,
-    ComponentStatus,
     Impact,
     PublicStatus,
     StatusSource,

@@ -13,12 +13,13 @@ from fastapi import APIRouter, FastAPI, Path, Response
 
 from warroom.api import CtxDep, Responder, UowDep, Viewer
 from warroom.auth.logic import Role
+from warroom.config.incidents import ComponentStatus
 from warroom.context import AppContext
 from warroom.incidents import service as incidents
 from warroom.statuspage import maintenance as scheduled
 from warroom.statuspage import publish as publisher
 from warroom.statuspage import service, stakeholders
-from warroom.statuspage.logic import ComponentStatus, PublicStatus, stable_id
+from warroom.statuspage.logic import PublicStatus, stable_id
 from warroom.statuspage.models import PublicIncident, StatusComponent, StatusMaintenance
 from warroom.statuspage.public_views import router as public_router
 from warroom.statuspage.schemas import (
