@@ -26,6 +26,7 @@ from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
 from warroom.authority.views import router as authority_router
 from warroom.changes.views import router as changes_router
+from warroom.chat.views import router as chat_router
 from warroom.clock import Clock, SystemClock
 from warroom.config.schema import WarroomConfig
 from warroom.configuration import load_config
@@ -48,6 +49,9 @@ from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
 from warroom.postmortems.views import router as postmortems_router
+from warroom.security.audit_views import router as audit_router
+from warroom.security.breach_views import router as breach_router
+from warroom.security.views import router as security_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
 from warroom.statuspage.views import mount_status_page
@@ -151,6 +155,10 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(feeds_router)
     app.include_router(escalation_router)
     app.include_router(postmortems_router)
+    app.include_router(chat_router)
+    app.include_router(security_router)
+    app.include_router(breach_router)
+    app.include_router(audit_router)
     mount_web(app)
     mount_status_page(app, ctx)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).

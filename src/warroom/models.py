@@ -4,6 +4,7 @@ from warroom.alerts.models import Alert
 from warroom.alerts.rule_models import RuleState
 from warroom.auth.models import ApiToken
 from warroom.changes.models import Change
+from warroom.chat.models import ChatAction, ChatChannel
 from warroom.engine.models import DeliveryAttempt, Notification, Timer
 from warroom.heartbeats.models import Heartbeat
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
@@ -11,6 +12,15 @@ from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
 from warroom.postmortems.models import ActionItem, Postmortem, PostmortemRevision
+from warroom.security.models import (
+    AuditEntry,
+    Breach,
+    ChainHead,
+    CustodyEntry,
+    EvidenceItem,
+    LegalHold,
+    RegulatoryClock,
+)
 from warroom.statuspage.models import PublicIncident, PublicIncidentUpdate, StatusComponent
 from warroom.timeline.models import TimelineEvent
 
@@ -18,20 +28,29 @@ __all__ = [
     "ActionItem",
     "Alert",
     "ApiToken",
+    "AuditEntry",
+    "Breach",
+    "ChainHead",
     "Change",
+    "ChatAction",
+    "ChatChannel",
+    "CustodyEntry",
     "DeliveryAttempt",
+    "EvidenceItem",
     "Heartbeat",
     "Incident",
     "IncidentParticipant",
     "IncidentRole",
     "IncidentService",
     "Integration",
+    "LegalHold",
     "MaintenanceWindow",
     "Notification",
     "Postmortem",
     "PostmortemRevision",
     "PublicIncident",
     "PublicIncidentUpdate",
+    "RegulatoryClock",
     "RuleState",
     "ScheduleOverride",
     "StatusComponent",

@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from warroom.alerts import actions as alert_actions
 from warroom.alerts import rules
@@ -282,20 +283,28 @@ class Routing(AutoDeclaring):
         self._calendar = load_calendar(
             self.session, config=self.config, since=since, until=self.now
         )
-        for alert in batch:
+        ids = [alert.id for alert in batch]
+        for alert, alert_id in zip(batch, ids, strict=True):
             if not careful:
                 self.route(alert)
-                alert.routed_at = self.now
                 continue
-            alert_id = alert.id
             try:
                 with self.session.begin_nested():
                     self.route(alert)
             except Exception:
-                # Mark it routed all the same: it must not hold up the alerts behind it.
+                # Marked routed all the same: it must not hold up the alerts behind it.
                 log.exception("routing alert %s failed; it stays unattached", alert_id)
                 self._forget_caches()
-            alert.routed_at = self.now
+        # Every alert of the batch is routed: one statement for all, not one each.
+        for start in range(0, len(ids), 500):
+            self.session.execute(
+                update(Alert)
+                .where(Alert.id.in_(ids[start : start + 500]))
+                .values(routed_at=self.now)
+                .execution_options(synchronize_session=False)
+            )
+        for alert in batch:
+            set_committed_value(alert, "routed_at", self.now)
 
     # --- one alert ---------------------------------------------------------------------
 

@@ -75,7 +75,9 @@ def _to_remind(config: WarroomConfig, incident: Incident) -> list[str]:
     named = [holders[r] for r in config.authority.staffing.remind if r in holders]
     if named:
         return list(dict.fromkeys(named))
-    return [p.user for p in incident.participants if p.reason in ("paged", "declarer")]
+    # In the order they joined: the collection's own order depends on how it was loaded.
+    joined = sorted(incident.participants, key=lambda p: (p.added_at, p.user))
+    return [p.user for p in joined if p.reason in ("paged", "declarer")]
 
 
 @handles(STAFFING)

@@ -34,6 +34,7 @@ from warroom.config.alerts import (
 )
 from warroom.config.authority import AuthorityConfig
 from warroom.config.base import Duration, Slug, Strict, unique_names
+from warroom.config.chat import ChatConfig
 from warroom.config.escalation import (
     EscalationPolicy,
     EscalationTargetRef,
@@ -55,6 +56,7 @@ from warroom.config.people import (
     User,
 )
 from warroom.config.postmortems import LearningConfig
+from warroom.config.security import SecurityConfig
 from warroom.config.statuspage import StatusPageConfig
 from warroom.config.triage import TriageConfig
 
@@ -237,6 +239,9 @@ class WarroomConfig(Strict):
     # Who may change an incident, staffing its roles (docs/incidents.md#authority).
     authority: AuthorityConfig = AuthorityConfig()
     postmortems: LearningConfig = LearningConfig()  # docs/postmortems.md
+    chat: ChatConfig = ChatConfig()  # docs/chat.md
+    # Evidence locker, regulatory clocks (docs/security.md).
+    security: SecurityConfig = SecurityConfig()
     status_page: StatusPageConfig = StatusPageConfig()  # docs/status-page.md
 
     @model_validator(mode="after")

@@ -115,10 +115,14 @@ class Guard:
         self.max_body = max_body
         self.timeout = timeout
         self._bearer_routes: list[tuple[re.Pattern[str], set[str]]] | None = None
+        self._streaming_routes: list[tuple[re.Pattern[str], set[str]]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self._streams(scope):
+            await self._stream(scope, receive, send)
             return
         state = {"started": False, "abandoned": False}
 
@@ -147,10 +151,19 @@ class Guard:
             await task
 
     async def _handle(
-        self, scope: Scope, receive: Receive, send: Send, state: dict[str, bool]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        state: dict[str, bool],
+        *,
+        checked: bool = True,
     ) -> None:
         try:
-            await self._checked(scope, receive, send)
+            if checked:
+                await self._checked(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
         except Exception as exc:
             if state["started"]:
                 FAULTS.report(f"error after answering {scope['method']} {scope['path']}", exc)
@@ -205,6 +218,40 @@ class Guard:
             return
         await self.app(scope, _replay(body, receive), send)
 
+    def _streams(self, scope: Scope) -> bool:
+        """Whether this is a raw upload to a route that streams its body itself (marked
+        `x-warroom-streaming` in the OpenAPI document: it bounds the size on its own)."""
+        if scope["method"] not in _BODY_METHODS:
+            return False
+        kind = _header(scope, b"content-type").lower().split(";")[0].strip()
+        if kind != "application/octet-stream":
+            return False
+        if self._streaming_routes is None:
+            self._streaming_routes = _marked_routes(scope.get("app"), "x-warroom-streaming")
+        method, path = scope["method"], scope["path"]
+        return any(
+            method in methods and pattern.match(path) for pattern, methods in self._streaming_routes
+        )
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Authenticate, then hand the unread body to the route: no body limit here and no
+        request timeout (an upload takes as long as the link needs; statements stay bounded)."""
+        token = _bearer(scope)
+        if token is None:
+            await _unauthorized("missing bearer token")(scope, receive, send)
+            return
+        if not await run_in_threadpool(_token_known, scope, token):
+            await _unauthorized("invalid or revoked token")(scope, receive, send)
+            return
+        state = {"started": False, "abandoned": False}
+
+        async def tracked_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        await self._handle(scope, receive, tracked_send, state, checked=False)
+
     def _needs_bearer(self, scope: Scope) -> bool:
         if self._bearer_routes is None:
             self._bearer_routes = _bearer_routes(scope.get("app"))
@@ -217,11 +264,16 @@ class Guard:
 def _bearer_routes(app: Any) -> list[tuple[re.Pattern[str], set[str]]]:
     """The (path pattern, methods) of every operation the OpenAPI document marks as needing
     a bearer token (the document is FastAPI's public account of the routes)."""
+    return _marked_routes(app, "security")
+
+
+def _marked_routes(app: Any, mark: str) -> list[tuple[re.Pattern[str], set[str]]]:
+    """The (path pattern, methods) of every operation whose OpenAPI entry has `mark`."""
     found = []
     paths = app.openapi().get("paths", {}) if app is not None else {}
     for template, operations in paths.items():
         methods = {
-            m.upper() for m, op in operations.items() if isinstance(op, dict) and op.get("security")
+            m.upper() for m, op in operations.items() if isinstance(op, dict) and op.get(mark)
         }
         if methods:
             parts = re.split(r"\{[^}]+\}", template)

@@ -1,7 +1,7 @@
 """status page: components, their status history, public incidents, updates, subscribers
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-04 17:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import warroom.db
 
 revision = "0012"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
