@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import alerta, engine, ingest, oncall, paging
+from bench import alerta, engine, ingest, oncall, paging, status_page
 from bench.common import cleanup, emit, emit_machine_busy, install_signal_handlers, note
 from bench.load import LoadGenerator
 
@@ -113,6 +113,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             "pending timers (PG)",
             run_timers,
         ),
+        Benchmark(
+            "status_page",
+            "/status and summary.json, database up and down, vs nginx",
+            status_page.run_benchmark,
+        ),
     )
 }
 DEFAULT = [
@@ -120,6 +125,7 @@ DEFAULT = [
     "oncall",
     "paging",
     "timers",
+    "status_page",
 ]  # what `python -m bench` runs (ingest already includes Alerta)
 
 

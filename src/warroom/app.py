@@ -54,6 +54,7 @@ from warroom.security.breach_views import router as breach_router
 from warroom.security.views import router as security_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
+from warroom.statuspage.views import mount_status_page
 from warroom.triage.views import router as triage_router
 from warroom.web.views import mount_web
 
@@ -159,6 +160,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(breach_router)
     app.include_router(audit_router)
     mount_web(app)
+    mount_status_page(app, ctx)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).
     app.add_middleware(
         DirectRoutes,

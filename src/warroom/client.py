@@ -110,6 +110,9 @@ class ApiClient:
     def put(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return self._json(self._send("PUT", path, body=body))
 
+    def patch(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        return self._json(self._send("PATCH", path, body=body))
+
     def delete(self, path: str) -> Any:
         return self._json(self._send("DELETE", path))
 

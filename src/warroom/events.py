@@ -53,6 +53,8 @@ class StatusChanged(DomainEvent):
     current: str
     public: bool = False
     message: str | None = None
+    # Status page components this public change sets (name → Statuspage status).
+    components: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from warroom.notifications.service import plan_fallback
 from warroom.oncall.notices import plan_shift_notices
 from warroom.postmortems.reminders import send_reminders
 from warroom.security.retention import retention_job
+from warroom.statuspage.job import StatusPagePublisher
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:
@@ -48,6 +49,7 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("timers", TimerRunner(lease=lease)),
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),
+        Job("status-page", StatusPagePublisher(), periodic=True),
         Job("postmortem-reminders", send_reminders, periodic=True),
         *chat_jobs(ctx, lease),
         Job("evidence-retention", retention_job, periodic=True),

@@ -11,6 +11,7 @@ _SECRET_IN_URL = [
     (re.compile(r"(/api/v1/heartbeats/)[^/?\s\"]+"), r"\1[redacted]"),
     (re.compile(r"(/ack/)[^/?\s\"]+"), r"\1[redacted]"),
     (re.compile(r"(/calendars/)[^/?\s\"]+"), r"\1[redacted]"),
+    (re.compile(r"(/status/subscriptions/(?:confirm|unsubscribe)/)[^/?\s\"]+"), r"\1[redacted]"),
 ]
 
 

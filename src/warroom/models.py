@@ -21,6 +21,7 @@ from warroom.security.models import (
     LegalHold,
     RegulatoryClock,
 )
+from warroom.statuspage.models import PublicIncident, PublicIncidentUpdate, StatusComponent
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
@@ -47,9 +48,12 @@ __all__ = [
     "Notification",
     "Postmortem",
     "PostmortemRevision",
+    "PublicIncident",
+    "PublicIncidentUpdate",
     "RegulatoryClock",
     "RuleState",
     "ScheduleOverride",
+    "StatusComponent",
     "StoredSchedule",
     "TimelineEvent",
     "Timer",

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     config: Path | None = Field(default=None, description="A YAML file or a folder of them")
     # Where people and senders reach this server; defaults to http://HOST:PORT.
     base_url: str = ""
+    # The published status page (docs/status-page.md); default <data_dir>/status.
+    status_dir: Path | None = None
     bootstrap_token: str | None = Field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -49,6 +51,9 @@ class Settings(BaseSettings):
     slack_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = Field(default=None, repr=False)
     webhook_secret: SecretStr | None = None
+    # Mirror the status page to Atlassian Statuspage (docs/status-page.md).
+    statuspage_api_key: SecretStr | None = Field(default=None, repr=False)
+    statuspage_base_url: str = "https://api.statuspage.io/v1"
     # Signs the acknowledge links in pages (docs/escalation.md); without it they are signed
     # with a key derived from WARROOM_BOOTSTRAP_TOKEN, and without either pages carry none.
     secret_key: SecretStr | None = Field(default=None, repr=False)

@@ -83,6 +83,8 @@ class SmtpNotifier:
         email["X-Auto-Response-Suppress"] = "All"
         if message.incident:
             email["X-Warroom-Incident"] = " ".join(message.incident.split())
+        if unsubscribe := message.payload.get("unsubscribe_url"):  # status page subscribers
+            email["List-Unsubscribe"] = f"<{''.join(str(unsubscribe).split())}>"
         email.set_content(message.body or message.subject)
         calendar = message.payload.get("calendar")
         if isinstance(calendar, str):  # an invitation (RFC 6047: iMIP)

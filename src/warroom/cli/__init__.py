@@ -25,6 +25,7 @@ from warroom import __version__
 from warroom.cli import admin, alerts, credentials, incidents, oncall, triage
 from warroom.postmortems.cli import app as postmortems_app
 from warroom.security.cli import app as security_app
+from warroom.statuspage.cli import app as statuspage_app
 
 __all__ = ["app", "main"]
 
@@ -50,6 +51,7 @@ app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(oncall.feed_app, name="calendar-feed")
 app.add_typer(postmortems_app)  # postmortem, actions, action (docs/postmortems.md)
 app.add_typer(security_app)  # evidence, breach, audit (docs/security.md)
+app.add_typer(statuspage_app)  # status-page, update (docs/status-page.md)
 
 
 def _print_version(value: bool) -> None:

@@ -39,8 +39,7 @@ PublicOpt = Annotated[
     bool,
     typer.Option(
         "--public",
-        help="Mark the message as a public update on the timeline (for the status page, "
-        "which warroom does not serve yet).",
+        help="Publish the message as a public update on the status page (/status).",
     ),
 ]
 

@@ -57,6 +57,7 @@ from warroom.config.people import (
 )
 from warroom.config.postmortems import LearningConfig
 from warroom.config.security import SecurityConfig
+from warroom.config.statuspage import StatusPageConfig
 from warroom.config.triage import TriageConfig
 
 _SEED_LEVEL = re.compile(r"^SEV([1-9])$", re.IGNORECASE)
@@ -241,6 +242,7 @@ class WarroomConfig(Strict):
     chat: ChatConfig = ChatConfig()  # docs/chat.md
     # Evidence locker, regulatory clocks (docs/security.md).
     security: SecurityConfig = SecurityConfig()
+    status_page: StatusPageConfig = StatusPageConfig()  # docs/status-page.md
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> WarroomConfig:

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from warroom.config.incidents import ComponentStatus
 from warroom.hardening import bounded
 from warroom.incidents.logic import Status
 from warroom.timeline.logic import EventSource
@@ -87,6 +88,7 @@ class StatusChange(Input):
         None
     )
     public: bool = False
+    components: dict[Name, ComponentStatus] = Field(default_factory=dict, max_length=100)
 
 
 class SeverityChange(Input):

@@ -3,7 +3,7 @@ caller's transaction; none of them commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -374,6 +374,7 @@ def change_status(
     public: bool,
     actor: Principal,
     now: datetime,
+    components: Mapping[str, str] | None = None,
 ) -> None:
     current = Status(incident.status)
     try:
@@ -418,6 +419,7 @@ def change_status(
             current=status.value,
             public=public,
             message=message,
+            components=dict(components or {}),
         ),
     )
 

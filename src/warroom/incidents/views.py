@@ -112,6 +112,7 @@ def change_status(
         public=data.public,
         actor=who,
         now=ctx.clock.now(),
+        components={name: status.value for name, status in data.components.items()},
     )
     return _read(ctx, uow, incident)
 

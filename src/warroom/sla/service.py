@@ -252,8 +252,9 @@ def _update_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) 
             incident,
             kind=MessageKind.REMINDER,
             reason=(
-                f"{text}. Post an update: a public status update or a communication on "
-                "the timeline resets the clock."
+                f"{text}. Post an update: `warroom update {incident.key} --audience "
+                "executive -m …` (POST /api/v1/incidents/{id}/updates), a public status "
+                "update or a communication on the timeline resets the clock."
             ),
         )
         delivery.deliver(

@@ -35,6 +35,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.fake._serve(self)
 
+    def do_PATCH(self) -> None:
+        self.server.fake._serve(self)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the fake's records are the log."""
 

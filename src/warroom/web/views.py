@@ -587,6 +587,7 @@ def change_status(
     uow: UowDep,
     status: FormStr = "",
     message: FormStr = "",
+    public: FormStr = "",
     csrf_token: FormStr = "",
 ) -> Response:
     def move(incident: Incident, who: Principal) -> str:
@@ -600,7 +601,7 @@ def change_status(
             incident=incident,
             status=target,
             message=text,
-            public=False,
+            public=public == "1",
             actor=who,
             now=ctx.clock.now(),
         )

@@ -1,0 +1,1 @@
+"""The public status page: components, public incidents, the published snapshot."""
