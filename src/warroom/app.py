@@ -45,6 +45,7 @@ from warroom.migrations import upgrade
 from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
+from warroom.runbooks.views import router as runbooks_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
 from warroom.triage.views import router as triage_router
@@ -128,6 +129,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
 
     app.include_router(incidents_router)
     app.include_router(authority_router)
+    app.include_router(runbooks_router)
     app.include_router(classify_router)
     app.include_router(triage_router)
     app.include_router(tokens_router)

@@ -5,18 +5,23 @@ from warroom.alerts.rule_models import RuleState
 from warroom.auth.models import ApiToken
 from warroom.changes.models import Change
 from warroom.engine.models import DeliveryAttempt, Notification, Timer
+from warroom.handoffs.models import Handoff
 from warroom.heartbeats.models import Heartbeat
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
 from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
+from warroom.runbooks.models import Approval, ChecklistStep
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
     "Alert",
     "ApiToken",
+    "Approval",
     "Change",
+    "ChecklistStep",
     "DeliveryAttempt",
+    "Handoff",
     "Heartbeat",
     "Incident",
     "IncidentParticipant",

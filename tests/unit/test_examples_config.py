@@ -87,8 +87,9 @@ def test_seed_escalation_runbook_and_handoff_blocks(config: WarroomConfig) -> No
     assert matrix is not None
     assert set(matrix) == {"time_based", "impact_based", "on_call_chain", "contacts"}
     assert matrix["contacts"]["vp_engineering"]["name"] == "Marcus Johnson"
-    assert [r["name"] for r in config.runbooks] == ["Standard Incident Response Procedure"]
-    phases = config.runbooks[0]["phases"]
+    assert config.runbooks[0].name == "Standard Incident Response Procedure"
+    assert len(config.runbooks) == 8  # and examples/runbooks.yaml's seven
+    phases = config.runbooks[0].phases
     assert list(phases) == [
         "detection",
         "declaration",

@@ -28,6 +28,7 @@ from pydantic import (
 
 from warroom.config.authority import AuthorityConfig, authority_problems
 from warroom.config.durations import parse_duration
+from warroom.config.runbooks import Runbook, runbook_problems
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Handle = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
@@ -1092,7 +1093,7 @@ class WarroomConfig(Strict):
     triage: TriageConfig
     # Accepted as the seeds write them; their engines arrive with the escalation and runbook work.
     escalation_matrix: dict[str, Any] | None = None
-    runbooks: list[dict[str, Any]] = []
+    runbooks: list[Runbook] = []  # docs/runbooks.md
     handoff_template: dict[str, Any] | None = None
     # Alert routing (docs/alert-routing.md).
     auto_declare: list[AutoDeclareRule] = []
@@ -1206,6 +1207,12 @@ def reference_problems(config: WarroomConfig) -> list[str]:
     problems.extend(_schedule_problems(config))
     problems.extend(_escalation_problems(config))
     problems.extend(authority_problems(config))
+    types = {t.name for t in config.incident_types}
+    problems.extend(
+        runbook_problems(
+            config.runbooks, roles=set(config.roles), severities=severity_names, types=types
+        )
+    )
     return problems
 
 
