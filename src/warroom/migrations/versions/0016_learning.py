@@ -7,6 +7,8 @@ Create Date: 2026-12-04 18:00:00
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -24,7 +26,7 @@ def _when(name: str, nullable: bool = True) -> sa.Column[object]:
     return sa.Column(name, warroom.db.UTCDateTime(timezone=True), nullable=nullable)
 
 
-def _incident(table: str) -> list[sa.SchemaItem]:
+def _incident(table: str) -> list[Any]:
     return [
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
