@@ -1672,6 +1672,14 @@ def _root(
     """Incident response from the command line: declare, coordinate, resolve."""
 
 
+# Commands living in their domain packages (imported last: they use the helpers above).
+from warroom.handoffs.cli import handoff  # noqa: E402
+from warroom.runbooks.cli import checklist  # noqa: E402
+
+app.command("checklist")(checklist)
+app.command("handoff")(handoff)
+
+
 def main() -> None:
     """The `warroom` entry point."""
     app()
