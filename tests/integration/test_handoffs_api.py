@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.conftest import Tokens
 from tests.integration.test_alert_routing import auth, timeline
+from warroom.clock import FakeClock
+from warroom.context import AppContext
+from warroom.engine.models import Notification
+from warroom.engine.timer_job import TimerRunner
 
 
 def _declare(client: TestClient, token: str, **fields: Any) -> str:
@@ -132,3 +138,51 @@ def test_handoff_input_and_visibility(client: TestClient, api_tokens: Tokens) ->
         headers=auth(api_tokens.bob),
     )
     assert r.status_code == 404
+
+
+def test_an_unconfirmed_handoff_escalates_through_the_engine(
+    client: TestClient, api_tokens: Tokens, ctx: AppContext, clock: FakeClock
+) -> None:
+    key = _declare(client, api_tokens.jane, commander="jane.smith")
+    r = client.post(
+        f"/api/v1/incidents/{key}/handoffs",
+        json={"to": "bob.wilson"},
+        headers=auth(api_tokens.jane),
+    )
+    assert r.status_code == 201
+    runner = TimerRunner()
+    clock.advance(timedelta(minutes=14))
+    runner(ctx)
+    assert not _unconfirmed(client, api_tokens, key)
+    clock.advance(timedelta(minutes=1))
+    runner(ctx)
+    runner(ctx)
+    (event,) = _unconfirmed(client, api_tokens, key)
+    assert event["description"] == (
+        "Handoff of command to bob.wilson not confirmed after 15 minutes; jane.smith still "
+        "commands; told bob.wilson, jane.smith"
+    )
+    with ctx.db.unit_of_work() as uow:
+        told = set(
+            uow.session.scalars(
+                select(Notification.recipient).where(Notification.reason == "handoff")
+            )
+        )
+    assert told == {"bob.wilson", "jane.smith"}
+    # Confirmed in time, nothing escalates.
+    other = _declare(client, api_tokens.jane, commander="jane.smith")
+    hid = client.post(
+        f"/api/v1/incidents/{other}/handoffs", json={"to": "bob.wilson"},
+        headers=auth(api_tokens.jane),
+    ).json()["id"]  # fmt: skip
+    r = client.post(
+        f"/api/v1/incidents/{other}/handoffs/{hid}/confirm", headers=auth(api_tokens.bob)
+    )
+    assert r.status_code == 200
+    clock.advance(timedelta(minutes=30))
+    runner(ctx)
+    assert not _unconfirmed(client, api_tokens, other)
+
+
+def _unconfirmed(client: TestClient, tokens: Tokens, key: str) -> list[dict[str, Any]]:
+    return [e for e in timeline(client, tokens.admin, key) if e["details"].get("unconfirmed")]

@@ -18,7 +18,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from warroom.config.durations import parse_duration
 
@@ -157,3 +157,14 @@ def runbook_problems(
                         f"runbooks.{i}.phases.{phase}.steps.{j}.role: unknown role {step.role!r}"
                     )
     return problems
+
+
+class HandoffsConfig(BaseModel):
+    """The `handoffs:` section: a handoff not confirmed within `confirm_within` escalates.
+
+    Both ICs are told, with high urgency, and the timeline says so; the draft stays open.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    confirm_within: Annotated[timedelta, BeforeValidator(parse_duration)] = timedelta(minutes=15)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import warroom.authority.staffing
 import warroom.changes.service
 import warroom.escalation.service
+import warroom.handoffs.service
 import warroom.runbooks.service
 import warroom.sla.service  # noqa: F401
 from warroom.alerts.routing import evaluate_rules, route_alerts

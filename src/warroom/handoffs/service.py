@@ -14,8 +14,16 @@ from sqlalchemy.orm import Session
 from warroom.auth.logic import Principal, Role
 from warroom.authority.check import authorize
 from warroom.config.authority import IC, Action
+from warroom.config.durations import format_duration
 from warroom.config.schema import WarroomConfig
+from warroom.context import AppContext
+from warroom.engine import timers
+from warroom.engine.handlers import handles
+from warroom.engine.models import Timer
+from warroom.engine.wakeup import notify
 from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from warroom.escalation import service as escalation
+from warroom.escalation.matrix import PLAN
 from warroom.handoffs.logic import HandoffStatus, Snapshot, draft, edit, sign
 from warroom.handoffs.models import Handoff
 from warroom.handoffs.schemas import HandoffUpdate
@@ -23,10 +31,13 @@ from warroom.incidents import checks
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
+from warroom.notifications.render import MessageKind
 from warroom.runbooks import approvals
 from warroom.runbooks import service as checklists
 from warroom.runbooks.logic import StepState, current_phase
 from warroom.timeline.logic import EventType
+
+UNCONFIRMED = "handoff_unconfirmed"
 
 
 def commander(incident: Incident) -> str | None:
@@ -124,6 +135,16 @@ def create(
     )
     session.add(handoff)
     session.flush()
+    timers.schedule(
+        session,
+        kind=UNCONFIRMED,
+        key=f"handoff:{handoff.id}",
+        due_at=now + config.handoffs.confirm_within,
+        now=now,
+        incident_id=incident.id,
+        payload={"handoff": handoff.id},
+    )
+    notify(session)
     incidents.record(
         session,
         incident=incident,
@@ -238,3 +259,50 @@ def cancel(
         details={"handoff": handoff.id},
     )
     return handoff
+
+
+@handles(UNCONFIRMED)
+def _unconfirmed(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+    handoff = session.get(Handoff, int((timer.payload or {}).get("handoff", 0)))
+    if handoff is None or handoff.status != HandoffStatus.DRAFT:
+        return
+    incident = session.get(Incident, handoff.incident_id)
+    if incident is None or not escalation.is_open(incident):
+        return
+    waited = ctx.config.handoffs.confirm_within
+    people = [p for p in dict.fromkeys([handoff.to_user, handoff.from_user]) if p]
+    text = (
+        f"Handoff of command to {handoff.to_user} not confirmed after "
+        f"{format_duration(waited)}; {handoff.from_user or 'nobody'} still commands"
+    )
+    wrote = escalation.note(
+        session,
+        incident,
+        key=timer.key,
+        description=f"{text}; told {', '.join(people)}",
+        now=now,
+        timestamp=timer.due_at,
+        details={"handoff": handoff.id, "unconfirmed": True, "told": people},
+    )
+    if not wrote:
+        return
+    context = escalation.message_context(
+        ctx.settings,
+        incident,
+        kind=MessageKind.ESCALATION,
+        reason=f"{text}. Confirm: warroom handoff confirm {incident.key}",
+    )
+    for person in people:
+        escalation.deliver(
+            ctx,
+            session,
+            incident=incident,
+            recipient=escalation.Recipient(person, user=person),
+            delivery=PLAN,
+            context=context,
+            reason="handoff",
+            key=timer.key,
+            now=now,
+            urgency="high",
+            with_ack_link=False,
+        )
