@@ -38,6 +38,7 @@ from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
 from warroom.handoffs.views import router as handoffs_router
+from warroom.handoffs.views import users_router as roles_history_router
 from warroom.heartbeats.views import router as heartbeats_router
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
@@ -133,6 +134,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(authority_router)
     app.include_router(runbooks_router)
     app.include_router(handoffs_router)
+    app.include_router(roles_history_router)
     app.include_router(classify_router)
     app.include_router(triage_router)
     app.include_router(tokens_router)

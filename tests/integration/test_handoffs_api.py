@@ -186,3 +186,34 @@ def test_an_unconfirmed_handoff_escalates_through_the_engine(
 
 def _unconfirmed(client: TestClient, tokens: Tokens, key: str) -> list[dict[str, Any]]:
     return [e for e in timeline(client, tokens.admin, key) if e["details"].get("unconfirmed")]
+
+
+def test_roles_history_shows_how_long_each_role_was_held(
+    client: TestClient, api_tokens: Tokens, clock: FakeClock
+) -> None:
+    key = _declare(client, api_tokens.jane, commander="jane.smith")
+    clock.advance(timedelta(minutes=40))
+    hid = client.post(
+        f"/api/v1/incidents/{key}/handoffs", json={"to": "bob.wilson"},
+        headers=auth(api_tokens.jane),
+    ).json()["id"]  # fmt: skip
+    clock.advance(timedelta(minutes=5))
+    client.post(f"/api/v1/incidents/{key}/handoffs/{hid}/confirm", headers=auth(api_tokens.bob))
+    clock.advance(timedelta(minutes=30))
+    r = client.get("/api/v1/users/jane.smith/roles-history", headers=auth(api_tokens.viewer))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(t["incident_id"], t["role"], t["seconds"]) for t in body["tenures"]] == [
+        (key, "incident_commander", 45 * 60.0)
+    ]
+    assert body["totals"] == {"incident_commander": 45 * 60.0}
+    bob = client.get("/api/v1/users/bob.wilson/roles-history", headers=auth(api_tokens.viewer))
+    (held,) = bob.json()["tenures"]
+    assert held["until"] is None and held["seconds"] == 30 * 60.0
+    # A restricted incident's roles stay out of an outsider's view.
+    secret = _declare(client, api_tokens.jane, type="security_breach", commander="jane.smith")
+    seen = client.get("/api/v1/users/jane.smith/roles-history", headers=auth(api_tokens.bob))
+    assert secret not in {t["incident_id"] for t in seen.json()["tenures"]}
+    mine = client.get("/api/v1/users/jane.smith/roles-history", headers=auth(api_tokens.jane))
+    assert secret in {t["incident_id"] for t in mine.json()["tenures"]}
+    assert client.get("/api/v1/users/jane.smith/roles-history").status_code == 401

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from warroom.api import CtxDep, Responder, UowDep, Viewer
+from warroom.handoffs import history
 from warroom.handoffs import service as handoffs
 from warroom.handoffs.models import Handoff
 from warroom.handoffs.schemas import HandoffCreate, HandoffRead, HandoffUpdate
@@ -108,3 +112,37 @@ def cancel_handoff(key: str, hid: int, ctx: CtxDep, uow: UowDep, who: Responder)
     )
     uow.commit()
     return handoff_read(incident, item)
+
+
+class TenureRead(BaseModel):
+    incident_id: str
+    role: str
+    since: datetime
+    until: datetime | None
+    seconds: float
+
+
+class RolesHistory(BaseModel):
+    user: str
+    tenures: list[TenureRead]
+    # Seconds per role, over every tenure shown.
+    totals: dict[str, float]
+
+
+users_router = APIRouter(prefix="/api/v1/users", tags=["handoffs"])
+
+
+@users_router.get("/{handle}/roles-history", response_model=RolesHistory)
+def roles_history(handle: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> RolesHistory:
+    """How long `handle` held which role, incident by incident (visible incidents only)."""
+    found = history.history(uow.session, handle=handle, viewer=who, now=ctx.clock.now())
+    return RolesHistory(
+        user=handle,
+        tenures=[
+            TenureRead(
+                incident_id=t.incident, role=t.role, since=t.since, until=t.until, seconds=t.seconds
+            )
+            for t in found
+        ],
+        totals=history.totals(found),
+    )
