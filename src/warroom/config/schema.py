@@ -1091,7 +1091,7 @@ class WarroomConfig(Strict):
     teams: list[Team] = []
     services: list[Service] = []
     triage: TriageConfig
-    # Accepted as the seeds write them; their engines arrive with the escalation and runbook work.
+    # Accepted as the seeds write them (runbooks: seed 000's format, docs/runbooks.md).
     escalation_matrix: dict[str, Any] | None = None
     runbooks: list[Runbook] = []  # docs/runbooks.md
     handoff_template: dict[str, Any] | None = None
