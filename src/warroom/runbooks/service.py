@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warroom import events
@@ -93,8 +94,13 @@ def ensure_checklist(
         )
         for p in planned
     ]
-    session.add_all(rows)
-    session.flush()
+    try:
+        # Two first looks at once: the second finds the first's rows instead of failing.
+        with session.begin_nested():
+            session.add_all(rows)
+            session.flush()
+    except IntegrityError:
+        return steps_of(session, incident)
     open_now = incident.status not in (Status.RESOLVED, Status.CLOSED)
     for row in rows:
         if row.due_at is not None and open_now:
