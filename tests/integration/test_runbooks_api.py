@@ -216,3 +216,32 @@ def test_restricted_incidents_keep_their_checklist_and_approvals_hidden(
     assert r.status_code == 404
     body = client.get(f"/api/v1/incidents/{key}/checklist", headers=auth(api_tokens.jane)).json()
     assert _steps(body)["preserve-evidence"]["phase"] == "detection"
+
+
+def test_an_upgrade_moves_the_pending_steps_to_the_tighter_sla(
+    client: TestClient, api_tokens: Tokens, ctx: AppContext, clock: FakeClock
+) -> None:
+    key = _declare(client, api_tokens.jane, severity="SEV3", commander="jane.smith")
+    base = f"/api/v1/incidents/{key}"
+    clock.advance(timedelta(minutes=2))
+    r = client.post(
+        base + "/severity",
+        json={"severity": "SEV1", "reason": "all regions"},
+        headers=auth(api_tokens.jane),
+    )
+    assert r.status_code == 200, r.text
+    ack = _steps(client.get(base + "/checklist", headers=auth(api_tokens.jane)).json())[
+        "acknowledge-alert-within-sla"
+    ]
+    assert ack["sla"] == "5 minutes" and ack["due_at"].startswith("2024-03-15T09:35:00")
+    runner = TimerRunner()
+    clock.advance(timedelta(minutes=3))
+    runner(ctx)
+    clock.advance(timedelta(hours=1))  # past the old SEV3 due time too
+    runner(ctx)
+    overdue = [e["description"] for e in timeline(client, api_tokens.admin, key)
+               if e["details"].get("overdue")]  # fmt: skip
+    assert overdue == [
+        "Checklist step overdue (detection, SLA 5 minutes): Acknowledge alert within SLA; "
+        "reminded jane.smith"
+    ]

@@ -111,7 +111,7 @@ def ensure_checklist(
                 due_at=max(row.due_at, now),
                 now=now,
                 incident_id=incident.id,
-                payload={"step": row.key},
+                payload={"step": row.key, "due": row.due_at.isoformat()},
             )
     return rows
 
@@ -197,6 +197,9 @@ def _step_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) ->
     )
     if step is None or step.state != StepState.PENDING:
         return
+    planned_for = (timer.payload or {}).get("due")
+    if step.due_at is None or (planned_for and planned_for != step.due_at.isoformat()):
+        return  # re-planned for another level (see _on_severity)
     holders = {r.role: r.user for r in incident.roles}
     person = holders.get(step.role or IC) or holders.get(IC)
     text = f"Checklist step overdue ({step.phase}, SLA {step.sla}): {step.text}"
@@ -237,6 +240,46 @@ def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
         rows = ensure_checklist(session, config=config, incident=incident, now=event.at)
         if any(r.due_at is not None for r in rows):
             notify(session)
+
+
+def replan(session: Session, *, config: WarroomConfig, incident: Incident, now: datetime) -> int:
+    """Move the pending steps' SLAs to the incident's level now; return how many moved."""
+    attached = match(config.runbooks, facts_of(incident), named=_named(config, incident))
+    planned = {
+        (p.runbook, p.key): p
+        for p in plan(attached, severity=incident.severity, declared_at=incident.declared_at)
+    }
+    moved = 0
+    for row in steps_of(session, incident):
+        fresh = planned.get((row.runbook, row.key))
+        if row.state != StepState.PENDING or fresh is None or fresh.due_at == row.due_at:
+            continue
+        row.sla, row.due_at = fresh.sla, fresh.due_at
+        moved += 1
+        if row.due_at is not None:
+            timers.schedule(
+                session,
+                kind=STEP_DUE,
+                key=f"step:{incident.id}:{row.key}:{incident.severity}:{row.due_at.isoformat()}",
+                due_at=max(row.due_at, now),
+                now=now,
+                incident_id=incident.id,
+                payload={"step": row.key, "due": row.due_at.isoformat()},
+            )
+    return moved
+
+
+@events.subscribe(events.SeverityChanged)
+def _on_severity(session: Session, event: events.SeverityChanged) -> None:
+    incident = session.get(Incident, event.incident_id)
+    config = escalation.config_of(session)
+    if (
+        incident is not None
+        and config.runbooks
+        and steps_of(session, incident)
+        and replan(session, config=config, incident=incident, now=event.at)
+    ):
+        notify(session)
 
 
 @events.subscribe(events.StatusChanged)
