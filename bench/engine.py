@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from bench.common import emit, note
 from warroom.clock import SystemClock
-from warroom.config import load_config
+from warroom.configuration import load_config
 from warroom.context import AppContext
 from warroom.db import Database, normalise_url
 from warroom.engine.handlers import handles

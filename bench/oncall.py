@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bench.common import emit, note
-from warroom.config.schema import Schedule as ScheduleSpec
+from warroom.config.oncall import Schedule as ScheduleSpec
 from warroom.oncall.logic import Override, OverrideKind, Schedule, from_spec, who_is_on_call
 
 SCHEDULES = 1_000

@@ -27,7 +27,8 @@ from typing import Any
 import httpx
 
 from bench.common import emit, free_port, http, note, pg_url, scratch_db, start, stop, wait_ready
-from warroom.testing.providers import FakeWebhookReceiver, RecordedRequest
+from warroom.testing.providers import FakeWebhookReceiver
+from warroom.testing.recording import RecordedRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-webhook-secret"  # a local benchmark's own credential

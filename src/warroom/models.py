@@ -11,10 +11,12 @@ from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole
 from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
+from warroom.postmortems.models import ActionItem, Postmortem, PostmortemRevision
 from warroom.runbooks.models import Approval, ChecklistStep
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
+    "ActionItem",
     "Alert",
     "ApiToken",
     "Approval",
@@ -30,6 +32,8 @@ __all__ = [
     "Integration",
     "MaintenanceWindow",
     "Notification",
+    "Postmortem",
+    "PostmortemRevision",
     "RuleState",
     "ScheduleOverride",
     "StoredSchedule",

@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     # with a key derived from WARROOM_BOOTSTRAP_TOKEN, and without either pages carry none.
     secret_key: SecretStr | None = Field(default=None, repr=False)
 
+    # Robustness bounds (docs/robustness.md): every wait on the database, every request,
+    # every body; web sessions' idle and absolute lifetimes (docs/auth.md).
+    db_timeout: float = Field(default=5.0, gt=0, le=600)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    session_idle_seconds: int = Field(default=8 * 3600, ge=60, le=90 * 86400)
+    session_max_age_seconds: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
+
     @field_validator("bootstrap_token")
     @classmethod
     def _token_long_enough(cls, value: str | None) -> str | None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from warroom.config import WarroomConfig, load_config, validate_path
+from warroom.config import WarroomConfig
+from warroom.configuration import load_config, validate_path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ALTERNATE_SCHEMES = EXAMPLES / "alternate-schemes"

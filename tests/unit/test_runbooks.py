@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from warroom.config.loader import validate_path
 from warroom.config.runbooks import Runbook, RunbookMatch, RunbookPhase, RunbookStep
 from warroom.config.schema import WarroomConfig
+from warroom.configuration import validate_path
 from warroom.runbooks.logic import (
     IncidentFacts,
     current_phase,

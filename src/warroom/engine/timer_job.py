@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from warroom.context import AppContext
 from warroom.engine import timers
-from warroom.engine.delivery import worker_id
 from warroom.engine.handlers import HANDLERS
 from warroom.engine.models import Timer
+from warroom.engine.runner import worker_id
 from warroom.engine.wakeup import notify
 
 log = logging.getLogger("warroom.timers")

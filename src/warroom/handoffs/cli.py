@@ -6,30 +6,14 @@ from typing import Annotated
 
 import typer
 
-from warroom.cli_client import DEFAULT_URL
+from warroom.cli.options import JsonOpt, TokenOpt, UrlOpt
+from warroom.cli.output import API, api, fail, out, print_json
+from warroom.client import DEFAULT_URL
 
-# Defined here rather than imported from warroom.cli, which imports this module to register
-# the command (`python -m warroom.cli` would otherwise import it twice, circularly).
-UrlOpt = Annotated[
-    str,
-    typer.Option(
-        "--url", envvar="WARROOM_URL", help="The warroom server.", rich_help_panel="Server"
-    ),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="WARROOM_TOKEN",
-        help="API token (never printed).",
-        show_default=False,
-        rich_help_panel="Server",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-API = "/api/v1"
+app = typer.Typer()
 
 
+@app.command("handoff")
 def handoff(
     words: Annotated[
         list[str],
@@ -48,8 +32,6 @@ def handoff(
     as_json: JsonOpt = False,
 ) -> None:
     """Draft a handoff of command (--to), or confirm the one waiting for you."""
-    from warroom.cli import api, fail, out, print_json
-
     if len(words) == 2 and words[0] == "confirm":
         incident = words[1]
         with api(url, token) as client:

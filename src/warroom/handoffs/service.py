@@ -22,7 +22,7 @@ from warroom.engine.handlers import handles
 from warroom.engine.models import Timer
 from warroom.engine.wakeup import notify
 from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from warroom.escalation import service as escalation
+from warroom.escalation import bookkeeping, delivery
 from warroom.escalation.matrix import PLAN
 from warroom.handoffs.logic import HandoffStatus, Snapshot, draft, edit, sign
 from warroom.handoffs.models import Handoff
@@ -267,7 +267,7 @@ def _unconfirmed(ctx: AppContext, session: Session, timer: Timer, now: datetime)
     if handoff is None or handoff.status != HandoffStatus.DRAFT:
         return
     incident = session.get(Incident, handoff.incident_id)
-    if incident is None or not escalation.is_open(incident):
+    if incident is None or not bookkeeping.is_open(incident):
         return
     waited = ctx.config.handoffs.confirm_within
     people = [p for p in dict.fromkeys([handoff.to_user, handoff.from_user]) if p]
@@ -275,7 +275,7 @@ def _unconfirmed(ctx: AppContext, session: Session, timer: Timer, now: datetime)
         f"Handoff of command to {handoff.to_user} not confirmed after "
         f"{format_duration(waited)}; {handoff.from_user or 'nobody'} still commands"
     )
-    wrote = escalation.note(
+    wrote = bookkeeping.note(
         session,
         incident,
         key=timer.key,
@@ -286,18 +286,18 @@ def _unconfirmed(ctx: AppContext, session: Session, timer: Timer, now: datetime)
     )
     if not wrote:
         return
-    context = escalation.message_context(
+    context = delivery.message_context(
         ctx.settings,
         incident,
         kind=MessageKind.ESCALATION,
         reason=f"{text}. Confirm: warroom handoff confirm {incident.key}",
     )
     for person in people:
-        escalation.deliver(
+        delivery.deliver(
             ctx,
             session,
             incident=incident,
-            recipient=escalation.Recipient(person, user=person),
+            recipient=delivery.Recipient(person, user=person),
             delivery=PLAN,
             context=context,
             reason="handoff",

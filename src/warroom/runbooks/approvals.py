@@ -20,7 +20,7 @@ from warroom.config.authority import IC, Action, ActionRule
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.errors import Conflict, NotFound
-from warroom.escalation import service as escalation
+from warroom.escalation import delivery
 from warroom.escalation.matrix import PLAN
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
@@ -61,14 +61,14 @@ def _tell(
 ) -> None:
     if person is None or ctx.config.user(person) is None:
         return
-    context = escalation.message_context(
+    context = delivery.message_context(
         ctx.settings, incident, kind=MessageKind.REMINDER, reason=text
     )
-    escalation.deliver(
+    delivery.deliver(
         ctx,
         session,
         incident=incident,
-        recipient=escalation.Recipient(person, user=person),
+        recipient=delivery.Recipient(person, user=person),
         delivery=PLAN,
         context=context,
         reason="approval",

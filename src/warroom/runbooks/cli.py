@@ -9,36 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from warroom.cli_client import DEFAULT_URL
+from warroom.cli.options import IncidentArg, JsonOpt, TokenOpt, UrlOpt
+from warroom.cli.output import API, api, local_time, out, print_json
+from warroom.client import DEFAULT_URL
 
-# Defined here rather than imported from warroom.cli, which imports this module to register
-# the command (`python -m warroom.cli` would otherwise import it twice, circularly).
-UrlOpt = Annotated[
-    str,
-    typer.Option(
-        "--url", envvar="WARROOM_URL", help="The warroom server.", rich_help_panel="Server"
-    ),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="WARROOM_TOKEN",
-        help="API token (never printed).",
-        show_default=False,
-        rich_help_panel="Server",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-API = "/api/v1"
-IncidentArg = Annotated[
-    str, typer.Argument(metavar="INCIDENT", help="The incident, e.g. INC-42.", show_default=False)
-]
+app = typer.Typer()
 
 
 def _show(data: Mapping[str, Any]) -> None:
-    from warroom.cli import local_time, out
-
     current = data.get("current_phase")
     out.print(f"{data['incident_id']}: current phase {current or '(all steps done)'}", markup=False)
     for book in data["runbooks"]:
@@ -57,6 +35,7 @@ def _show(data: Mapping[str, Any]) -> None:
     out.print(table)
 
 
+@app.command("checklist")
 def checklist(
     incident: IncidentArg,
     done: Annotated[
@@ -77,8 +56,6 @@ def checklist(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the incident's runbook checklist by phase, or tick (--done) or skip (--skip) a step."""
-    from warroom.cli import api, out, print_json
-
     if done and skip:
         raise typer.BadParameter("give --done or --skip, not both", param_hint="'--done'")
     with api(url, token) as client:

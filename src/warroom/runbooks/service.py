@@ -24,7 +24,7 @@ from warroom.engine.handlers import handles
 from warroom.engine.models import Timer
 from warroom.engine.wakeup import notify
 from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from warroom.escalation import service as escalation
+from warroom.escalation import bookkeeping, delivery
 from warroom.escalation.matrix import PLAN
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
@@ -187,7 +187,7 @@ def set_state(
 @handles(STEP_DUE)
 def _step_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
     incident = session.get(Incident, timer.incident_id) if timer.incident_id else None
-    if incident is None or not escalation.is_open(incident):
+    if incident is None or not bookkeeping.is_open(incident):
         return
     key = str((timer.payload or {}).get("step", ""))
     step = session.scalar(
@@ -203,7 +203,7 @@ def _step_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) ->
     holders = {r.role: r.user for r in incident.roles}
     person = holders.get(step.role or IC) or holders.get(IC)
     text = f"Checklist step overdue ({step.phase}, SLA {step.sla}): {step.text}"
-    wrote = escalation.note(
+    wrote = bookkeeping.note(
         session,
         incident,
         key=timer.key,
@@ -214,14 +214,14 @@ def _step_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) ->
         details={"step": step.key, "overdue": True, "reminded": person},
     )
     if wrote and person:
-        context = escalation.message_context(
+        context = delivery.message_context(
             ctx.settings, incident, kind=MessageKind.REMINDER, reason=text
         )
-        escalation.deliver(
+        delivery.deliver(
             ctx,
             session,
             incident=incident,
-            recipient=escalation.Recipient(person, user=person),
+            recipient=delivery.Recipient(person, user=person),
             delivery=PLAN,
             context=context,
             reason="checklist",
@@ -235,7 +235,7 @@ def _step_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) ->
 @events.subscribe(events.IncidentDeclared)
 def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
     incident = session.get(Incident, event.incident_id)
-    config = escalation.config_of(session)
+    config = bookkeeping.config_of(session)
     if incident is not None and config.runbooks:
         rows = ensure_checklist(session, config=config, incident=incident, now=event.at)
         if any(r.due_at is not None for r in rows):
@@ -272,7 +272,7 @@ def replan(session: Session, *, config: WarroomConfig, incident: Incident, now: 
 @events.subscribe(events.SeverityChanged)
 def _on_severity(session: Session, event: events.SeverityChanged) -> None:
     incident = session.get(Incident, event.incident_id)
-    config = escalation.config_of(session)
+    config = bookkeeping.config_of(session)
     if (
         incident is not None
         and config.runbooks

@@ -1,7 +1,7 @@
 """runbook checklists, approvals and IC handoffs
 
 Revision ID: 0016
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-04 18:00:00
 """
 
@@ -15,9 +15,9 @@ from alembic import op
 import warroom.db
 
 revision = "0016"
-# The task gave 0009; this branch already carries 0010 (authority), so a single head needs
-# 0010 here. The integrator rechains migrations linearly at merge time.
-down_revision = "0010"
+# For testing on top of main's current head (0011); the integrator rechains migrations
+# linearly at merge time.
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
