@@ -27,6 +27,7 @@ from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
 from warroom.authority.views import router as authority_router
 from warroom.changes.views import router as changes_router
+from warroom.chat.views import router as chat_router
 from warroom.clock import Clock, SystemClock
 from warroom.config.schema import WarroomConfig
 from warroom.configuration import load_config
@@ -157,6 +158,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(feeds_router)
     app.include_router(escalation_router)
     app.include_router(postmortems_router)
+    app.include_router(chat_router)
     mount_web(app)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).
     app.add_middleware(

@@ -14,6 +14,7 @@ import warroom.sla.service  # noqa: F401
 from warroom.adapters.channels import log_channel_problems
 from warroom.adapters.registry import build_notifiers
 from warroom.alerts.routing import evaluate_rules, route_alerts
+from warroom.chat.job import chat_jobs
 from warroom.context import AppContext
 from warroom.engine.beat import beat_job
 from warroom.engine.runner import Job, worker_id
@@ -48,4 +49,5 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),
         Job("postmortem-reminders", send_reminders, periodic=True),
+        *chat_jobs(ctx, lease),
     ]

@@ -4,6 +4,7 @@ from warroom.alerts.models import Alert
 from warroom.alerts.rule_models import RuleState
 from warroom.auth.models import ApiToken
 from warroom.changes.models import Change
+from warroom.chat.models import ChatAction, ChatChannel
 from warroom.engine.models import DeliveryAttempt, Notification, Timer
 from warroom.handoffs.models import Handoff
 from warroom.heartbeats.models import Heartbeat
@@ -21,6 +22,8 @@ __all__ = [
     "ApiToken",
     "Approval",
     "Change",
+    "ChatAction",
+    "ChatChannel",
     "ChecklistStep",
     "DeliveryAttempt",
     "Handoff",

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     slack_base_url: str = "https://slack.com/api/"
     slack_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = Field(default=None, repr=False)
     webhook_secret: SecretStr | None = None
     # Signs the acknowledge links in pages (docs/escalation.md); without it they are signed
     # with a key derived from WARROOM_BOOTSTRAP_TOKEN, and without either pages carry none.

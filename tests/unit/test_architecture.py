@@ -14,7 +14,10 @@ PACKAGE = SRC / "warroom"
 MAX_LINES = 700
 
 #: The ground floor: every domain reads it, and it imports none of them.
-GROUND = ("config", "settings", "db", "clock", "errors", "events", "logsafe", "context", "pages")
+GROUND = (
+    "config", "settings", "db", "clock", "errors", "events", "logsafe", "context", "pages",
+    "jsonbody",
+)  # fmt: skip
 #: What the ground floor may import of warroom itself.
 GROUND_MAY_IMPORT = {f"warroom.{name}" for name in GROUND}
 

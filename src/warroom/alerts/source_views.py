@@ -30,9 +30,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from warroom.alerts import jsonbody
+from warroom import jsonbody
 from warroom.alerts.grafana import parse_grafana
-from warroom.alerts.jsonbody import Unstorable
 from warroom.alerts.logic import AlertEvent
 from warroom.alerts.models import Alert
 from warroom.alerts.ratelimit import RateLimiter
@@ -61,6 +60,7 @@ from warroom.errors import Unauthorized
 from warroom.integrations import service as integrations
 from warroom.integrations.models import Integration
 from warroom.integrations.service import IntegrationType, KeyCache
+from warroom.jsonbody import Unstorable
 from warroom.pages import SECURITY_HEADERS, TEMPLATE_DIR
 
 router = APIRouter(tags=["alerts"])

@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from warroom.alerts import jsonbody, service
+from warroom import jsonbody
+from warroom.alerts import service
 from warroom.alerts.ingest import BatchWriter, Unavailable
-from warroom.alerts.jsonbody import Unstorable
 from warroom.alerts.logic import (
     MAX_BODY_BYTES,
     AlertEvent,
@@ -34,6 +34,7 @@ from warroom.context import AppContext
 from warroom.errors import Unauthorized, ValidationFailed
 from warroom.incidents.service import parse_key
 from warroom.integrations.service import PD_EVENTS_TYPES, IntegrationType, KeyCache
+from warroom.jsonbody import Unstorable
 
 router = APIRouter(tags=["alerts"])
 

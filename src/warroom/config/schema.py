@@ -34,6 +34,7 @@ from warroom.config.alerts import (
 )
 from warroom.config.authority import AuthorityConfig
 from warroom.config.base import Duration, Slug, Strict, unique_names
+from warroom.config.chat import ChatConfig
 from warroom.config.escalation import (
     EscalationPolicy,
     EscalationTargetRef,
@@ -238,6 +239,7 @@ class WarroomConfig(Strict):
     authority: AuthorityConfig = AuthorityConfig()
     postmortems: LearningConfig = LearningConfig()  # docs/postmortems.md
     handoffs: HandoffsConfig = HandoffsConfig()  # docs/handoffs.md
+    chat: ChatConfig = ChatConfig()  # docs/chat.md
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> WarroomConfig:

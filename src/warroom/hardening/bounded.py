@@ -1,7 +1,7 @@
 """Bounded, typed JSON for what write routes store, and defensive reads of what is stored (pure).
 
 Free-form JSON a caller may store (impact notes, event details) is bounded in depth, key
-count and size, and must be storable (see `warroom.alerts.jsonbody`); whatever is already
+count and size, and must be storable (see `warroom.jsonbody`); whatever is already
 stored is rendered through `readable_impact` / `readable_details`, which never fail and
 never return something a serializer cannot handle.
 """
@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from warroom.alerts import jsonbody
+from warroom import jsonbody
 
 # Impact notes beyond the known facts: flat, a few, short.
 MAX_IMPACT_NOTES = 20

@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from warroom.alerts import jsonbody
+from warroom import jsonbody
 from warroom.direct_routes import internal_error
 from warroom.hardening.faults import (
     FAULTS,

@@ -1,7 +1,7 @@
 """runbook checklists, approvals and IC handoffs
 
 Revision ID: 0016
-Revises: 0011
+Revises: 0018
 Create Date: 2026-12-04 18:00:00
 """
 
@@ -15,9 +15,9 @@ from alembic import op
 import warroom.db
 
 revision = "0016"
-# For testing on top of main's current head (0011); the integrator rechains migrations
+# For testing on top of main's current head (0018); the integrator rechains migrations
 # linearly at merge time.
-down_revision = "0011"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
