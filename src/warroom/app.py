@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 # Imported for their side effect: they register event subscribers and timer handlers.
 import warroom.authority.staffing
 import warroom.escalation.service
+import warroom.runbooks.web  # the incident room's forms, on the web router
 import warroom.sla.service  # noqa: F401
 from warroom import __version__
 from warroom.alerts.ingest import BatchWriter
@@ -36,6 +37,8 @@ from warroom.direct_routes import DirectRoutes, error_response, internal_error
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
+from warroom.handoffs.views import router as handoffs_router
+from warroom.handoffs.views import users_router as roles_history_router
 from warroom.hardening.faults import FAULTS, RETRY_AFTER_SECONDS
 from warroom.hardening.setup import install_guard
 from warroom.heartbeats.views import router as heartbeats_router
@@ -49,6 +52,7 @@ from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
 from warroom.postmortems.views import router as postmortems_router
+from warroom.runbooks.views import router as runbooks_router
 from warroom.security.audit_views import router as audit_router
 from warroom.security.breach_views import router as breach_router
 from warroom.security.views import router as security_router
@@ -141,6 +145,9 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
 
     app.include_router(incidents_router)
     app.include_router(authority_router)
+    app.include_router(runbooks_router)
+    app.include_router(handoffs_router)
+    app.include_router(roles_history_router)
     app.include_router(classify_router)
     app.include_router(triage_router)
     app.include_router(tokens_router)

@@ -8,6 +8,8 @@ from datetime import timedelta
 import warroom.authority.staffing
 import warroom.changes.service
 import warroom.escalation.service
+import warroom.handoffs.service
+import warroom.runbooks.service
 import warroom.security.regulatory
 import warroom.sla.service  # noqa: F401
 from warroom.adapters.channels import log_channel_problems

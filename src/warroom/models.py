@@ -6,12 +6,14 @@ from warroom.auth.models import ApiToken
 from warroom.changes.models import Change
 from warroom.chat.models import ChatAction, ChatChannel
 from warroom.engine.models import DeliveryAttempt, Notification, Timer
+from warroom.handoffs.models import Handoff
 from warroom.heartbeats.models import Heartbeat
 from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole, IncidentService
 from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
 from warroom.postmortems.models import ActionItem, Postmortem, PostmortemRevision
+from warroom.runbooks.models import Approval, ChecklistStep
 from warroom.security.models import (
     AuditEntry,
     Breach,
@@ -28,15 +30,18 @@ __all__ = [
     "ActionItem",
     "Alert",
     "ApiToken",
+    "Approval",
     "AuditEntry",
     "Breach",
     "ChainHead",
     "Change",
     "ChatAction",
     "ChatChannel",
+    "ChecklistStep",
     "CustodyEntry",
     "DeliveryAttempt",
     "EvidenceItem",
+    "Handoff",
     "Heartbeat",
     "Incident",
     "IncidentParticipant",

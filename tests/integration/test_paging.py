@@ -279,6 +279,8 @@ def make_harness(
             # Reminders about empty required roles have their own tests (test_authority_api).
             quiet = chosen.authority.model_copy(update={"staffing": Staffing(enabled=False)})
             chosen = chosen.model_copy(update={"authority": quiet})
+        # Checklist step reminders have their own tests (test_runbooks_api).
+        chosen = chosen.model_copy(update={"runbooks": []})
         ctx = AppContext(settings=settings, db=db, config=chosen, clock=clock)
         registry = build_notifiers(settings, timeout=5.0)
         # Teams and webhooks would leave this machine: they stay unconfigured, so a message

@@ -431,7 +431,7 @@ def test_seed_blocks_land_in_their_sections(tmp_path: Path) -> None:
     assert config.roles["technical_lead"].alias == "TL"  # the default beside it
     assert config.escalation_matrix is not None
     assert config.escalation_matrix["time_based"][0]["method"] == "phone"
-    assert [r["name"] for r in config.runbooks] == ["Standard", "Security"]
+    assert [r.name for r in config.runbooks] == ["Standard", "Security"]
     assert config.handoff_template is not None
     assert config.handoff_template["participants"]["incoming_ic"] == "Bob Wilson"
 
@@ -439,7 +439,7 @@ def test_seed_blocks_land_in_their_sections(tmp_path: Path) -> None:
 def test_runbook_blocks_and_runbooks_lists_concatenate(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", SEED_RUNBOOK.format(name="Standard"))
     write(tmp_path, "b.yaml", "runbooks:\n  - name: Database\n  - name: Security\n")
-    assert [r["name"] for r in load_config(tmp_path).runbooks] == [
+    assert [r.name for r in load_config(tmp_path).runbooks] == [
         "Standard",
         "Database",
         "Security",

@@ -88,11 +88,9 @@ def test_seed_escalation_runbook_and_handoff_blocks(config: WarroomConfig) -> No
     assert matrix is not None
     assert set(matrix) == {"time_based", "impact_based", "on_call_chain", "contacts"}
     assert matrix["contacts"]["vp_engineering"]["name"] == "Marcus Johnson"
-    assert [r["name"] for r in config.runbooks] == [
-        "Standard Incident Response Procedure",
-        "Security Incident Response",
-    ]
-    phases = config.runbooks[0]["phases"]
+    assert config.runbooks[0].name == "Standard Incident Response Procedure"
+    assert len(config.runbooks) == 8  # and examples/runbooks.yaml's seven
+    phases = config.runbooks[0].phases
     assert list(phases) == [
         "detection",
         "declaration",
@@ -152,13 +150,16 @@ def test_the_alternate_schemes_folder_is_not_loaded_with_the_examples(
 
 
 def test_the_security_runbook_follows_the_seeds(config: WarroomConfig) -> None:
-    runbook = next(r for r in config.runbooks if r["name"] == "Security Incident Response")
-    assert list(runbook["phases"]) == ["isolate", "preserve", "notify", "rotate", "patch", "review"]
-    steps = [s for phase in runbook["phases"].values() for s in phase["steps"]]
-    needing_approval = [s["step"] for s in steps if "approval" in s]
+    runbook = next(r for r in config.runbooks if r.name == "Security Incident Response")
+    # Preserve, isolate, notify, rotate, patch, review under the seed's phase names.
+    assert list(runbook.phases) == [
+        "containment", "detection", "investigation", "remediation", "recovery", "post_incident",
+    ]  # fmt: skip
+    steps = [s for phase in runbook.phases.values() for s in phase.steps]
+    needing_approval = [s.step for s in steps if "approval" in s.extras()]
     assert any("Isolate compromised hosts" in s for s in needing_approval)
     assert any("Rotate credentials" in s for s in needing_approval)
-    assert any("72 hours" in s["step"] for s in steps)
+    assert any("72 hours" in s.step for s in steps)
 
 
 def test_the_example_regimes_gdpr_and_nis2(config: WarroomConfig) -> None:

@@ -23,7 +23,9 @@ import typer
 
 from warroom import __version__
 from warroom.cli import admin, alerts, credentials, incidents, oncall, triage
+from warroom.handoffs.cli import app as handoffs_app
 from warroom.postmortems.cli import app as postmortems_app
+from warroom.runbooks.cli import app as runbooks_app
 from warroom.security.cli import app as security_app
 from warroom.statuspage.cli import app as statuspage_app
 
@@ -52,6 +54,8 @@ app.add_typer(oncall.feed_app, name="calendar-feed")
 app.add_typer(postmortems_app)  # postmortem, actions, action (docs/postmortems.md)
 app.add_typer(security_app)  # evidence, breach, audit (docs/security.md)
 app.add_typer(statuspage_app)  # status-page, update (docs/status-page.md)
+app.add_typer(runbooks_app)  # checklist (docs/runbooks.md)
+app.add_typer(handoffs_app)  # handoff, handoff confirm (docs/handoffs.md)
 
 
 def _print_version(value: bool) -> None:

@@ -56,6 +56,7 @@ from warroom.config.people import (
     User,
 )
 from warroom.config.postmortems import LearningConfig
+from warroom.config.runbooks import HandoffsConfig, Runbook, runbook_problems
 from warroom.config.security import SecurityConfig
 from warroom.config.statuspage import StatusPageConfig
 from warroom.config.triage import TriageConfig
@@ -210,9 +211,9 @@ class WarroomConfig(Strict):
     teams: list[Team] = []
     services: list[Service] = []
     triage: TriageConfig
-    # Accepted as the seeds write them; their engines arrive with the escalation and runbook work.
+    # Accepted as the seeds write them (runbooks: seed 000's format, docs/runbooks.md).
     escalation_matrix: dict[str, Any] | None = None
-    runbooks: list[dict[str, Any]] = []
+    runbooks: list[Runbook] = []  # docs/runbooks.md
     handoff_template: dict[str, Any] | None = None
     # Alert routing (docs/alert-routing.md).
     auto_declare: list[AutoDeclareRule] = []
@@ -239,6 +240,7 @@ class WarroomConfig(Strict):
     # Who may change an incident, staffing its roles (docs/incidents.md#authority).
     authority: AuthorityConfig = AuthorityConfig()
     postmortems: LearningConfig = LearningConfig()  # docs/postmortems.md
+    handoffs: HandoffsConfig = HandoffsConfig()  # docs/handoffs.md
     chat: ChatConfig = ChatConfig()  # docs/chat.md
     # Evidence locker, regulatory clocks (docs/security.md).
     security: SecurityConfig = SecurityConfig()
@@ -337,6 +339,12 @@ def reference_problems(config: WarroomConfig, checks: Sequence[ConfigCheck] = ()
     problems.extend(_schedule_problems(config))
     problems.extend(_escalation_problems(config))
     problems.extend(_authority_problems(config))
+    types = {t.name for t in config.incident_types}
+    problems.extend(
+        runbook_problems(
+            config.runbooks, roles=set(config.roles), severities=severity_names, types=types
+        )
+    )
     for check in checks:
         problems.extend(check(config))
     return problems

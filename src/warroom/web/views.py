@@ -50,6 +50,7 @@ from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate
 from warroom.pages import SECURITY_HEADERS, STATIC_DIR, TEMPLATE_DIR
+from warroom.runbooks.room import room
 from warroom.timeline.logic import EventType
 
 SESSION_COOKIE = "warroom_session"
@@ -397,6 +398,7 @@ def _incident_context(
         "transitions": _transition_choices(current),
         "can_ack": incident.acknowledged_at is None and current in OPEN_STATUSES,
         "note_types": [t.value for t in NOTE_TYPES],
+        "room": room(uow.session, incident, now),
         "notice": notice,
         "error": error,
     }

@@ -1,0 +1,1 @@
+"""Incident Commander handoffs: a document drafted, edited, then confirmed by the incoming IC."""

@@ -1,0 +1,49 @@
+"""What the incident room shows next: the current phase's open steps, approvals, a handoff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from warroom.handoffs.models import Handoff
+from warroom.incidents.models import Incident
+from warroom.runbooks import approvals
+from warroom.runbooks import service as checklists
+from warroom.runbooks.logic import StepState, current_phase, is_overdue
+from warroom.runbooks.models import Approval, ChecklistStep
+
+
+@dataclass(frozen=True)
+class Room:
+    phase: str | None
+    steps: list[ChecklistStep] = field(default_factory=list)
+    overdue: frozenset[str] = frozenset()
+    approvals: list[Approval] = field(default_factory=list)
+    handoff: Handoff | None = None
+
+
+def room(session: Session, incident: Incident, now: datetime) -> Room:
+    """Read (never write) what is next on the incident."""
+    steps = checklists.steps_of(session, incident)
+    phase = current_phase([(s.phase, s.state) for s in steps])
+    open_steps = [s for s in steps if s.phase == phase and s.state == StepState.PENDING]
+    handoff = session.scalar(
+        select(Handoff)
+        .where(Handoff.incident_id == incident.id, Handoff.status == "draft")
+        .order_by(Handoff.id.desc())
+        .limit(1)
+    )
+    return Room(
+        phase=phase,
+        steps=open_steps,
+        overdue=frozenset(
+            s.key for s in open_steps if is_overdue(state=s.state, due_at=s.due_at, now=now)
+        ),
+        approvals=[
+            a for a in approvals.list_for(session, incident) if a.status == approvals.PENDING
+        ],
+        handoff=handoff,
+    )
