@@ -10,6 +10,7 @@ from warroom.incidents.models import Incident, IncidentParticipant, IncidentRole
 from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
+from warroom.reports.models import ImportedIncident
 from warroom.timeline.models import TimelineEvent
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Change",
     "DeliveryAttempt",
     "Heartbeat",
+    "ImportedIncident",
     "Incident",
     "IncidentParticipant",
     "IncidentRole",

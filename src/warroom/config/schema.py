@@ -28,6 +28,7 @@ from pydantic import (
 
 from warroom.config.authority import AuthorityConfig, authority_problems
 from warroom.config.durations import parse_duration
+from warroom.config.reports import ReportsConfig
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Handle = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
@@ -1118,6 +1119,7 @@ class WarroomConfig(Strict):
     )
     # Who may change an incident, staffing its roles (docs/incidents.md#authority).
     authority: AuthorityConfig = AuthorityConfig()
+    reports: ReportsConfig = ReportsConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> WarroomConfig:

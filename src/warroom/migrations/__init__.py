@@ -20,7 +20,7 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Upgrade the schema; concurrent starts on PostgreSQL take turns on an advisory lock."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":

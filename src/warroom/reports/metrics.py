@@ -1,0 +1,210 @@
+"""The metrics report, computed by the database: counts, MTTx means and percentiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Select,
+    case,
+    cast,
+    column,
+    func,
+    inspect,
+    literal,
+    select,
+    table,
+    union_all,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from warroom.auth.logic import Principal
+from warroom.config.schema import WarroomConfig
+from warroom.incidents.models import Incident, IncidentService
+from warroom.incidents.service import _visible_to
+from warroom.reports.logic import METRICS, PERCENTILES, GroupBy, finite, rate
+
+NONE = "(none)"
+
+# Tables other domains bring; a rate needing one that is not there is null, with a note.
+_ACTION_ITEMS = table("action_items", column("incident_id"), column("status"))
+
+
+@dataclass(frozen=True)
+class Query:
+    since: datetime | None = None
+    until: datetime | None = None
+    group_by: GroupBy | None = None
+    services: tuple[str, ...] = field(default_factory=tuple)
+
+
+def seconds(session: Session, end: Any, start: Any) -> ColumnElement[float]:
+    """Return `end - start` in seconds, in the database's own arithmetic."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.extract("epoch", end - start), Float)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def _rows(
+    session: Session, config: WarroomConfig, viewer: Principal, q: Query, by: GroupBy | None
+) -> Any:
+    """Return one row per incident and group key, with the timestamps the metrics use."""
+    begin = func.coalesce(Incident.started_at, Incident.detected_at, Incident.declared_at)
+    joined = False
+    key: Any
+    if by is None:
+        key = literal("all")
+    elif by is GroupBy.SEVERITY:
+        key = Incident.severity
+    elif by is GroupBy.TYPE:
+        key = func.coalesce(Incident.type, NONE)
+    elif by is GroupBy.SERVICE:
+        key, joined = func.coalesce(IncidentService.service, NONE), True
+    else:
+        owners = {s.name: s.owner for s in config.services if s.owner}
+        key = (
+            case(owners, value=IncidentService.service, else_=literal(NONE))
+            if owners
+            else literal(NONE)
+        )
+        joined = True
+    query: Any = select(
+        Incident.id.label("incident_id"),
+        key.label("key"),
+        Incident.severity.label("severity"),
+        Incident.started_at.label("started_at"),
+        Incident.detected_at.label("detected_at"),
+        Incident.declared_at.label("declared_at"),
+        Incident.acknowledged_at.label("acknowledged_at"),
+        Incident.mitigated_at.label("mitigated_at"),
+        Incident.resolved_at.label("resolved_at"),
+        begin.label("begin"),
+    )
+    if joined:
+        query = query.outerjoin(IncidentService, IncidentService.incident_id == Incident.id)
+    query = _visible_to(query, viewer)
+    if q.since is not None:
+        query = query.where(Incident.declared_at >= q.since)
+    if q.until is not None:
+        query = query.where(Incident.declared_at < q.until)
+    if q.services:
+        query = query.where(
+            Incident.id.in_(
+                select(IncidentService.incident_id).where(IncidentService.service.in_(q.services))
+            )
+        )
+    if by is GroupBy.TEAM:
+        query = query.distinct()
+    return query.subquery("rows")
+
+
+def _durations(session: Session, rows: Any) -> Select[Any]:
+    parts = []
+    for metric in METRICS:
+        start, end = rows.c[metric.start], rows.c[metric.end]
+        parts.append(
+            select(
+                literal(metric.name).label("metric"),
+                rows.c.key.label("key"),
+                seconds(session, end, start).label("v"),
+            ).where(start.is_not(None), end.is_not(None), end >= start)
+        )
+    spans = union_all(*parts).subquery("spans")
+    ranked = select(
+        spans.c.metric,
+        spans.c.key,
+        spans.c.v,
+        func.row_number()
+        .over(partition_by=[spans.c.metric, spans.c.key], order_by=spans.c.v)
+        .label("rn"),
+        func.count().over(partition_by=[spans.c.metric, spans.c.key]).label("n"),
+    ).subquery("ranked")
+    columns: list[Any] = [
+        ranked.c.metric,
+        ranked.c.key,
+        func.count().label("measured"),
+        func.avg(ranked.c.v).label("mean"),
+    ]
+    for p in PERCENTILES:
+        columns.append(
+            func.max(case((ranked.c.rn == (p * ranked.c.n + 99) // 100, ranked.c.v))).label(f"p{p}")
+        )
+    return select(*columns).group_by(ranked.c.metric, ranked.c.key)
+
+
+def _group(session: Session, rows: Any) -> dict[str, dict[str, Any]]:
+    groups: dict[str, dict[str, Any]] = {}
+    counts = select(rows.c.key, rows.c.severity, func.count()).group_by(rows.c.key, rows.c.severity)
+    for key, severity, n in session.execute(counts):
+        group = groups.setdefault(key, {"key": key, "count": 0, "by_severity": {}})
+        group["count"] += n
+        group["by_severity"][severity] = n
+    for group in groups.values():
+        for metric in METRICS:
+            group[metric.name] = _empty(group["count"])
+            group[f"{metric.name}_seconds"] = None
+    for metric, key, measured, mean, *ps in session.execute(_durations(session, rows)):
+        group = groups[key]
+        stats = {
+            "mean": finite(mean),
+            **{f"p{p}": finite(v) for p, v in zip(PERCENTILES, ps, strict=True)},
+            "measured": measured,
+            "missing": group["count"] - measured,
+        }
+        stats["median"] = stats["p50"]
+        group[metric] = stats
+        group[f"{metric}_seconds"] = stats["mean"]
+    return groups
+
+
+def _empty(count: int) -> dict[str, Any]:
+    return {"mean": None, "median": None, "p50": None, "p90": None, "measured": 0, "missing": count}
+
+
+def _action_items(session: Session, rows: Any) -> tuple[float | None, str | None]:
+    if not inspect(session.connection()).has_table("action_items"):
+        return None, "action items are not recorded by this server"
+    ids = select(rows.c.incident_id).distinct()
+    done, total = session.execute(
+        select(
+            func.count(case((_ACTION_ITEMS.c.status == "done", 1))),
+            func.count(),
+        ).where(_ACTION_ITEMS.c.incident_id.in_(ids))
+    ).one()
+    return rate(done, total), None
+
+
+def metrics(
+    session: Session, *, config: WarroomConfig, viewer: Principal, query: Query
+) -> dict[str, Any]:
+    """Return the metrics of the incidents declared in [since, until) the viewer may see."""
+    rows = _rows(session, config, viewer, query, None)
+    overall = _group(session, rows).get("all") or {
+        "count": 0,
+        "by_severity": {},
+        **{m.name: _empty(0) for m in METRICS},
+        **{f"{m.name}_seconds": None for m in METRICS},
+    }
+    overall.pop("key", None)
+    notes: list[str] = []
+    completion, note = _action_items(session, rows)
+    if note:
+        notes.append(note)
+    notes.append("repeat_rate needs root causes from postmortems, not recorded by this server")
+    result: dict[str, Any] = {
+        "since": query.since.isoformat() if query.since else None,
+        "until": query.until.isoformat() if query.until else None,
+        **overall,
+        "repeat_rate": None,
+        "action_item_completion_rate": completion,
+        "notes": notes,
+    }
+    if query.group_by is not None:
+        grouped = _group(session, _rows(session, config, viewer, query, query.group_by))
+        result["group_by"] = query.group_by.value
+        result["groups"] = sorted(grouped.values(), key=lambda g: (-g["count"], g["key"]))
+    return result

@@ -1,0 +1,159 @@
+"""The metrics report on hand-computed examples, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.conftest import Tokens
+from warroom.context import AppContext
+
+T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def at(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).isoformat()
+
+
+def history(client: TestClient, token: str, **body: object) -> str:
+    payload: dict[str, object] = {"title": "History", "severity": "SEV2"}
+    payload.update(body)
+    r = client.post("/api/v1/incidents", json=payload, headers=auth(token))
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def seed(client: TestClient, token: str) -> None:
+    # A: started 0, detected 2, declared 3, acked 5, mitigated 20, resolved 40 (SEV1 payments)
+    history(
+        client,
+        token,
+        severity="SEV1",
+        services=["payment-service"],
+        started_at=at(0),
+        detected_at=at(2),
+        declared_at=at(3),
+        acknowledged_at=at(5),
+        mitigated_at=at(20),
+        resolved_at=at(40),
+    )
+    # B: no started_at (begin = detected 60), declared 61, acked 71, resolved 120 (SEV2 gateway)
+    history(
+        client,
+        token,
+        severity="SEV2",
+        services=["api-gateway"],
+        detected_at=at(60),
+        declared_at=at(61),
+        acknowledged_at=at(71),
+        mitigated_at=at(90),
+        resolved_at=at(120),
+    )
+    # C: declared 200 only, still open (SEV2 auth)
+    history(client, token, severity="SEV2", services=["auth-service"], declared_at=at(200))
+
+
+def test_means_percentiles_and_missing_on_hand_computed_incidents(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    seed(client, api_tokens.responder)
+    r = client.get(
+        "/api/v1/reports/metrics",
+        params={"since": at(-1), "until": at(300)},
+        headers=auth(api_tokens.viewer),
+    )
+    assert r.status_code == 200, r.text
+    m = r.json()
+    assert m["count"] == 3
+    assert m["by_severity"] == {"SEV1": 1, "SEV2": 2}
+    # MTTD: only A has started_at and detected_at: 2 min.
+    assert m["mttd"] == {
+        "mean": 120.0,
+        "median": 120.0,
+        "p50": 120.0,
+        "p90": 120.0,
+        "measured": 1,
+        "missing": 2,
+    }
+    assert m["mttd_seconds"] == 120.0
+    # MTTA: A 2 min, B 10 min; C missing.
+    assert m["mtta"]["mean"] == 360.0
+    assert m["mtta"]["median"] == 120.0 and m["mtta"]["p90"] == 600.0
+    assert m["mtta"]["missing"] == 1
+    # MTTM from begin: A 20 min, B 30 min (begin = detected_at).
+    assert m["mttm"]["mean"] == 1500.0
+    # MTTR: A 40 min, B 60 min.
+    assert m["mttr"]["mean"] == 3000.0 and m["mttr"]["p90"] == 3600.0
+    assert m["repeat_rate"] is None
+    assert m["action_item_completion_rate"] is None
+    assert any("action items" in n for n in m["notes"])
+
+
+def test_range_and_grouping(client: TestClient, api_tokens: Tokens) -> None:
+    seed(client, api_tokens.responder)
+    v = auth(api_tokens.viewer)
+    r = client.get("/api/v1/reports/metrics", params={"since": at(50), "until": at(300)}, headers=v)
+    assert r.json()["count"] == 2
+    r = client.get(
+        "/api/v1/reports/metrics", params={"group_by": "team", "since": at(-1)}, headers=v
+    )
+    groups = {g["key"]: g for g in r.json()["groups"]}
+    assert groups["platform"]["count"] == 2
+    assert groups["payments"]["count"] == 1
+    assert groups["payments"]["mttr"]["mean"] == 2400.0
+    assert groups["platform"]["mttr"] == {
+        "mean": 3600.0,
+        "median": 3600.0,
+        "p50": 3600.0,
+        "p90": 3600.0,
+        "measured": 1,
+        "missing": 1,
+    }
+    r = client.get("/api/v1/reports/metrics", params={"group_by": "severity"}, headers=v)
+    sev = {g["key"]: g["count"] for g in r.json()["groups"]}
+    assert sev == {"SEV1": 1, "SEV2": 2}
+
+
+def test_bad_input_names_the_field(client: TestClient, api_tokens: Tokens) -> None:
+    v = auth(api_tokens.viewer)
+    r = client.get("/api/v1/reports/metrics", params={"group_by": "colour"}, headers=v)
+    assert r.status_code == 422 and "group_by" in r.text
+    r = client.get("/api/v1/reports/metrics", params={"since": at(10), "until": at(0)}, headers=v)
+    assert r.status_code == 422 and "until" in r.text
+    assert client.get("/api/v1/reports/metrics").status_code == 401
+
+
+def test_restricted_incidents_count_only_for_those_who_may_see_them(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    history(client, api_tokens.jane, restricted=True, declared_at=at(0))
+    history(client, api_tokens.jane, declared_at=at(1))
+    bob = client.get("/api/v1/reports/metrics", headers=auth(api_tokens.bob)).json()
+    jane = client.get("/api/v1/reports/metrics", headers=auth(api_tokens.jane)).json()
+    assert bob["count"] == 1
+    assert jane["count"] == 2
+
+
+def test_action_item_completion_once_the_table_exists(
+    client: TestClient, api_tokens: Tokens, ctx: AppContext
+) -> None:
+    key = history(client, api_tokens.responder, declared_at=at(0))
+    number = int(key.removeprefix("INC-"))
+    with ctx.db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE action_items (incident_id INTEGER, status VARCHAR(16))"))
+        for status in ("done", "done", "done", "open"):
+            conn.execute(
+                text("INSERT INTO action_items VALUES (:i, :s)"), {"i": number, "s": status}
+            )
+    try:
+        m = client.get("/api/v1/reports/metrics", headers=auth(api_tokens.viewer)).json()
+        assert m["action_item_completion_rate"] == 0.75
+    finally:
+        with ctx.db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE action_items"))
