@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime
 
-from warroom.api import CtxDep, UowDep, Viewer
+from warroom.api import Admin, CtxDep, UowDep, Viewer
+from warroom.auth.logic import Principal
+from warroom.context import AppContext
+from warroom.db import UnitOfWork
 from warroom.errors import ValidationFailed
+from warroom.reports import importer
 from warroom.reports import metrics as metrics_service
 from warroom.reports.logic import GroupBy
 
 router = APIRouter(tags=["reports"])
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
 @router.get("/api/v1/reports/metrics")
@@ -32,3 +39,57 @@ def get_metrics(
         since=since, until=until, group_by=group_by, services=tuple(service or ())
     )
     return metrics_service.metrics(uow.session, config=ctx.config, viewer=who, query=query)
+
+
+@router.post("/api/v1/import/incidents")
+async def import_incidents(
+    request: Request,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Admin,
+    dry_run: Annotated[bool, Query()] = False,
+) -> dict[str, Any]:
+    """Import history: JSON `{"incidents": [...]}` or `{"csv": "..."}`, or a text/csv body."""
+    records = await _records(request)
+    outcome = await run_in_threadpool(_import, ctx, uow, who, records, dry_run)
+    return outcome
+
+
+def _import(
+    ctx: AppContext, uow: UnitOfWork, who: Principal, records: list[Any], dry_run: bool
+) -> dict[str, Any]:
+    outcome = importer.import_incidents(
+        uow.session,
+        config=ctx.config,
+        records=records,
+        actor=who,
+        now=ctx.clock.now(),
+        dry_run=dry_run,
+    )
+    if not dry_run:
+        uow.commit()
+    return outcome.as_dict()
+
+
+async def _records(request: Request) -> list[Any]:
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise ValidationFailed(f"at most {MAX_IMPORT_BYTES} bytes per import", field="body")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("the body is not UTF-8", field="body") from exc
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("text/csv", "application/csv"):
+        return importer.parse_csv(text)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValidationFailed(f"the body is not JSON: {exc}", field="body") from exc
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and isinstance(data.get("csv"), str):
+        return importer.parse_csv(data["csv"])
+    if isinstance(data, dict) and isinstance(data.get("incidents"), list):
+        return list(data["incidents"])
+    raise ValidationFailed("give incidents (a list) or csv (text)", field="incidents")
