@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import AwareDatetime
 
 from warroom.api import Admin, CtxDep, UowDep, Viewer
@@ -14,12 +18,18 @@ from warroom.auth.logic import Principal
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.errors import ValidationFailed
-from warroom.reports import importer
+from warroom.reports import importer, periodic, render
 from warroom.reports import metrics as metrics_service
-from warroom.reports.logic import GroupBy
+from warroom.reports.logic import GroupBy, Period
 
 router = APIRouter(tags=["reports"])
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    MARKDOWN = "markdown"
+    HTML = "html"
 
 
 @router.get("/api/v1/reports/metrics")
@@ -93,3 +103,38 @@ async def _records(request: Request) -> list[Any]:
     if isinstance(data, dict) and isinstance(data.get("incidents"), list):
         return list(data["incidents"])
     raise ValidationFailed("give incidents (a list) or csv (text)", field="incidents")
+
+
+@router.get("/api/v1/reports/{period}", response_model=None)
+def get_report(
+    period: Period,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Viewer,
+    format: Annotated[ReportFormat, Query()] = ReportFormat.JSON,
+    on: Annotated[date | None, Query()] = None,
+    tz: Annotated[str | None, Query()] = None,
+) -> Any:
+    """Return the report of a period (the last complete one, or the one containing `on`)."""
+    zone = _zone(tz or ctx.config.reports.timezone)
+    data = periodic.report(
+        uow.session,
+        config=ctx.config,
+        viewer=who,
+        period=period,
+        now=ctx.clock.now(),
+        zone=zone,
+        on=on,
+    )
+    if format is ReportFormat.MARKDOWN:
+        return PlainTextResponse(render.markdown(data), media_type="text/markdown")
+    if format is ReportFormat.HTML:
+        return HTMLResponse(render.html(data))
+    return data
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationFailed(f"unknown time zone {name!r}", field="tz") from exc
