@@ -1672,6 +1672,11 @@ def _root(
     """Incident response from the command line: declare, coordinate, resolve."""
 
 
+from warroom.reports.cli import register as _register_reports  # noqa: E402
+
+_register_reports(app)
+
+
 def main() -> None:
     """The `warroom` entry point."""
     app()
