@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import alerta, engine, ingest, oncall, paging
+from bench import alerta, engine, ingest, oncall, paging, reports
 from bench.common import cleanup, emit, install_signal_handlers, note
 from bench.load import LoadGenerator
 
@@ -108,6 +108,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark(
             "timers", "escalation timer lateness with 100,000 pending timers (PG)", run_timers
         ),
+        Benchmark("reports", "the metrics report over 100,000 incidents", reports.run_benchmark),
     )
 }
 DEFAULT = [

@@ -157,3 +157,41 @@ def test_action_item_completion_once_the_table_exists(
     finally:
         with ctx.db.engine.begin() as conn:
             conn.execute(text("DROP TABLE action_items"))
+
+
+def test_sql_percentiles_match_the_reference_on_random_incidents(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    import random
+
+    from warroom.reports.logic import percentile
+
+    rng = random.Random(7)
+    rows, spans = [], {"SEV1": [], "SEV2": []}  # type: ignore[var-annotated]
+    for n in range(37):
+        severity = rng.choice(["SEV1", "SEV2"])
+        minutes = rng.randrange(1, 500)
+        spans[severity].append(minutes * 60.0)
+        rows.append(
+            {
+                "external_id": f"r-{n}",
+                "title": "random",
+                "severity": severity,
+                "declared_at": at(n),
+                "resolved_at": at(n + minutes),
+            }
+        )
+    r = client.post("/api/v1/import/incidents", json=rows, headers=auth(api_tokens.admin))
+    assert r.status_code == 200, r.text
+    every = spans["SEV1"] + spans["SEV2"]
+    m = client.get(
+        "/api/v1/reports/metrics", params={"group_by": "severity"}, headers=auth(api_tokens.viewer)
+    ).json()
+    assert m["mttr"]["p50"] == percentile(every, 50)
+    assert m["mttr"]["p90"] == percentile(every, 90)
+    assert abs(m["mttr"]["mean"] - sum(every) / len(every)) < 0.01
+    for group in m["groups"]:
+        values = spans[group["key"]]
+        assert group["mttr"]["p50"] == percentile(values, 50)
+        assert group["mttr"]["p90"] == percentile(values, 90)
+        assert group["mttr"]["measured"] == len(values)
