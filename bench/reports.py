@@ -42,8 +42,11 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 SEVERITIES = (("SEV1", 5), ("SEV2", 20), ("SEV3", 45), ("SEV4", 30))
 
 
-def _records(rng: random.Random, start: int, count: int, services: list[str]) -> list[dict]:
-    names, weights = zip(*SEVERITIES, strict=True)
+def _records(
+    rng: random.Random, start: int, count: int, services: list[str]
+) -> list[dict[str, Any]]:
+    names = [n for n, _ in SEVERITIES]
+    weights = [w for _, w in SEVERITIES]
     out = []
     for n in range(start, start + count):
         began = NOW - timedelta(days=730) + timedelta(seconds=rng.randrange(700 * 86400))
