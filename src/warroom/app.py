@@ -45,6 +45,7 @@ from warroom.migrations import upgrade
 from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
+from warroom.reports.exposition import router as prometheus_router
 from warroom.reports.views import router as reports_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
@@ -143,6 +144,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(feeds_router)
     app.include_router(escalation_router)
     app.include_router(reports_router)
+    app.include_router(prometheus_router)
     mount_web(app)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).
     app.add_middleware(
