@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.conftest import Tokens
+from warroom.context import AppContext
 
 
 def auth(token: str) -> dict[str, str]:
@@ -146,3 +147,46 @@ def test_dry_run_stores_nothing_and_import_needs_admin(
         "/api/v1/import/incidents", content=b"{not json", headers=auth(api_tokens.admin)
     )
     assert r.status_code == 422 and "body" in r.text
+
+
+def test_business_impact_from_configured_revenue(
+    client: TestClient, api_tokens: Tokens, ctx: AppContext
+) -> None:
+    from warroom.config.reports import ReportsConfig
+
+    ctx.config = ctx.config.model_copy(
+        update={"reports": ReportsConfig(revenue_per_user_per_minute={"payment-service": 0.05})}
+    )
+    rows = [
+        {  # 1,000 users x 60 minutes x 0.05 = 3,000
+            "external_id": "BI-1",
+            "title": "Checkout down",
+            "severity": "SEV1",
+            "services": ["payment-service", "api-gateway"],
+            "affected_users": 1000,
+            "started_at": "2024-01-10T10:00:00Z",
+            "declared_at": "2024-01-10T10:05:00Z",
+            "resolved_at": "2024-01-10T11:00:00Z",
+        },
+        {  # no revenue figure for its service: not valued
+            "external_id": "BI-2",
+            "title": "Gateway slow",
+            "severity": "SEV2",
+            "services": ["api-gateway"],
+            "affected_users": 50,
+            "declared_at": "2024-01-11T10:00:00Z",
+            "resolved_at": "2024-01-11T11:00:00Z",
+        },
+        {  # unknown affected users: not valued (never taken as zero)
+            "external_id": "BI-3",
+            "title": "Payments flaky",
+            "severity": "SEV2",
+            "services": ["payment-service"],
+            "declared_at": "2024-01-12T10:00:00Z",
+            "resolved_at": "2024-01-12T11:00:00Z",
+        },
+    ]
+    admin = auth(api_tokens.admin)
+    assert client.post("/api/v1/import/incidents", json=rows, headers=admin).status_code == 200
+    m = client.get("/api/v1/reports/metrics", headers=admin).json()
+    assert m["business_impact"] == {"total": 3000.0, "valued": 1, "missing": 2}

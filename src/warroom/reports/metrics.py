@@ -20,13 +20,14 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from warroom.auth.logic import Principal
 from warroom.config.schema import WarroomConfig
 from warroom.incidents.models import Incident, IncidentService
 from warroom.incidents.service import _visible_to
+from warroom.reports import impact
 from warroom.reports.logic import METRICS, PERCENTILES, GroupBy, finite, nearest_rank, rate
+from warroom.reports.metrics_sql import seconds
 
 NONE = "(none)"
 
@@ -40,13 +41,6 @@ class Query:
     until: datetime | None = None
     group_by: GroupBy | None = None
     services: tuple[str, ...] = field(default_factory=tuple)
-
-
-def seconds(session: Session, end: Any, start: Any) -> ColumnElement[float]:
-    """Return `end - start` in seconds, in the database's own arithmetic."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("epoch", end - start), Float)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
 def _rows(
@@ -83,6 +77,7 @@ def _rows(
         Incident.mitigated_at.label("mitigated_at"),
         Incident.resolved_at.label("resolved_at"),
         begin.label("begin"),
+        Incident.impact["affected_users"].as_float().label("affected_users"),
     )
     if joined:
         query = query.outerjoin(IncidentService, IncidentService.incident_id == Incident.id)
@@ -258,6 +253,7 @@ def metrics(
         **overall,
         "repeat_rate": None,
         "action_item_completion_rate": completion,
+        "business_impact": impact.total(session, config, rows, overall["count"]),
         "notes": notes,
     }
     if query.group_by is not None:

@@ -63,6 +63,13 @@ def _rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+def _impact(m: dict[str, Any]) -> str:
+    bi = m.get("business_impact") or {}
+    if bi.get("total") is None:
+        return "n/a (no revenue figures or affected users)"
+    return f"{bi['total']:,.2f} ({bi['valued']} incidents valued, {bi['missing']} not)"
+
+
 def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f} %"
 
@@ -88,6 +95,8 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"Repeat rate: {_rate(m['repeat_rate'])}; "
         f"action-item completion: {_rate(m['action_item_completion_rate'])}",
+        "",
+        f"Business impact: {_impact(m)}",
         "",
     ]
     if data["top_services"]:
@@ -134,6 +143,7 @@ svg text{font-size:9px;fill:#444}.bar{fill:#c0392b}.sev{fill:#2c3e50}
 {% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 <p>Repeat rate: {{ repeat }}; action-item completion: {{ completion }}</p>
+<p>Business impact: {{ impact }}</p>
 <h2>Incidents over time</h2>
 <svg role="img" aria-label="Incidents over time" width="{{ w }}" height="{{ h }}"
  viewBox="0 0 {{ w }} {{ h }}" xmlns="http://www.w3.org/2000/svg">
@@ -172,6 +182,7 @@ def html(data: dict[str, Any]) -> str:
         rows=_rows(data),
         repeat=_rate(m["repeat_rate"]),
         completion=_rate(m["action_item_completion_rate"]),
+        impact=_impact(m),
         w=CHART_WIDTH,
         h=CHART_HEIGHT,
         over_time=bars([(b["bucket"], b["incidents"]) for b in data["over_time"]]),
