@@ -126,8 +126,8 @@ def _stats(session: Session, rows: Any, grouped: bool) -> list[tuple[Any, ...]]:
         return out
     if grouped:
         return [tuple(r) for r in session.execute(_ranked(session, rows))]
-    # SQLite has no percentile aggregate: one pass for counts and means, then each
-    # percentile is the value at its rank (a bounded top-N sort, no window over all rows).
+    # SQLite has no percentile aggregate: one pass for counts and means, then one sort per
+    # metric numbers its values and the percentiles are read at their ranks.
     columns = []
     for metric in METRICS:
         v = _span(session, rows, metric.name)
@@ -139,16 +139,15 @@ def _stats(session: Session, rows: Any, grouped: bool) -> list[tuple[Any, ...]]:
         if not measured:
             continue
         v = _span(session, rows, metric.name).label("v")
-        ps = [
-            session.scalar(
-                select(v)
-                .where(v.is_not(None))
-                .order_by(v)
-                .limit(1)
-                .offset(nearest_rank(p, measured) - 1)
-            )
-            for p in PERCENTILES
-        ]
+        ranks = {p: nearest_rank(p, measured) for p in PERCENTILES}
+        numbered = (
+            select(v, func.row_number().over(order_by=v).label("rn"))
+            .where(v.is_not(None))
+            .subquery("numbered")
+        )
+        picked = select(numbered.c.rn, numbered.c.v).where(numbered.c.rn.in_(set(ranks.values())))
+        at_rank = {rn: value for rn, value in session.execute(picked)}
+        ps = [at_rank.get(ranks[p]) for p in PERCENTILES]
         out.append((metric.name, "all", measured, mean, *ps))
     return out
 
