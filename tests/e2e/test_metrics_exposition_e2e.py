@@ -56,3 +56,19 @@ def test_prometheus_scrapes_open_incidents_and_engine_health(tmp_path: Path) -> 
             assert len(lag) == 1 and float(lag[0]["value"][1]) >= 0
             assert instant_query(prom, "warroom_outbox_depth")
             assert instant_query(prom, "warroom_ingest_queue_depth")
+
+
+def test_the_shipped_alert_rules_are_valid_for_promtool() -> None:
+    import subprocess
+
+    promtool = require_binary("promtool", "prometheus")
+    rules = Path(__file__).resolve().parents[2] / "examples" / "prometheus" / "warroom-alerts.yml"
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 5 rules found" in result.stdout
