@@ -8,6 +8,8 @@ statements, executed without building the answer) so the overhead is visible. La
 RSS of an idle `warroom serve` on the SQLite file.
 
     python -m bench reports        (or python -m bench.reports)
+
+WARROOM_BENCH_REPORTS_DB=sqlite (or pg) runs one database only.
 """
 
 from __future__ import annotations
@@ -227,8 +229,12 @@ def _one(label: str, url: str, after: Callable[[str], None] | None = None) -> No
 
 def run_benchmark(_: object = None) -> None:
     """Run the metrics benchmark on SQLite, then on PostgreSQL if it answers."""
-    with tempfile.TemporaryDirectory(prefix="warroom-bench-reports-") as folder:
-        _one("sqlite", f"sqlite:///{folder}/reports.db", _idle_rss)
+    databases = os.environ.get("WARROOM_BENCH_REPORTS_DB", "sqlite,pg").split(",")
+    if "sqlite" in databases:
+        with tempfile.TemporaryDirectory(prefix="warroom-bench-reports-") as folder:
+            _one("sqlite", f"sqlite:///{folder}/reports.db", _idle_rss)
+    if "pg" not in databases:
+        return
     why = pg_available()
     if why is not None:
         note(f"reports: PostgreSQL skipped ({why})")

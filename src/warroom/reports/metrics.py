@@ -8,16 +8,15 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
-    Select,
     case,
     cast,
     column,
     func,
     inspect,
     literal,
+    or_,
     select,
     table,
-    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -107,7 +106,7 @@ def _span(session: Session, rows: Any, name: str) -> Any:
     return case((end >= start, seconds(session, end, start)), else_=None)
 
 
-def _stats(session: Session, rows: Any, grouped: bool) -> list[tuple[Any, ...]]:
+def _stats(session: Session, rows: Any) -> list[tuple[Any, ...]]:
     """Return (metric, key, measured, mean, p50, p90) rows, the database's fastest way."""
     if session.get_bind().dialect.name == "postgresql":
         # Ordered-set aggregates over intervals (percentile_disc is the nearest-rank
@@ -124,70 +123,41 @@ def _stats(session: Session, rows: Any, grouped: bool) -> list[tuple[Any, ...]]:
             for i, metric in enumerate(METRICS):
                 out.append((metric.name, key, *values[i * width : (i + 1) * width]))
         return out
-    if grouped:
-        return [tuple(r) for r in session.execute(_ranked(session, rows))]
-    # SQLite has no percentile aggregate: one pass for counts and means, then one sort per
-    # metric numbers its values and the percentiles are read at their ranks.
-    columns = []
+    # SQLite has no percentile aggregate: one pass for counts and means per group, then one
+    # sort per metric numbers each group's values and keeps those at the percentile ranks.
+    columns = [rows.c.key]
     for metric in METRICS:
         v = _span(session, rows, metric.name)
         columns += [func.count(v), func.avg(v)]
-    totals = session.execute(select(*columns)).one()
+    totals = session.execute(select(*columns).group_by(rows.c.key)).all()
     out = []
     for i, metric in enumerate(METRICS):
-        measured, mean = totals[2 * i], totals[2 * i + 1]
-        if not measured:
+        if not any(t[1 + 2 * i] for t in totals):
             continue
         v = _span(session, rows, metric.name).label("v")
-        ranks = {p: nearest_rank(p, measured) for p in PERCENTILES}
         numbered = (
-            select(v, func.row_number().over(order_by=v).label("rn"))
+            select(
+                rows.c.key.label("key"),
+                v,
+                func.row_number().over(partition_by=rows.c.key, order_by=v).label("rn"),
+                func.count().over(partition_by=rows.c.key).label("n"),
+            )
             .where(v.is_not(None))
             .subquery("numbered")
         )
-        picked = select(numbered.c.rn, numbered.c.v).where(numbered.c.rn.in_(set(ranks.values())))
-        at_rank = {rn: value for rn, value in session.execute(picked)}
-        ps = [at_rank.get(ranks[p]) for p in PERCENTILES]
-        out.append((metric.name, "all", measured, mean, *ps))
+        wanted = [numbered.c.rn == (p * numbered.c.n + 99) // 100 for p in PERCENTILES]
+        picked = select(numbered.c.key, numbered.c.rn, numbered.c.v).where(or_(*wanted))
+        at_rank = {(key, rn): value for key, rn, value in session.execute(picked)}
+        for total in totals:
+            key, measured, mean = total[0], total[1 + 2 * i], total[2 + 2 * i]
+            if not measured:
+                continue
+            ps = [at_rank.get((key, nearest_rank(p, measured))) for p in PERCENTILES]
+            out.append((metric.name, key, measured, mean, *ps))
     return out
 
 
-def _ranked(session: Session, rows: Any) -> Select[Any]:
-    """Return the per-group statistics by window functions (SQLite, grouped)."""
-    parts = []
-    for metric in METRICS:
-        parts.append(
-            select(
-                literal(metric.name).label("metric"),
-                rows.c.key.label("key"),
-                _span(session, rows, metric.name).label("v"),
-            )
-        )
-    every = union_all(*parts).subquery("every")
-    spans = select(every).where(every.c.v.is_not(None)).subquery("spans")
-    ranked = select(
-        spans.c.metric,
-        spans.c.key,
-        spans.c.v,
-        func.row_number()
-        .over(partition_by=[spans.c.metric, spans.c.key], order_by=spans.c.v)
-        .label("rn"),
-        func.count().over(partition_by=[spans.c.metric, spans.c.key]).label("n"),
-    ).subquery("ranked")
-    columns: list[Any] = [
-        ranked.c.metric,
-        ranked.c.key,
-        func.count().label("measured"),
-        func.avg(ranked.c.v).label("mean"),
-    ]
-    for p in PERCENTILES:
-        columns.append(
-            func.max(case((ranked.c.rn == (p * ranked.c.n + 99) // 100, ranked.c.v))).label(f"p{p}")
-        )
-    return select(*columns).group_by(ranked.c.metric, ranked.c.key)
-
-
-def _group(session: Session, rows: Any, grouped: bool) -> dict[str, dict[str, Any]]:
+def _group(session: Session, rows: Any) -> dict[str, dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     counts = select(rows.c.key, rows.c.severity, func.count()).group_by(rows.c.key, rows.c.severity)
     for key, severity, n in session.execute(counts):
@@ -198,7 +168,7 @@ def _group(session: Session, rows: Any, grouped: bool) -> dict[str, dict[str, An
         for metric in METRICS:
             group[metric.name] = _empty(group["count"])
             group[f"{metric.name}_seconds"] = None
-    for metric, key, measured, mean, *ps in _stats(session, rows, grouped):
+    for metric, key, measured, mean, *ps in _stats(session, rows):
         group = groups[key]
         stats = {
             "mean": finite(mean),
@@ -234,7 +204,7 @@ def metrics(
 ) -> dict[str, Any]:
     """Return the metrics of the incidents declared in [since, until) the viewer may see."""
     rows = _rows(session, config, viewer, query, None)
-    overall = _group(session, rows, False).get("all") or {
+    overall = _group(session, rows).get("all") or {
         "count": 0,
         "by_severity": {},
         **{m.name: _empty(0) for m in METRICS},
@@ -256,7 +226,7 @@ def metrics(
         "notes": notes,
     }
     if query.group_by is not None:
-        grouped = _group(session, _rows(session, config, viewer, query, query.group_by), True)
+        grouped = _group(session, _rows(session, config, viewer, query, query.group_by))
         result["group_by"] = query.group_by.value
         result["groups"] = sorted(grouped.values(), key=lambda g: (-g["count"], g["key"]))
     return result
