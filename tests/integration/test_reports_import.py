@@ -190,3 +190,12 @@ def test_business_impact_from_configured_revenue(
     assert client.post("/api/v1/import/incidents", json=rows, headers=admin).status_code == 200
     m = client.get("/api/v1/reports/metrics", headers=admin).json()
     assert m["business_impact"] == {"total": 3000.0, "valued": 1, "missing": 2}
+
+
+def test_a_csv_with_an_unknown_column_names_it(client: TestClient, api_tokens: Tokens) -> None:
+    text = "external_id,title,severity,declared_at,colour\nC-1,x,SEV2,2024-01-01T00:00:00Z,red\n"
+    r = client.post("/api/v1/import/incidents", json={"csv": text}, headers=auth(api_tokens.admin))
+    assert r.status_code == 422
+    assert {"row": 1, "field": "colour", "message": "Extra inputs are not permitted"} in (
+        r.json()["error"]["details"]["problems"]
+    )
