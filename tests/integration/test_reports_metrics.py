@@ -195,3 +195,32 @@ def test_sql_percentiles_match_the_reference_on_random_incidents(
         assert group["mttr"]["p50"] == percentile(values, 50)
         assert group["mttr"]["p90"] == percentile(values, 90)
         assert group["mttr"]["measured"] == len(values)
+
+
+def test_percentiles_with_ties_an_outlier_and_one_value(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    rows = [
+        {
+            "external_id": f"t-{n}",
+            "title": "tie",
+            "severity": "SEV3",
+            "declared_at": at(n),
+            "resolved_at": at(n + (500 if n == 10 else 5)),
+            "acknowledged_at": at(n + 1),
+        }
+        for n in range(11)
+    ]
+    r = client.post("/api/v1/import/incidents", json=rows, headers=auth(api_tokens.admin))
+    assert r.status_code == 200, r.text
+    m = client.get("/api/v1/reports/metrics", headers=auth(api_tokens.viewer)).json()
+    assert m["mttr"]["p50"] == 300.0 and m["mttr"]["p90"] == 300.0  # rank 10 of 11
+    assert m["mttr"]["mean"] == round((10 * 300 + 30000) / 11, 3)
+    assert m["mtta"] == {
+        "mean": 60.0,
+        "median": 60.0,
+        "p50": 60.0,
+        "p90": 60.0,
+        "measured": 11,
+        "missing": 0,
+    }
