@@ -93,12 +93,9 @@ def _fill(db: Database) -> float:
             uow.commit()
         if time.monotonic() - began > SETUP_LIMIT:
             raise TimeoutError(f"set-up took over {SETUP_LIMIT:.0f} s")
-    with db.engine.connect() as conn:
-        if db.engine.dialect.name == "postgresql":
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
-        else:
-            # A running server checkpoints the WAL every 0.2 s (db.WalCheckpointer).
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return time.monotonic() - began
 
 
