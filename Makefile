@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export WARROOM_CONFIG ?= examples
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ unit: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# schemathesis against a real server for 5 minutes per database (SQLite; PostgreSQL when
+# WARROOM_TEST_DATABASE_URL is set); prints requests, status codes and 5xx counts.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.e2e.fuzzing --seconds $${FUZZ_SECONDS:-300}
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import alerta, engine, ingest, oncall, paging, reports
-from bench.common import cleanup, emit, install_signal_handlers, note
+from bench.common import cleanup, emit, emit_machine_busy, install_signal_handlers, note
 from bench.load import LoadGenerator
 
 
@@ -71,11 +71,12 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def run_paging(args: argparse.Namespace) -> None:
     assert args.logdir is not None
-    paging.run(args.logdir)
+    paging.run(args.logdir, storm=max(500, int(10_000 * args.scale)))
 
 
 def run_timers(args: argparse.Namespace) -> None:
-    engine.timer_lateness()
+    assert args.logdir is not None
+    engine.run(args.logdir, args.scale)
 
 
 def run_alerta(args: argparse.Namespace) -> None:
@@ -102,11 +103,15 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("oncall", "who is on call now across 1,000 schedules", oncall.run_benchmark),
         Benchmark(
             "paging",
-            "alert → first page at the provider, alone and during a 10,000-alert storm (PG)",
+            "alert → first page alone and during a 10,000-alert storm; storm ingest with the "
+            "engine against ingest alone (PG)",
             run_paging,
         ),
         Benchmark(
-            "timers", "escalation timer lateness with 100,000 pending timers (PG)", run_timers
+            "timers",
+            "timer throughput (PG, SQLite, two engines on PG) and lateness with 100,000 "
+            "pending timers (PG)",
+            run_timers,
         ),
         Benchmark("reports", "the metrics report over 100,000 incidents", reports.run_benchmark),
     )
@@ -156,6 +161,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="experiment: extra environment for the warroom server",
     )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="shrink the engine and paging benchmarks' counts (0.1: a tenth) for a quick check",
+    )
     p.add_argument("--list", action="store_true", help="list the benchmarks")
     args = p.parse_args(argv)
     for name in args.names:
@@ -188,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in names:
             failures += BENCHMARKS[name].run(args) or 0
+        emit_machine_busy()
     finally:
         cleanup()
     note(

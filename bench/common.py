@@ -332,3 +332,158 @@ def _on_signal(signum: int, _frame: Any) -> None:
 def install_signal_handlers() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
+
+
+# --- set-up time and a busy machine -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def setup_timer(label: str) -> Iterator[None]:
+    """Time a benchmark's set-up (everything before its measured part) and say so on
+    stderr as `setup: <label> <seconds> s`, so that a slow set-up is seen, not measured."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        note(f"setup: {label} {time.monotonic() - started:.1f} s")
+
+
+#: Cores that processes outside the benchmark may use before its figures are flagged.
+BUSY_OTHER_CORES = 0.3
+#: Share of CPU time the hypervisor may steal before the figures are flagged.
+BUSY_STEAL = 0.05
+_busy_labels: list[str] = []
+
+
+def _cpu_times() -> tuple[float, float, float]:
+    """(busy, steal, total) CPU seconds of the whole machine since boot."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0, 0.0, 0.0
+    values = [int(v) for v in first[1:9]]  # user nice system idle iowait irq softirq steal
+    total = sum(values)
+    return (total - values[3] - values[4] - values[7]) / _TICK, values[7] / _TICK, total / _TICK
+
+
+def _pg_backends(databases: Sequence[str]) -> tuple[set[int], set[int]]:
+    """PostgreSQL server processes: (serving one of `databases` or no database, the
+    background workers), and (serving any other database: someone else's work)."""
+    ours: set[int] = set()
+    theirs: set[int] = set()
+    try:
+        with _pg_admin() as conn:
+            for pid, datname in conn.execute("SELECT pid, datname FROM pg_stat_activity"):
+                (ours if datname is None or datname in databases else theirs).add(int(pid))
+            ours.add(int(conn.execute("SELECT pg_backend_pid()").fetchone()[0]))
+    except Exception:
+        pass  # no PostgreSQL: nothing of it to attribute
+    return ours, theirs
+
+
+def _cpu_of(pgids: set[int], pids: set[int], exclude: set[int]) -> float:
+    """CPU seconds used so far by live processes in `pgids` or `pids`, but not `exclude`."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in exclude:
+            continue
+        info = _stat(int(entry))
+        if info is not None and (info[1] in pgids or int(entry) in pids):
+            total += info[2]
+    return total
+
+
+class BusyWatch:
+    """Watch the machine before and during a measured part: it is *busy* when processes
+    that are not the benchmark's (not its process groups, not the PostgreSQL backends of its
+    databases) use more than BUSY_OTHER_CORES, or the hypervisor steals more than BUSY_STEAL
+    of the CPU. The benchmark's own load does not count. `result()` prints the verdict as
+    `bench <label>_machine_busy 0|1 flag` and the detail on stderr."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        pgids: Sequence[int] = (),
+        databases: Sequence[str] = (),
+        interval: float = 0.5,
+    ) -> None:
+        self.label = label
+        self._pgids = {os.getpgrp(), *pgids}
+        self._databases = list(databases)
+        self._interval = interval
+        self._samples: list[tuple[float, float, float, float]] = []  # other, steal, span, load
+        self._stop = False
+        self._thread: Any = None
+        self.before: tuple[float, float] = (0.0, 0.0)
+
+    def add_group(self, pgid: int) -> None:
+        self._pgids.add(pgid)
+
+    def _ours(self) -> float:
+        ours, theirs = _pg_backends(self._databases) if self._databases else (set(), set())
+        return _cpu_of(self._pgids, ours, theirs)
+
+    def _measure(self, seconds: float) -> tuple[float, float, float]:
+        busy0, steal0, total0 = _cpu_times()
+        ours0, at0 = self._ours(), time.monotonic()
+        time.sleep(seconds)
+        busy1, steal1, total1 = _cpu_times()
+        ours1, span = self._ours(), max(time.monotonic() - at0, 1e-6)
+        other = max((busy1 - busy0) - (ours1 - ours0), 0.0) / span
+        steal = (steal1 - steal0) / max(total1 - total0, 1e-6)
+        return other, steal, span
+
+    def start(self, quiet_seconds: float = 1.0) -> BusyWatch:
+        """Sample the machine for `quiet_seconds` (the benchmark idle), then keep sampling
+        in a thread until `result()`."""
+        import threading
+
+        other, steal, _ = self._measure(quiet_seconds)
+        self.before = (other, steal)
+
+        def loop() -> None:
+            while not self._stop:
+                other, steal, span = self._measure(self._interval)
+                self._samples.append((other, steal, span, os.getloadavg()[0]))
+
+        self._thread = threading.Thread(target=loop, name="busy-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def result(self) -> bool:
+        """Stop watching; print and return whether the machine was busy."""
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        span = sum(s[2] for s in self._samples) or 1e-6
+        other = sum(s[0] * s[2] for s in self._samples) / span
+        steal = sum(s[1] * s[2] for s in self._samples) / span
+        peak = max((s[0] for s in self._samples), default=0.0)
+        load = max((s[3] for s in self._samples), default=os.getloadavg()[0])
+        busy = (
+            max(self.before[0], other) > BUSY_OTHER_CORES or max(self.before[1], steal) > BUSY_STEAL
+        )
+        note(
+            f"machine: {self.label}: other processes {self.before[0]:.2f} cores before, "
+            f"{other:.2f} during (peak {peak:.2f}); steal {self.before[1]:.1%} before, "
+            f"{steal:.1%} during; load average up to {load:.1f}"
+            + ("; BUSY: these figures understate warroom" if busy else "")
+        )
+        emit(f"{self.label}_machine_busy", int(busy), "flag")
+        if busy:
+            _busy_labels.append(self.label)
+        return busy
+
+
+def mark_busy(label: str) -> None:
+    """Count a figure measured by other means (ingest's `cores:` lines) as busy."""
+    if label not in _busy_labels:
+        _busy_labels.append(label)
+
+
+def emit_machine_busy() -> None:
+    """The run's verdict: `bench machine_busy 1 flag` if any figure was measured busy."""
+    if _busy_labels:
+        note(f"measured while the machine was busy: {', '.join(_busy_labels)}")
+    emit("machine_busy", int(bool(_busy_labels)), "flag")

@@ -36,10 +36,12 @@ from bench.common import (
     emit,
     format_cores,
     http,
+    mark_busy,
     note,
     pg_available,
     pg_url,
     scratch_db,
+    setup_timer,
     start,
     stop,
     wait_ready,
@@ -232,8 +234,9 @@ def measure_config(
 def _measure(url: str, out: Measured, options: Options, load: LoadGenerator, logdir: Path) -> None:
     server = WarroomServer(url, out.workers, options, logdir)
     counter = Counter(url)
-    server.prepare()
-    server.start()
+    with setup_timer(f"ingest_{_dialect(url)}_w{out.workers}"):
+        server.prepare()
+        server.start()
     try:
         pd_id, pd_key = server.integration("pagerduty", "bench-pd")
         _, am_key = server.integration("alertmanager", "bench-am")
@@ -311,6 +314,7 @@ def _cores_note(cores: dict[str, float], rate: float, per: str) -> None:
         cost = f"; server CPU {cores['server'] * 1000 / rate:.3f} ms per {per}"
     note(f"    cores: {format_cores(cores)}{cost}")
     if cores.get("other", 0.0) > BUSY_MACHINE:
+        mark_busy("ingest")
         note(
             f"    WARNING: other processes used {cores['other']:.2f} cores during this "
             "window; the machine was not quiet, so these figures understate warroom"

@@ -17,8 +17,8 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.common import emit, note
-from warroom.config.schema import Schedule as ScheduleSpec
+from bench.common import BusyWatch, emit, note, setup_timer
+from warroom.config.oncall import Schedule as ScheduleSpec
 from warroom.oncall.logic import Override, OverrideKind, Schedule, from_spec, who_is_on_call
 
 SCHEDULES = 1_000
@@ -112,10 +112,11 @@ def lookup_all(built: list[tuple[Schedule, list[Override]]], at: datetime) -> in
 def run(rounds: int = ROUNDS, seed: int = 4) -> dict[str, float]:
     rng = random.Random(seed)
     around = datetime(2024, 10, 27, 1, 30, tzinfo=UTC)  # the week Europe falls back
-    started = time.perf_counter()
-    built = build(rng, around)
-    note(f"oncall: built {len(built)} schedules in {time.perf_counter() - started:.2f} s")
+    with setup_timer(NAME):
+        built = build(rng, around)
+    note(f"oncall: built {len(built)} schedules")
     lookup_all(built, around)  # warm up the time zone caches
+    watch = BusyWatch(NAME).start()
     timings, cpu, found = [], [], 0
     for i in range(rounds):
         at = around + timedelta(minutes=37 * i)
@@ -123,6 +124,7 @@ def run(rounds: int = ROUNDS, seed: int = 4) -> dict[str, float]:
         found = lookup_all(built, at)
         timings.append((time.perf_counter() - began) * 1000)
         cpu.append((time.thread_time() - began_cpu) * 1000)
+    watch.result()
     timings.sort()
     result = {
         "p50": statistics.median(timings),

@@ -8,12 +8,16 @@ getting the page. Measured alone (one alert at a time), then while 10,000 other 
 (warnings: recorded and routed, never declared) are posted at concurrency 32.
 
 Prints `bench page_first_alone_p50 …`, `…_p99`, `bench page_first_storm_p50 …`, `…_p99`,
-and the storm's own ingest rate.
+and the storm's own ingest rate. Before that, in the same run, the same storm goes to a
+server on a fresh database with the engine off (`WARROOM_ENGINE=false`): ingest alone.
+`page_storm_ingest_vs_alone_ratio` divides the storm's ingest rate with the engine by
+that one: how much the engine's work (routing, timers) takes away from the senders.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -21,13 +25,28 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import emit, free_port, http, note, pg_url, scratch_db, start, stop, wait_ready
-from warroom.testing.providers import FakeWebhookReceiver, RecordedRequest
+from bench.common import (
+    BusyWatch,
+    Child,
+    emit,
+    free_port,
+    http,
+    note,
+    pg_url,
+    scratch_db,
+    setup_timer,
+    start,
+    stop,
+    wait_ready,
+)
+from warroom.testing.providers import FakeWebhookReceiver
+from warroom.testing.recording import RecordedRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-webhook-secret"  # a local benchmark's own credential
@@ -170,33 +189,49 @@ async def _storm(url: str, key: str, total: int, seconds: float) -> tuple[int, f
     return total, total / elapsed
 
 
-async def _storm_done(client: httpx.AsyncClient, url: str, token: str, total: int) -> float:
-    """Seconds until the server holds `total` storm alerts (counted through the API)."""
+async def _count(client: httpx.AsyncClient, url: str, token: str) -> int | None:
+    response = await client.get(
+        f"{url}/api/v1/alerts", params={"limit": 1}, headers={"Authorization": f"Bearer {token}"}
+    )
+    return int(response.json()["total"]) if response.status_code == 200 else None
+
+
+async def _storm_done(
+    client: httpx.AsyncClient, url: str, token: str, total: int, storm: asyncio.Task[Any]
+) -> tuple[int, float]:
+    """(alerts the server holds, seconds until it held them): until it holds `total`, or
+    the storm has ended and the count has not moved for a second (wrk may send a request
+    or two fewer than asked)."""
     started = time.monotonic()
+    last, moved = -1, started
     while time.monotonic() - started < 120:
-        response = await client.get(
-            f"{url}/api/v1/alerts",
-            params={"limit": 1},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        if response.status_code == 200 and response.json()["total"] >= total:
-            return time.monotonic() - started
-        await asyncio.sleep(0.25)
-    return float("nan")
+        count = await _count(client, url, token)
+        now = time.monotonic()
+        if count is not None and count != last:
+            last, moved = count, now
+        if last >= total or (storm.done() and now - moved > 1.0):
+            return last, moved - started
+        await asyncio.sleep(0.1)
+    return last, float("nan")
 
 
-async def _run(url: str, key: str, token: str, clock: PageClock, storm: int) -> None:
+async def _run(
+    url: str, key: str, token: str, clock: PageClock, storm: int, watch: BusyWatch
+) -> float:
+    """Measure pages alone, then during the storm; return the storm's ingest rate."""
     limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         alone = await _measure(client, url, key, clock, count=40, gap=0.05)
-        before = len(alone)
+        before = await _count(client, url, token) or 0
         storm_task = asyncio.create_task(_storm(url, key, storm, seconds=20))
-        counted = asyncio.create_task(_storm_done(client, url, token, storm + before))
+        counted = asyncio.create_task(_storm_done(client, url, token, storm + before, storm_task))
         during: list[float] = []
         while not counted.done():
             during += await _measure(client, url, key, clock, count=5, gap=0.1)
-        rate = storm / await counted
+        held, elapsed = await counted
+        rate = (held - before) / elapsed  # (the few measured alerts during it count too)
         await storm_task
+    watch.result()
     for label, values in (("alone", alone), ("storm", during)):
         if not values:
             emit(f"page_first_{label}_p99", float("nan"), "ms")
@@ -204,47 +239,90 @@ async def _run(url: str, key: str, token: str, clock: PageClock, storm: int) -> 
         emit(f"page_first_{label}_count", len(values), "pages")
         emit(f"page_first_{label}_p50", round(statistics.median(values), 1), "ms")
         emit(f"page_first_{label}_p99", round(_percentile(values, 0.99), 1), "ms")
-    emit("page_storm_ingest_throughput", round(rate), "alerts/s")
+    emit("page_storm_ingest_throughput", rate, "alerts/s")
+    return rate
 
 
-def run(logdir: Path, storm: int = 10_000) -> None:
+async def _ingest_alone(url: str, key: str, token: str, storm: int, watch: BusyWatch) -> float:
+    """The same storm against a server with the engine off; its ingest rate."""
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        storm_task = asyncio.create_task(_storm(url, key, storm, seconds=20))
+        held, elapsed = await _storm_done(client, url, token, storm, storm_task)
+        await storm_task
+    watch.result()
+    rate = held / elapsed
+    emit("page_storm_ingest_alone_throughput", rate, "alerts/s")
+    return rate
+
+
+@contextlib.contextmanager
+def _server(
+    logdir: Path, config: Path, receiver: TimedReceiver, *, engine: bool, label: str
+) -> Iterator[tuple[str, str, str, Child, str]]:
+    """A `warroom serve` on a fresh database: (URL, integration key, token, child, db)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_urlsafe(30)
-    config = logdir / "paging-config"
-    config.mkdir(parents=True, exist_ok=True)
-    with TimedReceiver(secret=SECRET, lifetime=600) as receiver, scratch_db() as name:
-        _config(config, receiver.url)
+    with scratch_db() as name:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")} | {
             "WARROOM_DATABASE_URL": pg_url(name, "postgresql+psycopg"),
             "WARROOM_CONFIG": str(config),
             "WARROOM_BOOTSTRAP_TOKEN": token,
             "WARROOM_WEBHOOK_SECRET": SECRET,
             "WARROOM_PORT": str(port),
+            "WARROOM_ENGINE": "true" if engine else "false",
         }
-        child = start(
-            "warroom-paging",
-            [sys.executable, "-m", "warroom.cli", "serve", "--port", str(port)],
-            env=env,
-            log=logdir / "paging-server.log",
-        )
+        child: Child | None = None
         try:
-            wait_ready(child, f"{url}/healthz")
-            status, body = http(
-                "POST",
-                f"{url}/api/v1/integrations",
-                json.dumps(
-                    {"name": "bench", "type": "pagerduty", "service": "bench-svc-0"}
-                ).encode(),
-                {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            if status != 201:
-                raise RuntimeError(f"integration: {status} {body[:200]!r}")
-            key = json.loads(body)["key"]
-            note(f"paging: alert → first page, alone and during a storm of {storm:,} alerts")
-            asyncio.run(_run(url, key, token, PageClock(receiver), storm))
+            with setup_timer(label):
+                child = start(
+                    f"warroom-{label}",
+                    [sys.executable, "-m", "warroom.cli", "serve", "--port", str(port)],
+                    env=env,
+                    log=logdir / f"{label}-server.log",
+                )
+                wait_ready(child, f"{url}/healthz")
+                status, body = http(
+                    "POST",
+                    f"{url}/api/v1/integrations",
+                    json.dumps(
+                        {"name": "bench", "type": "pagerduty", "service": "bench-svc-0"}
+                    ).encode(),
+                    {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                )
+                if status != 201:
+                    raise RuntimeError(f"integration: {status} {body[:200]!r}")
+            yield url, json.loads(body)["key"], token, child, name
         finally:
-            stop(child)
+            if child is not None:
+                stop(child)
+
+
+def run(logdir: Path, storm: int = 10_000) -> None:
+    """Ingest alone (engine off), then pages alone and during the storm (engine on), in
+    one run on two fresh databases; the ratio of the two storm ingest rates."""
+    config = logdir / "paging-config"
+    config.mkdir(parents=True, exist_ok=True)
+    with TimedReceiver(secret=SECRET, lifetime=600) as receiver:
+        _config(config, receiver.url)
+        with _server(logdir, config, receiver, engine=False, label="paging_alone") as (
+            url, key, token, child, name,
+        ):  # fmt: skip
+            note(f"paging: a storm of {storm:,} alerts with the engine off (ingest alone)")
+            watch = BusyWatch("page_storm_ingest_alone", pgids=[child.pid], databases=[name])
+            alone = asyncio.run(_ingest_alone(url, key, token, storm, watch.start()))
+        with _server(logdir, config, receiver, engine=True, label="paging") as (
+            url, key, token, child, name,
+        ):  # fmt: skip
+            note(f"paging: alert → first page, alone and during a storm of {storm:,} alerts")
+            watch = BusyWatch("page_first", pgids=[child.pid], databases=[name])
+            with_engine = asyncio.run(
+                _run(url, key, token, PageClock(receiver), storm, watch.start())
+            )
+    ratio = with_engine / alone if alone > 0 else float("nan")
+    note(f"paging: storm ingest with the engine is {ratio:.0%} of ingest alone (target >= 50%)")
+    emit("page_storm_ingest_vs_alone_ratio", ratio, "x")
 
 
 if __name__ == "__main__":

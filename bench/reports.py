@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.common import emit, free_port, note, pg_available, pg_url, scratch_db
 from warroom.auth.logic import Principal, Role
-from warroom.config.loader import load_config
+from warroom.configuration import load_config
 from warroom.db import Database
 from warroom.migrations import upgrade
 from warroom.reports import importer

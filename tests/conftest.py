@@ -23,8 +23,8 @@ from sqlalchemy.engine import make_url
 from warroom.auth import service as tokens
 from warroom.auth.logic import Role
 from warroom.clock import FakeClock
-from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
+from warroom.configuration import load_config
 from warroom.db import Base, Database, normalise_url
 from warroom.migrations import upgrade
 

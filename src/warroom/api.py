@@ -5,13 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from warroom.auth import service as tokens
 from warroom.auth.logic import Principal, Role
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.errors import Forbidden, Unauthorized
+from warroom.security import audit
+
+# Ids (and offsets) are 32-bit in the database: a larger number is a 422 naming the
+# parameter, never a database error. Every integer id in a path or a filter uses these.
+INT_MAX = 2**31 - 1
+IdPath = Annotated[int, Path(ge=1, le=INT_MAX)]
+IdQuery = Annotated[int | None, Query(ge=1, le=INT_MAX)]
+OffsetQuery = Annotated[int, Query(ge=0, le=INT_MAX)]
+
+# Declares the scheme in the OpenAPI document (and on each protected operation); the
+# token itself is read by `bearer_token`.
+BEARER = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer wr_…`")
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -55,8 +68,14 @@ def authenticate(ctx: AppContext, uow: UnitOfWork, token: str | None) -> Princip
 
 
 def require(role: Role) -> Callable[..., Principal]:
-    def dependency(request: Request, ctx: CtxDep, uow: UowDep) -> Principal:
+    def dependency(
+        request: Request,
+        ctx: CtxDep,
+        uow: UowDep,
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+    ) -> Principal:
         principal = authenticate(ctx, uow, bearer_token(request))
+        audit.bind(uow.session, principal, f"{request.method} {request.url.path}")
         if not principal.has(role):
             raise Forbidden(
                 f"this needs the {role.value} role; the token has {principal.role.value}"

@@ -26,27 +26,34 @@ from warroom.auth import service as tokens
 from warroom.auth.views import router as tokens_router
 from warroom.authority.views import router as authority_router
 from warroom.changes.views import router as changes_router
+from warroom.chat.views import router as chat_router
 from warroom.clock import Clock, SystemClock
-from warroom.config import load_config
 from warroom.config.schema import WarroomConfig
+from warroom.configuration import load_config
 from warroom.context import AppContext
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectRoutes, error_response, internal_error
-from warroom.engine.jobs import all_jobs
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
+from warroom.hardening.faults import FAULTS, RETRY_AFTER_SECONDS
+from warroom.hardening.setup import install_guard
 from warroom.heartbeats.views import router as heartbeats_router
 from warroom.incidents.views import router as incidents_router
 from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
+from warroom.jobs import all_jobs
 from warroom.maintenance.views import router as maintenance_router
 from warroom.migrations import upgrade
 from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
+from warroom.postmortems.views import router as postmortems_router
 from warroom.reports.exposition import router as prometheus_router
 from warroom.reports.views import router as reports_router
+from warroom.security.audit_views import router as audit_router
+from warroom.security.breach_views import router as breach_router
+from warroom.security.views import router as security_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
 from warroom.triage.views import router as triage_router
@@ -67,7 +74,7 @@ def build_context(
         settings.ensure_data_dir()
     return AppContext(
         settings=settings,
-        db=db or Database(settings.database_url),
+        db=db or Database(settings.database_url, timeout=settings.db_timeout),
         config=config or load_config(settings.config),
         clock=clock or SystemClock(),
     )
@@ -124,9 +131,14 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
-        if ctx.db.ping():
+        reason = ctx.db.unavailable_reason()
+        if reason is None:
             return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "database unavailable"}, status_code=503)
+        return JSONResponse(
+            {"status": "database unavailable", "reason": reason},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     app.include_router(incidents_router)
     app.include_router(authority_router)
@@ -143,6 +155,11 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(oncall_router)
     app.include_router(feeds_router)
     app.include_router(escalation_router)
+    app.include_router(postmortems_router)
+    app.include_router(chat_router)
+    app.include_router(security_router)
+    app.include_router(breach_router)
+    app.include_router(audit_router)
     app.include_router(reports_router)
     app.include_router(prometheus_router)
     mount_web(app)
@@ -155,6 +172,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
             ("POST", "/api/v1/integrations/alertmanager"): alertmanager_webhook,
         },
     )
+    install_guard(app, ctx.settings)
     return app
 
 
@@ -205,5 +223,5 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
+        FAULTS.report("unhandled error", exc)
         return internal_error()

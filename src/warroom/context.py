@@ -22,4 +22,4 @@ class AppContext:
 
     def __post_init__(self) -> None:
         # Event subscribers run inside sessions and read these from `session.info`.
-        self.db.bind_context(config=self.config, base_url=self.settings.base_url)
+        self.db.bind_context(config=self.config, base_url=self.settings.base_url, clock=self.clock)

@@ -7,6 +7,7 @@ services never commit). Domain events recorded during the unit run after the com
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -85,14 +86,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+# Every wait on the database (connecting, a pool slot, a statement, a lock) gives up after
+# this many seconds by default, so that a database that is down or hung answers 503 in
+# seconds (WARROOM_DB_TIMEOUT; docs/robustness.md).
+DEFAULT_TIMEOUT = 5.0
+
+
+def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        connect_args = {"check_same_thread": False, "timeout": 30}
+        connect_args = {"check_same_thread": False, "timeout": timeout}
         if url in ("sqlite://", "sqlite:///:memory:"):
             kwargs.setdefault("poolclass", StaticPool)
+        else:
+            kwargs.setdefault("pool_timeout", timeout)
         engine = create_engine(url, connect_args=connect_args, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_ms = max(1, int(timeout * 1000))
+        event.listen(engine, "connect", lambda conn, rec: _sqlite_pragmas(conn, rec, busy_ms))
         # pysqlite's own transaction handling defers BEGIN; take it over so that a write
         # transaction starts with BEGIN IMMEDIATE and never fails half-way on a lock upgrade.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
@@ -100,10 +110,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    kwargs.setdefault("pool_timeout", timeout)
+    statement_ms = max(1, int(timeout * 1000))
+    pg_args: dict[str, Any] = {
+        # libpq's connect_timeout is whole seconds and at least 2.
+        "connect_timeout": max(2, math.ceil(timeout)),
+        "options": f"-c statement_timeout={statement_ms} -c lock_timeout={statement_ms}",
+        # A peer that stops acknowledging is dropped instead of waited on for minutes.
+        "tcp_user_timeout": statement_ms,
+        "keepalives": 1,
+        "keepalives_idle": max(1, math.ceil(timeout)),
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+        **kwargs.pop("connect_args", {}),
+    }
+    return create_engine(url, connect_args=pg_args, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -> None:
     dbapi_connection.isolation_level = None  # autocommit at the driver; BEGIN is ours
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -111,7 +135,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # last commits on power loss). A 2xx from an alert source means the alert is stored.
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 
@@ -139,9 +163,10 @@ class UnitOfWork:
 class Database:
     """An engine and its session factory; `unit_of_work()` opens one transaction."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT, **engine_kwargs: Any) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url, **engine_kwargs)
+        self.timeout = timeout
+        self.engine = make_engine(self.url, timeout=timeout, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def bind_context(self, **info: Any) -> None:
@@ -168,12 +193,16 @@ class Database:
                     uow.rollback()
 
     def ping(self) -> bool:
+        return self.unavailable_reason() is None
+
+    def unavailable_reason(self) -> str | None:
+        """None when a `SELECT 1` answers; else a short reason (never the URL or a secret)."""
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
-            return True
-        except Exception:
-            return False
+            return None
+        except Exception as exc:
+            return describe_failure(exc)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -234,3 +263,19 @@ class WalCheckpointer:
 
 def _limit_wal(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute(f"PRAGMA journal_size_limit={WalCheckpointer.WAL_LIMIT}")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Name what went wrong with the database in a few words, for /readyz and the log."""
+    text = str(exc).lower()
+    if "timeout" in text or "timed out" in text or "canceling statement" in text:
+        return "timed out"
+    if "locked" in text or "busy" in text:
+        return "locked"
+    if "refused" in text:
+        return "connection refused"
+    if "closed" in text or "terminat" in text or "reset" in text or "eof" in text:
+        return "connection lost"
+    if "does not exist" in text or "no such" in text or "unable to open" in text:
+        return "not found"
+    return "unreachable"

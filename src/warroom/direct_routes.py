@@ -59,7 +59,17 @@ class DirectRoutes:
             response = await handler(Request(scope, receive))
         except WarroomError as exc:
             response = error_response(exc)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            response = internal_error()
+        except Exception as exc:
+            from warroom.hardening.faults import (
+                FAULTS,
+                database_unavailable,
+                is_database_unavailable,
+            )
+
+            where = f"{scope['method']} {scope['path']}"
+            if is_database_unavailable(exc):
+                response = database_unavailable(where, exc)
+            else:
+                FAULTS.report(f"unhandled error on {where}", exc)
+                response = internal_error()
         await response(scope, receive, send)

@@ -16,189 +16,24 @@ start (one log line each) and feeds the web dashboard's banner.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from warroom.config.schema import ContactMethodType, WarroomConfig
+from warroom.adapters.channels import Finding, channel_findings, name_list
+from warroom.config.schema import WarroomConfig
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from warroom.context import AppContext
     from warroom.settings import Settings
 
-log = logging.getLogger("warroom")
 
-Level = Literal["ok", "warn", "fail"]
 #: Work waiting longer than this past its time means no engine is doing it.
 OVERDUE = timedelta(minutes=2)
 #: How far back failed notifications are summed up.
 RECENT = timedelta(hours=24)
-_PEOPLE_CHANNELS = ("email", "sms", "voice", "slack", "webhook")
-
-
-@dataclass(frozen=True)
-class Finding:
-    area: str  # configuration | database | channels | engine
-    level: Level
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-def _names(items: Iterable[str], limit: int = 5) -> str:
-    listed = sorted(items)
-    shown = ", ".join(listed[:limit])
-    return shown + (f" and {len(listed) - limit} more" if len(listed) > limit else "")
-
-
-def _people(count: int) -> str:
-    return f"{count} {'person has' if count == 1 else 'people have'}"
-
-
-# --- channels ------------------------------------------------------------------------------
-
-
-def _person_channels(config: WarroomConfig) -> dict[str, set[str]]:
-    """Each person's channels (their contact methods' types)."""
-    from warroom.notifications.logic import contact_methods
-
-    return {user.handle: {m.type.value for m in contact_methods(user)} for user in config.users}
-
-
-def _policy_channels(config: WarroomConfig) -> dict[str, set[str]]:
-    """channel → the escalation policies and targets that page a destination on it."""
-    found: dict[str, set[str]] = {}
-    for policy in config.escalation_policies:
-        for step in policy.steps:
-            for target in step.targets:
-                if target.type.value == "channel":
-                    kind = (target.channel or ContactMethodType.SLACK).value
-                    found.setdefault(kind, set()).add(f"policy {policy.name}")
-    for name, ref in config.escalation_targets.items():
-        for kind, _ in ref.addresses:
-            found.setdefault(kind, set()).add(f"target {name!r}")
-    return found
-
-
-def channel_findings(config: WarroomConfig, configured: frozenset[str]) -> list[Finding]:
-    """What the configured channels leave out: people nobody can reach (fail), channels
-    some people or policies use that are not configured (warn)."""
-    from warroom.notifications.registry import CHANNEL_SETTINGS
-
-    findings: list[Finding] = []
-    people = _person_channels(config)
-    usable = sorted(configured)
-    nothing = not any(c in configured for c in _PEOPLE_CHANNELS)
-    if nothing:
-        findings.append(
-            Finding(
-                "channels",
-                "fail",
-                "no notification channel is configured, so every page to a person fails "
-                "('channel … is not configured'): set WARROOM_SMTP_HOST and WARROOM_SMTP_FROM "
-                "for email, WARROOM_TWILIO_* for SMS and calls, WARROOM_SLACK_TOKEN for Slack "
-                "(docs/notifications.md)",
-            )
-        )
-    unreachable = {h: kinds for h, kinds in people.items() if kinds and not kinds & configured}
-    if unreachable and any(c in configured for c in _PEOPLE_CHANNELS):
-        shown = _names(f"{h} ({'/'.join(sorted(k))})" for h, k in unreachable.items())
-        findings.append(
-            Finding(
-                "channels",
-                "fail",
-                f"{_people(len(unreachable))} no contact method on a configured channel "
-                f"and cannot be paged: {shown}",
-            )
-        )
-    without = [h for h, kinds in people.items() if not kinds]
-    if without:
-        findings.append(
-            Finding(
-                "channels",
-                "warn",
-                f"{_people(len(without))} no contact method at all: {_names(without)}",
-            )
-        )
-    if not people:
-        findings.append(
-            Finding("channels", "warn", "no users are configured: pages reach only channels")
-        )
-    for channel in _PEOPLE_CHANNELS:
-        if channel in configured or nothing:
-            continue  # with nothing configured, the failure above says it all
-        users = sorted(h for h, kinds in people.items() if channel in kinds)
-        policies = sorted(_policy_channels(config).get(channel, ()))
-        if not users and not policies:
-            continue
-        who = []
-        if users:
-            who.append(f"{_people(len(users))} it")
-        if policies:
-            who.append(f"{_names(policies, 3)} page on it")
-        findings.append(
-            Finding(
-                "channels",
-                "warn",
-                f"{channel} is not configured ({CHANNEL_SETTINGS[channel]}), but "
-                f"{' and '.join(who)}",
-            )
-        )
-    if not [f for f in findings if f.level != "ok"]:
-        findings.append(
-            Finding(
-                "channels",
-                "ok",
-                f"configured: {', '.join(usable)}; all {len(people)} people can be reached",
-            )
-        )
-    return findings
-
-
-def log_channel_problems(config: WarroomConfig, configured: frozenset[str]) -> None:
-    """At engine start: one warning line per channel problem (not again until a restart)."""
-    findings = channel_findings(config, configured)
-    for finding in findings:
-        if finding.level == "fail":
-            log.warning("%s (see `warroom doctor`)", finding.message)
-    notes = [f.message for f in findings if f.level == "warn"]
-    if notes:
-        log.warning("notification channels: %s", "; ".join(notes))
-
-
-_banner_cache: dict[int, tuple[object, list[str]]] = {}
-
-
-def setup_warnings(ctx: AppContext) -> list[str]:
-    """The channel problems that stop pages, for the web dashboard's banner (computed once
-    per configuration and settings)."""
-    from warroom.notifications.registry import configured_channels
-
-    key = id(ctx)
-    cached = _banner_cache.get(key)
-    if cached is not None and cached[0] is ctx.config:
-        return cached[1]
-    try:
-        configured = configured_channels(ctx.settings)
-    except ValueError as exc:
-        messages = [f"notification settings are incomplete: {exc}"]
-    else:
-        messages = [
-            f.message for f in channel_findings(ctx.config, configured) if f.level == "fail"
-        ]
-    if len(_banner_cache) > 8:
-        _banner_cache.clear()
-    _banner_cache[key] = (ctx.config, messages)
-    return messages
-
-
-# --- the whole check ------------------------------------------------------------------------
 
 
 def _schema_heads() -> set[str]:
@@ -232,8 +67,7 @@ def _database_findings(settings: Settings) -> tuple[list[Finding], Engine | None
                 "if yours is elsewhere, set WARROOM_DATABASE_URL",
             )
         ], None
-    kwargs = {} if path is not None else {"connect_args": {"connect_timeout": 5}}
-    engine = make_engine(settings.database_url, **kwargs)
+    engine = make_engine(settings.database_url, timeout=5)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -253,7 +87,7 @@ def _database_findings(settings: Settings) -> tuple[list[Finding], Engine | None
             "database",
             "fail",
             f"{where} is at schema revision {revision}, this warroom expects "
-            f"{_names(heads)}: run `warroom db upgrade` (`warroom serve` does at start "
+            f"{name_list(heads)}: run `warroom db upgrade` (`warroom serve` does at start "
             "unless --no-migrate)",
         )
         return [finding], None
@@ -278,7 +112,7 @@ def _engine_findings(engine: Engine, now: datetime) -> list[Finding]:
         beats = list(session.scalars(select(EngineBeat).order_by(EngineBeat.beat_at.desc())))
         alive = [b for b in beats if now - b.beat_at <= SILENT_AFTER]
         if alive:
-            owners = _names(b.owner for b in alive)
+            owners = name_list(b.owner for b in alive)
             findings.append(
                 Finding(
                     "engine",
@@ -380,8 +214,9 @@ def check(
     settings: Settings, *, now: datetime, load: Callable[..., WarroomConfig] | None = None
 ) -> list[Finding]:
     """Every finding, area by area."""
-    from warroom.config.loader import ConfigError, load_config
-    from warroom.notifications.registry import configured_channels
+    from warroom.adapters.registry import configured_channels
+    from warroom.config.loader import ConfigError
+    from warroom.configuration import load_config
 
     findings: list[Finding] = []
     config: WarroomConfig | None = None

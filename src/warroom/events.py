@@ -91,8 +91,9 @@ def publish(session: Session, event: DomainEvent) -> None:
     session.info.setdefault(_PENDING, []).append(event)
 
 
-@sa_event.listens_for(Session, "before_commit")
-def _dispatch(session: Session) -> None:
+def dispatch(session: Session) -> None:
+    """Run the subscribers of every event published so far (a savepoint's own, before it
+    is released; the transaction's, just before it commits)."""
     # Handlers may publish more events; keep draining until nothing is left.
     while session.info.get(_PENDING):
         pending, session.info[_PENDING] = session.info[_PENDING], []
@@ -102,6 +103,16 @@ def _dispatch(session: Session) -> None:
         session.flush()
 
 
+def discard(session: Session) -> None:
+    """Forget the events published but not yet handled (their savepoint rolled back)."""
+    session.info.pop(_PENDING, None)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _dispatch(session: Session) -> None:
+    dispatch(session)
+
+
 @sa_event.listens_for(Session, "after_rollback")
 def _discard(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    discard(session)

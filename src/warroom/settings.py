@@ -47,10 +47,23 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     slack_base_url: str = "https://slack.com/api/"
     slack_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = Field(default=None, repr=False)
     webhook_secret: SecretStr | None = None
     # Signs the acknowledge links in pages (docs/escalation.md); without it they are signed
     # with a key derived from WARROOM_BOOTSTRAP_TOKEN, and without either pages carry none.
     secret_key: SecretStr | None = Field(default=None, repr=False)
+    # The evidence locker (docs/security.md): the key its files are encrypted with (at least
+    # 32 characters; without it the locker is off) and where they live (<data_dir>/evidence).
+    evidence_key: SecretStr | None = Field(default=None, repr=False)
+    evidence_dir: Path | None = None
+
+    # Robustness bounds (docs/robustness.md): every wait on the database, every request,
+    # every body; web sessions' idle and absolute lifetimes (docs/auth.md).
+    db_timeout: float = Field(default=5.0, gt=0, le=600)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    session_idle_seconds: int = Field(default=8 * 3600, ge=60, le=90 * 86400)
+    session_max_age_seconds: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
 
     @field_validator("bootstrap_token")
     @classmethod
@@ -65,6 +78,22 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("WARROOM_SECRET_KEY must be at least 32 characters")
         return value
+
+    @field_validator("evidence_key")
+    @classmethod
+    def _evidence_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("WARROOM_EVIDENCE_KEY must be at least 32 characters")
+        return value
+
+    @property
+    def evidence_path(self) -> Path:
+        assert self.data_dir is not None
+        return (
+            self.evidence_dir.expanduser().absolute()
+            if self.evidence_dir
+            else (self.data_dir / "evidence")
+        )
 
     @model_validator(mode="after")
     def _one_database(self) -> Settings:

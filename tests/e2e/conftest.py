@@ -111,6 +111,9 @@ def run_server(database_url: str, folder: Path) -> Iterator[Server]:
         "WARROOM_BASE_URL": url,
         "WARROOM_HOST": "127.0.0.1",
         "WARROOM_PORT": str(port),
+        # Every part on: the evidence locker answers 503 without a key.
+        "WARROOM_EVIDENCE_KEY": secrets.token_urlsafe(32),
+        "WARROOM_EVIDENCE_DIR": str(folder / "evidence"),
     }
     log = folder / "server.log"
     with log.open("wb") as log_file:

@@ -9,6 +9,8 @@ after the provider accepted a message but before the outcome was committed canno
 the message went out. The test counts both: messages the provider took effect on (must be
 exactly one per notification) and raw requests (resends after the kill, bounded by the
 number of messages the killed worker had in flight).
+
+The second test does the same for timers, which the engines run in batches.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from sqlalchemy import func, select
 
 from tests.conftest import scratch_postgres_database
 from warroom.db import Database
-from warroom.engine import outbox
-from warroom.engine.models import Notification
+from warroom.engine import outbox, timers
+from warroom.engine.models import Notification, Timer
+from warroom.incidents.models import Incident
 from warroom.migrations import upgrade
+from warroom.sla.service import UPDATE_DUE
 from warroom.testing.providers import FakeWebhookReceiver
+from warroom.timeline.models import TimelineEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_URL = os.environ.get("WARROOM_TEST_DATABASE_URL")
@@ -172,4 +177,106 @@ def test_no_notification_is_lost_or_takes_effect_twice_when_an_engine_is_killed(
         f"\nreliability: {COUNT} notifications, {ENGINES} engines, one killed after "
         f"{killed_at} requests; {len(requests)} accepted, {cut_off} cut off by the kill, "
         f"{len(resent)} resent with the same idempotency key, 0 lost"
+    )
+
+
+TIMER_INCIDENTS = 40
+TIMERS_EACH = 60
+
+
+def _timer_counts(db: Database) -> Counter[str]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            select(Timer.status, func.count())
+            .where(Timer.kind == UPDATE_DUE, Timer.key.like("upd:%:0"))
+            .group_by(Timer.status)
+        )
+        return Counter({status: count for status, count in rows})
+
+
+def test_no_timer_is_lost_or_takes_effect_twice_when_an_engine_is_killed(
+    scratch_pg: str, tmp_path: Path
+) -> None:
+    """Timers run in batches (a savepoint each, one commit per batch) by three engines;
+    one is killed mid-batch. Its uncommitted batch rolls back whole, its claims run out,
+    and the survivors run them: every timer ends done, and each left exactly one
+    timeline note and one follow-up reminder."""
+    db = Database(scratch_pg)
+    upgrade(db.engine)
+    now = datetime.now(UTC)
+    total = TIMER_INCIDENTS * TIMERS_EACH
+    with db.unit_of_work() as uow:
+        for n in range(TIMER_INCIDENTS):
+            incident = Incident(
+                title=f"reliability {n}",
+                severity="SEV1",
+                status="investigating",
+                declared_at=now,
+                updated_at=now,
+            )
+            uow.session.add(incident)
+            uow.session.flush()
+            for gen in range(TIMERS_EACH):
+                timers.schedule(
+                    uow.session,
+                    kind=UPDATE_DUE,
+                    # Generation `gen`, reminder 0: its handler plans reminder 1 of it.
+                    key=f"upd:{incident.id}:{gen}:0",
+                    due_at=now,
+                    now=now,
+                    incident_id=incident.id,
+                    payload={"gen": gen, "seq": 0, "since": now.isoformat()},
+                )
+        uow.commit()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for n in range(ENGINES):
+            processes.append(_start_engine(scratch_pg, tmp_path / f"engine-{n}.log"))
+        victim = processes[0]
+        deadline = time.monotonic() + DEADLINE
+        while _timer_counts(db)[timers.DONE] < total // 5:
+            assert time.monotonic() < deadline, "the engines did not start running timers"
+            time.sleep(0.01)
+        os.killpg(victim.pid, signal.SIGKILL)
+        victim.wait(timeout=10)
+        killed_at = _timer_counts(db)[timers.DONE]
+        while _timer_counts(db)[timers.DONE] < total:
+            assert time.monotonic() < deadline, f"not all run in time: {_timer_counts(db)}"
+            time.sleep(0.2)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+    with db.engine.connect() as conn:
+        notes = Counter(
+            conn.execute(
+                select(TimelineEvent.incident_id).where(
+                    TimelineEvent.source == "automation",
+                    TimelineEvent.description.like("Update due%"),
+                )
+            ).scalars()
+        )
+        follow_ups = conn.scalar(
+            select(func.count())
+            .select_from(Timer)
+            .where(Timer.kind == UPDATE_DUE, Timer.key.like("upd:%:1"))
+        )
+        retried = conn.scalar(
+            select(func.count())
+            .select_from(Timer)
+            .where(Timer.key.like("upd:%:0"), Timer.attempts > 1)
+        )
+    db.dispose()
+    assert sum(notes.values()) == total, f"{sum(notes.values())} notes for {total} timers"
+    assert set(notes.values()) == {TIMERS_EACH}, notes
+    assert follow_ups == total
+    print(
+        f"\nreliability: {total} timers, {ENGINES} engines, one killed after {killed_at} "
+        f"were done; {retried} run again after the kill, 0 lost, 0 twice"
     )

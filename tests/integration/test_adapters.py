@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pytest
 
 from warroom.adapters.email import SmtpNotifier, message_id
+from warroom.adapters.registry import NotifierRegistry, build_notifiers
 from warroom.adapters.slack import SlackNotifier
 from warroom.adapters.teams import TeamsNotifier
 from warroom.adapters.twilio import TwilioNotifier
@@ -32,7 +33,6 @@ from warroom.notifications.ports import (
     PermanentFailure,
     TemporaryFailure,
 )
-from warroom.notifications.registry import NotifierRegistry, build_notifiers
 from warroom.notifications.render import MessageContext, MessageKind, render
 from warroom.settings import Settings
 from warroom.testing import FakeSlack, FakeSmtp, FakeTeams, FakeTwilio, FakeWebhookReceiver

@@ -28,13 +28,8 @@ from warroom.alerts.prometheus import PrometheusClient, PrometheusError
 from warroom.alerts.routing import LAST_EVALUATION, evaluate_rules, route_alerts
 from warroom.alerts.rule_models import RuleState
 from warroom.clock import FakeClock
-from warroom.config.schema import (
-    AlertGrouping,
-    AlertResolution,
-    AutoDeclareRule,
-    PrometheusSource,
-    WarroomConfig,
-)
+from warroom.config.alerts import AlertGrouping, AlertResolution, AutoDeclareRule, PrometheusSource
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 
 # --- helpers (test_maintenance.py uses them too) ------------------------------------------

@@ -13,18 +13,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tests.conftest import EXAMPLES, Tokens
+from warroom.adapters.registry import build_notifiers, configured_channels
 from warroom.alerts import routing
 from warroom.app import create_app
 from warroom.clock import FakeClock
-from warroom.config.schema import User, WarroomConfig
+from warroom.config.people import User
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
 from warroom.doctor import Finding, channel_findings, check
 from warroom.engine import outbox, timers
 from warroom.engine.beat import Beat
-from warroom.engine.jobs import all_jobs
+from warroom.jobs import all_jobs
 from warroom.migrations import upgrade
-from warroom.notifications.registry import build_notifiers, configured_channels
 from warroom.settings import Settings
 
 SMTP = {"smtp_host": "127.0.0.1", "smtp_from": "warroom@example.com"}

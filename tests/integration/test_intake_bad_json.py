@@ -22,7 +22,6 @@ from tests.integration.test_alerts_ingest import AM_BODY, auth, trigger
 from tests.integration.test_intake_keys import change_event
 from tests.integration.test_sources_api import firing_grafana
 from warroom.alerts.ingest import BatchWriter, Unavailable
-from warroom.alerts.jsonbody import MAX_DEPTH
 from warroom.alerts.logic import Action, AlertEvent, InvalidEvent
 from warroom.alerts.models import Alert
 from warroom.alerts.service import Source
@@ -31,6 +30,7 @@ from warroom.clock import FakeClock
 from warroom.context import AppContext
 from warroom.db import Database
 from warroom.integrations.models import Integration
+from warroom.jsonbody import MAX_DEPTH
 
 # Words that would mean an exception leaked into an answer.
 LEAKS = ("Error", "Exception", "Traceback", "psycopg", "sqlite", "sqlalchemy")

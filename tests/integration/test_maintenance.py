@@ -23,7 +23,8 @@ from tests.integration.test_alert_routing import (
 )
 from warroom.alerts.routing import evaluate_rules
 from warroom.clock import FakeClock
-from warroom.config.schema import ConfiguredMaintenance, WarroomConfig
+from warroom.config.alerts import ConfiguredMaintenance
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.maintenance.service import Calendar, configured_windows, weekly_occurrences
 

@@ -11,7 +11,7 @@ from tests.conftest import Tokens
 from warroom.clock import FakeClock
 from warroom.context import AppContext
 from warroom.engine import outbox
-from warroom.engine.delivery import Deliverer, Throttle
+from warroom.notifications.delivery import Deliverer, Throttle
 from warroom.notifications.ports import OutgoingMessage, SendResult
 
 

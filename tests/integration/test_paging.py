@@ -25,22 +25,26 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, or_, select
 
 from tests.conftest import Tokens
+from warroom.adapters.registry import NotifierRegistry, build_notifiers
 from warroom.app import create_app
 from warroom.clock import FakeClock
 from warroom.config.authority import Staffing
-from warroom.config.loader import validate_path
-from warroom.config.schema import EscalationPolicy, Schedule, WarroomConfig
+from warroom.config.escalation import EscalationPolicy
+from warroom.config.oncall import Schedule
+from warroom.config.schema import WarroomConfig
+from warroom.configuration import validate_path
 from warroom.context import AppContext
 from warroom.db import Database
 from warroom.engine import outbox
-from warroom.engine.delivery import Deliverer
 from warroom.engine.models import Notification, Timer
 from warroom.engine.timer_job import TimerRunner
-from warroom.escalation.service import policy_for
-from warroom.notifications.registry import NotifierRegistry, build_notifiers
+from warroom.escalation.paging import policy_for
+from warroom.notifications.delivery import Deliverer
 from warroom.notifications.service import plan_fallback
 from warroom.settings import Settings
-from warroom.testing.providers import Expected, FakeSlack, FakeSmtp, FakeTwilio
+from warroom.testing.providers import FakeSlack, FakeTwilio
+from warroom.testing.recording import Expected
+from warroom.testing.smtp import FakeSmtp
 
 T0 = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 SECRET = "paging-test-secret-key-0123456789abcdef"
@@ -564,7 +568,16 @@ def test_time_based_escalation_stops_once_resolved(h: Harness) -> None:
     h.at(45)
     h.resolve(key)
     h.at(120)
-    h.expect_nothing()  # no Director at 60, no VP at 90
+    # No Director at 60, no VP at 90: only the postmortem review invitation that resolving
+    # a SEV1 sends to its participants (docs/postmortems.md): the commander and the two
+    # people paged, who became participants when they were paged.
+    h.expect(
+        email=(
+            email("jane.smith", "Postmortem review"),
+            email("tom.nguyen", "Postmortem review"),
+            email("sarah.chen", "Postmortem review"),
+        )
+    )
     escalated = [t - T0 for t, text in h.automation(key) if text.startswith("Escalated")]
     assert escalated == [timedelta(minutes=30)]
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from tests.conftest import Tokens
-from warroom.context import AppContext
 
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -90,9 +88,9 @@ def test_means_percentiles_and_missing_on_hand_computed_incidents(
     assert m["mttm"]["mean"] == 1500.0
     # MTTR: A 40 min, B 60 min.
     assert m["mttr"]["mean"] == 3000.0 and m["mttr"]["p90"] == 3600.0
-    assert m["repeat_rate"] is None
+    # No postmortem names a root cause and no incident has action items.
+    assert m["repeat_rate"] == 0.0
     assert m["action_item_completion_rate"] is None
-    assert any("action items" in n for n in m["notes"])
 
 
 def test_range_and_grouping(client: TestClient, api_tokens: Tokens) -> None:
@@ -140,23 +138,82 @@ def test_restricted_incidents_count_only_for_those_who_may_see_them(
     assert jane["count"] == 2
 
 
-def test_action_item_completion_once_the_table_exists(
-    client: TestClient, api_tokens: Tokens, ctx: AppContext
+def item(client: TestClient, token: str, key: str, status: str) -> None:
+    r = client.post(
+        "/api/v1/action-items",
+        json={"incident": key, "title": f"Fix ({status})", "priority": "P2",
+              "type": "corrective", "owner": "jane.smith"},
+        headers=auth(token),
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    if status != "open":
+        body = {"status": status, **({"reason": "superseded"} if status == "wont_do" else {})}
+        moved = client.patch(f"/api/v1/action-items/{r.json()['id']}", json=body,
+                             headers=auth(token))  # fmt: skip
+        assert moved.status_code == 200, moved.text
+
+
+def test_action_item_completion_counts_done_and_leaves_out_wont_do(
+    client: TestClient, api_tokens: Tokens
 ) -> None:
-    key = history(client, api_tokens.responder, declared_at=at(0))
-    number = int(key.removeprefix("INC-"))
-    with ctx.db.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE action_items (incident_id INTEGER, status VARCHAR(16))"))
-        for status in ("done", "done", "done", "open"):
-            conn.execute(
-                text("INSERT INTO action_items VALUES (:i, :s)"), {"i": number, "s": status}
-            )
-    try:
-        m = client.get("/api/v1/reports/metrics", headers=auth(api_tokens.viewer)).json()
-        assert m["action_item_completion_rate"] == 0.75
-    finally:
-        with ctx.db.engine.begin() as conn:
-            conn.execute(text("DROP TABLE action_items"))
+    t = api_tokens.jane
+    first = history(client, t, declared_at=at(0))
+    second = history(client, t, declared_at=at(10))
+    outside = history(client, t, declared_at=at(500))
+    for key, status in [(first, "done"), (first, "open"), (first, "wont_do"),
+                        (second, "done"), (second, "in_progress"), (outside, "open")]:  # fmt: skip
+        item(client, t, key, status)
+    v = auth(api_tokens.viewer)
+    params = {"since": at(-1), "until": at(100)}
+    m = client.get("/api/v1/reports/metrics", params=params, headers=v).json()
+    # done 2 of 4 (open, in_progress count as not done; wont_do counts neither way).
+    assert m["action_item_completion_rate"] == 0.5
+    item(client, t, second, "wont_do")
+    m = client.get("/api/v1/reports/metrics", params=params, headers=v).json()
+    assert m["action_item_completion_rate"] == 0.5
+    item(client, t, second, "done")
+    m = client.get("/api/v1/reports/metrics", params=params, headers=v).json()
+    assert m["action_item_completion_rate"] == 0.6
+    # Only the incident outside the range with an open item: nothing done of one.
+    later = client.get("/api/v1/reports/metrics", params={"since": at(400)}, headers=v).json()
+    assert later["action_item_completion_rate"] == 0.0
+
+
+def root_cause(client: TestClient, token: str, key: str, category: str) -> dict[str, object]:
+    client.post(f"/api/v1/incidents/{key}/postmortem", headers=auth(token))
+    r = client.put(f"/api/v1/incidents/{key}/postmortem",
+                   json={"root_cause_category": category}, headers=auth(token))  # fmt: skip
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_repeat_rate_counts_incidents_whose_postmortem_repeats_a_recent_root_cause(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    t = api_tokens.jane
+    day = 24 * 60
+    keys = [history(client, t, declared_at=at((d - 60) * day)) for d in (0, 10, 12, 50, 60)]
+    root_cause(client, t, keys[0], "Connection-leak")
+    repeat = root_cause(client, t, keys[1], "connection-leak")  # 10 days after: a repeat
+    root_cause(client, t, keys[2], "dns")  # a category seen before within no window
+    root_cause(client, t, keys[3], "connection-leak")  # 40 days after the last: not one
+    # keys[4] has no postmortem.
+    assert repeat["repeat_of"] == [keys[0]]
+    v = auth(api_tokens.viewer)
+    m = client.get("/api/v1/reports/metrics", params={"since": at(-61 * day)}, headers=v).json()
+    assert m["count"] == 5 and m["repeat_rate"] == 0.2
+    # The earlier incident counts even when it is before the report's range.
+    m = client.get("/api/v1/reports/metrics", params={"since": at(-51 * day)}, headers=v).json()
+    assert m["count"] == 4 and m["repeat_rate"] == 0.25
+    root_cause(client, t, keys[4], "DNS")  # 48 days after the other dns: not one
+    m = client.get("/api/v1/reports/metrics", params={"since": at(-61 * day)}, headers=v).json()
+    assert m["repeat_rate"] == 0.2
+    root_cause(client, t, keys[3], "dns")  # 38 days after dns, 10 days before DNS: one more
+    m = client.get("/api/v1/reports/metrics", params={"since": at(-61 * day)}, headers=v).json()
+    assert m["repeat_rate"] == 0.4
+    root_cause(client, t, keys[3], "disk-full")  # no longer: keys[4] repeats nothing
+    m = client.get("/api/v1/reports/metrics", params={"since": at(-61 * day)}, headers=v).json()
+    assert m["repeat_rate"] == 0.2
 
 
 def test_sql_percentiles_match_the_reference_on_random_incidents(

@@ -16,7 +16,8 @@ from tests.unit.test_alert_sources import GRAFANA, LEGACY
 from warroom.alerts.models import Alert
 from warroom.app import create_app
 from warroom.clock import FakeClock
-from warroom.config.schema import Service, WarroomConfig
+from warroom.config.people import Service
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 
 

@@ -83,7 +83,8 @@ def test_login_sets_an_httponly_strict_cookie_and_lands_on_the_dashboard(
     r = login(client, api_tokens.responder)
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"]
-    assert cookie.startswith(f"warroom_session={api_tokens.responder};")
+    # The cookie holds a session id of its own, never the API token.
+    assert cookie.startswith("warroom_session=") and api_tokens.responder not in cookie
     flags = [part.strip().lower() for part in cookie.split(";")]
     assert "httponly" in flags
     assert "samesite=strict" in flags
@@ -291,6 +292,9 @@ def test_actions_need_the_csrf_token(client: TestClient, api_tokens: Tokens) -> 
     other = csrf_of(client.get("/"))
     login(client, api_tokens.responder)
     assert client.post(f"/incidents/{key}/ack", headers=htmx(other)).status_code == 403
+    # A new login is a new session, with a CSRF token of its own.
+    assert csrf_of(client.get(f"/incidents/{key}")) != csrf
+    csrf = csrf_of(client.get(f"/incidents/{key}"))
     # A foreign Origin is refused even with the right token.
     cross = {**htmx(csrf), "Origin": "https://evil.example"}
     assert client.post(f"/incidents/{key}/ack", headers=cross).status_code == 403

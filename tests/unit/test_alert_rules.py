@@ -12,15 +12,16 @@ from pydantic import ValidationError
 from warroom.alerts import rules
 from warroom.alerts.rules import AlertFacts, Decision, OpenIncident
 from warroom.clock import FakeClock
-from warroom.config import ConfigError, load_config
-from warroom.config.schema import (
+from warroom.config import ConfigError
+from warroom.config.alerts import (
     AlertCountCondition,
     AlertGrouping,
     AutoDeclareRule,
     ConfiguredMaintenance,
     FieldCondition,
-    WarroomConfig,
 )
+from warroom.config.schema import WarroomConfig
+from warroom.configuration import load_config
 
 T0 = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 

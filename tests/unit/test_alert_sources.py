@@ -8,25 +8,18 @@ from typing import Any
 
 import pytest
 
+from warroom.alerts.grafana import parse_grafana
+from warroom.alerts.jsonpath import Index, Key, PathError, Wildcard, compile_path
 from warroom.alerts.logic import Action, AlertSeverity, InvalidEvent
-from warroom.alerts.sources import (
+from warroom.alerts.ratelimit import RateLimiter, TokenBucket
+from warroom.alerts.reports import ProblemReport, report_event, report_fingerprint
+from warroom.alerts.webhook import (
     DEFAULT_MAPPING,
-    Index,
-    Key,
-    PathError,
-    ProblemReport,
-    RateLimiter,
-    TokenBucket,
     WebhookMapping,
-    Wildcard,
     check_webhook_settings,
-    compile_path,
     load_mapping,
     mapping_errors,
-    parse_grafana,
     parse_webhook,
-    report_event,
-    report_fingerprint,
 )
 from warroom.errors import ValidationFailed
 

@@ -10,10 +10,9 @@ import pytest
 
 from warroom.auth.logic import Principal, Role
 from warroom.authority.logic import decide, missing_roles, staffing_time
-from warroom.config import load_config
 from warroom.config.authority import Action, ActionRule, AuthorityConfig
-from warroom.config.loader import validate_path
 from warroom.config.schema import WarroomConfig
+from warroom.configuration import load_config, validate_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -203,7 +202,7 @@ def test_configuration_problems_name_the_field(tmp_path: Path) -> None:
 def test_the_cli_panel_shows_the_roles_still_empty() -> None:
     from rich.console import Console
 
-    from warroom.cli import incident_panel
+    from warroom.cli.incidents import incident_panel
 
     incident = {"id": "INC-7", "title": "Slow", "severity": "SEV2", "status": "investigating",
                 "roles": {"incident_commander": "jane.smith"}}  # fmt: skip

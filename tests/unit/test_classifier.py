@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warroom.config.loader import load_config
-from warroom.config.schema import (
+from warroom.config.incidents import (
     ClassifierThresholds,
     ComponentStatus,
     RoleDefinition,
     SeverityLevel,
     SlaClocks,
 )
+from warroom.configuration import load_config
 from warroom.severity import Classification, ImpactMetrics, classify, response_requirements
 from warroom.severity.logic import RULES, level_for_rank
 

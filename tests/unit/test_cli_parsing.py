@@ -8,16 +8,10 @@ import httpx
 import pytest
 import typer
 
-from warroom.cli import (
-    ROLE_KEYS,
-    human_duration,
-    number_answer,
-    parse_details,
-    parse_when,
-    role_key,
-    yes_no_answer,
-)
-from warroom.cli_client import ApiClient, ApiError, Unreachable
+from warroom.cli.options import ROLE_KEYS, parse_details, parse_when, role_key
+from warroom.cli.output import human_duration
+from warroom.cli.triage import number_answer, yes_no_answer
+from warroom.client import ApiClient, ApiError, Unreachable
 
 NOW = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 

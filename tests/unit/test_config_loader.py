@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 import warroom.config
-from warroom.config import ConfigError, ConfigProblem, WarroomConfig, load_config
-from warroom.config.loader import validate_path
+import warroom.configuration
+from warroom.config import ConfigError, ConfigProblem, WarroomConfig
+from warroom.configuration import load_config, validate_path
 
 A_USER = """\
 users:
@@ -49,13 +50,8 @@ def only_problem(path: Path) -> ConfigProblem:
 
 
 def test_public_api() -> None:
-    assert set(warroom.config.__all__) == {
-        "ConfigError",
-        "ConfigProblem",
-        "WarroomConfig",
-        "load_config",
-        "validate_path",
-    }
+    assert set(warroom.config.__all__) == {"ConfigError", "ConfigProblem", "WarroomConfig"}
+    assert set(warroom.configuration.__all__) == {"DOMAIN_CHECKS", "load_config", "validate_path"}
 
 
 def test_problem_renders_file_line_field_message() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from warroom.config.schema import User, WarroomConfig, normalise_phone
+from warroom.config.people import User, normalise_phone
+from warroom.config.schema import WarroomConfig
 from warroom.notifications.logic import (
     PlannedContact,
     contact_methods,

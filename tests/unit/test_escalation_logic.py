@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from warroom.config import load_config
+from warroom.configuration import load_config
 from warroom.escalation.logic import (
     CHAIN_POLICY,
     AckLinkError,

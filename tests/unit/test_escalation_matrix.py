@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from warroom.config import load_config, validate_path
+from warroom.configuration import load_config, validate_path
 from warroom.escalation.matrix import (
     ConditionKind,
     Delivery,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from warroom.config import WarroomConfig, load_config, validate_path
+from warroom.config import WarroomConfig
+from warroom.configuration import load_config, validate_path
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ALTERNATE_SCHEMES = EXAMPLES / "alternate-schemes"
@@ -87,7 +88,10 @@ def test_seed_escalation_runbook_and_handoff_blocks(config: WarroomConfig) -> No
     assert matrix is not None
     assert set(matrix) == {"time_based", "impact_based", "on_call_chain", "contacts"}
     assert matrix["contacts"]["vp_engineering"]["name"] == "Marcus Johnson"
-    assert [r["name"] for r in config.runbooks] == ["Standard Incident Response Procedure"]
+    assert [r["name"] for r in config.runbooks] == [
+        "Standard Incident Response Procedure",
+        "Security Incident Response",
+    ]
     phases = config.runbooks[0]["phases"]
     assert list(phases) == [
         "detection",
@@ -145,3 +149,23 @@ def test_the_alternate_schemes_folder_is_not_loaded_with_the_examples(
     config: WarroomConfig,
 ) -> None:
     assert not any(s.name.startswith("P") for s in config.severities)
+
+
+def test_the_security_runbook_follows_the_seeds(config: WarroomConfig) -> None:
+    runbook = next(r for r in config.runbooks if r["name"] == "Security Incident Response")
+    assert list(runbook["phases"]) == ["isolate", "preserve", "notify", "rotate", "patch", "review"]
+    steps = [s for phase in runbook["phases"].values() for s in phase["steps"]]
+    needing_approval = [s["step"] for s in steps if "approval" in s]
+    assert any("Isolate compromised hosts" in s for s in needing_approval)
+    assert any("Rotate credentials" in s for s in needing_approval)
+    assert any("72 hours" in s["step"] for s in steps)
+
+
+def test_the_example_regimes_gdpr_and_nis2(config: WarroomConfig) -> None:
+    regimes = config.security.regimes
+    assert [o.name for o in regimes["gdpr"].obligations] == ["authority", "data_subjects"]
+    nis2 = {o.name: o for o in regimes["nis2"].obligations}
+    assert nis2["early_warning"].within == timedelta(hours=24)
+    assert nis2["notification"].within == timedelta(hours=72)
+    assert nis2["final_report"].within_months == 1
+    assert set(config.security.team) <= {u.handle for u in config.users}

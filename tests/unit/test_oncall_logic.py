@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from warroom.config import ConfigError, load_config
-from warroom.config.schema import Restriction
-from warroom.config.schema import Schedule as ScheduleSpec
+from warroom.config import ConfigError
+from warroom.config.oncall import Restriction
+from warroom.config.oncall import Schedule as ScheduleSpec
+from warroom.configuration import load_config
 from warroom.oncall.logic import (
     Handoff,
     Override,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from warroom.config.schema import SlaClocks
+from warroom.config.incidents import SlaClocks
 from warroom.sla.logic import (
     SlaClock,
     breach_text,

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from warroom.config import schema
-from warroom.config.loader import load_config
-from warroom.config.schema import AffectedUsersStep, Priority, TriageConfig
+from warroom.config.triage import AffectedUsersStep, Priority, TriageConfig
+from warroom.configuration import load_config
 from warroom.triage import TriageInput, TriageResult, triage
 from warroom.triage.logic import IMPACT_INCIDENT_TYPES, LADDER, RESTRICTED_IMPACTS
 

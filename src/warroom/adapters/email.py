@@ -84,6 +84,9 @@ class SmtpNotifier:
         if message.incident:
             email["X-Warroom-Incident"] = " ".join(message.incident.split())
         email.set_content(message.body or message.subject)
+        calendar = message.payload.get("calendar")
+        if isinstance(calendar, str):  # an invitation (RFC 6047: iMIP)
+            email.add_alternative(calendar, subtype="calendar", params={"method": "REQUEST"})
         return email
 
     def send(self, message: OutgoingMessage) -> SendResult:

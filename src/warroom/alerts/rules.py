@@ -24,14 +24,9 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from warroom.config.alerts import AlertCountCondition, AutoDeclareRule, FieldCondition
 from warroom.config.durations import format_duration
-from warroom.config.schema import (
-    AlertCountCondition,
-    AutoDeclareRule,
-    FieldCondition,
-    WarroomConfig,
-    rule_severity,
-)
+from warroom.config.schema import WarroomConfig, rule_severity
 
 # --- what a condition reads ---------------------------------------------------------------
 

@@ -30,26 +30,22 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from warroom.alerts import jsonbody
-from warroom.alerts.jsonbody import Unstorable
+from warroom import jsonbody
+from warroom.alerts.grafana import parse_grafana
 from warroom.alerts.logic import AlertEvent
 from warroom.alerts.models import Alert
-from warroom.alerts.service import Applied, Source, apply_event
-from warroom.alerts.sources import (
+from warroom.alerts.ratelimit import RateLimiter
+from warroom.alerts.reports import (
     DESCRIPTION_MAX,
     EMAIL_MAX,
     HONEYPOT_FIELD,
     REPEAT_WINDOW_SECONDS,
     SUMMARY_MAX,
     ProblemReport,
-    RateLimiter,
-    WebhookMapping,
-    load_mapping,
-    parse_grafana,
-    parse_webhook,
     report_event,
     report_fingerprint,
 )
+from warroom.alerts.service import Applied, Source, apply_event
 from warroom.alerts.views import (
     BodyTooLarge,
     ingest_batch,
@@ -57,13 +53,15 @@ from warroom.alerts.views import (
     read_body,
     read_json,
 )
+from warroom.alerts.webhook import WebhookMapping, load_mapping, parse_webhook
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.errors import Unauthorized
 from warroom.integrations import service as integrations
 from warroom.integrations.models import Integration
 from warroom.integrations.service import IntegrationType, KeyCache
-from warroom.web.views import SECURITY_HEADERS, TEMPLATE_DIR
+from warroom.jsonbody import Unstorable
+from warroom.pages import SECURITY_HEADERS, TEMPLATE_DIR
 
 router = APIRouter(tags=["alerts"])
 

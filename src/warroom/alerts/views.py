@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from warroom.alerts import jsonbody, service
+from warroom import jsonbody
+from warroom.alerts import service
 from warroom.alerts.ingest import BatchWriter, Unavailable
-from warroom.alerts.jsonbody import Unstorable
 from warroom.alerts.logic import (
     MAX_BODY_BYTES,
     AlertEvent,
@@ -29,11 +29,12 @@ from warroom.alerts.logic import (
     parse_pd_event,
 )
 from warroom.alerts.service import Applied, Source
-from warroom.api import UowDep, Viewer, bearer_token
+from warroom.api import IdPath, IdQuery, UowDep, Viewer, bearer_token
 from warroom.context import AppContext
 from warroom.errors import Unauthorized, ValidationFailed
 from warroom.incidents.service import parse_key
 from warroom.integrations.service import PD_EVENTS_TYPES, IntegrationType, KeyCache
+from warroom.jsonbody import Unstorable
 
 router = APIRouter(tags=["alerts"])
 
@@ -337,7 +338,7 @@ def list_alerts(
     uow: UowDep,
     who: Viewer,
     status: Annotated[list[AlertStatus] | None, Query()] = None,
-    integration: Annotated[int | None, Query(ge=1, le=INT_MAX)] = None,
+    integration: IdQuery = None,
     dedup_key: Annotated[Text, Query(max_length=255)] = None,
     incident: Annotated[str | None, Query()] = None,
     service_name: Annotated[Text, Query(alias="service", max_length=64)] = None,
@@ -362,8 +363,6 @@ def list_alerts(
 
 
 @router.get("/api/v1/alerts/{alert_id}", response_model=AlertDetail)
-def show_alert(
-    alert_id: Annotated[int, Path(ge=1, le=INT_MAX)], uow: UowDep, who: Viewer
-) -> AlertRead:
+def show_alert(alert_id: IdPath, uow: UowDep, who: Viewer) -> AlertRead:
     """One alert with its occurrence count, first/last seen, source payload and incident."""
     return _to_read(service.get(uow.session, alert_id=alert_id, viewer=who), AlertDetail)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from warroom.api import Admin, CtxDep, UowDep, Viewer
+from warroom.api import Admin, CtxDep, IdPath, UowDep, Viewer
 from warroom.auth import service
 from warroom.auth.schemas import TokenCreate, TokenCreated, TokenRead
 from warroom.errors import ValidationFailed
@@ -36,7 +36,7 @@ def list_tokens(uow: UowDep, who: Admin) -> list[TokenRead]:
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
-def revoke_token(token_id: int, ctx: CtxDep, uow: UowDep, who: Admin) -> TokenRead:
+def revoke_token(token_id: IdPath, ctx: CtxDep, uow: UowDep, who: Admin) -> TokenRead:
     row = service.revoke(uow.session, token_id=token_id, now=ctx.clock.now())
     uow.commit()
     return TokenRead.model_validate(row)

@@ -16,7 +16,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from warroom.auth.logic import SYSTEM
-from warroom.config.schema import RoleRotation, Schedule, WarroomConfig
+from warroom.config.incidents import RoleRotation
+from warroom.config.oncall import Schedule
+from warroom.config.schema import WarroomConfig
 from warroom.errors import NotFound, ValidationFailed
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident

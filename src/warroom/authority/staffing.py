@@ -24,7 +24,7 @@ from warroom.engine import timers
 from warroom.engine.handlers import handles
 from warroom.engine.models import Timer
 from warroom.engine.wakeup import notify
-from warroom.escalation import service as escalation
+from warroom.escalation import bookkeeping, delivery
 from warroom.escalation.matrix import PLAN
 from warroom.incidents.models import Incident
 from warroom.notifications.render import MessageKind
@@ -50,10 +50,10 @@ def arm(
         or level is None
         or not level.required_roles
         or within is None
-        or not escalation.is_open(incident)
+        or not bookkeeping.is_open(incident)
     ):
         return False
-    gen = escalation.generation(session, incident.id, f"staff:{incident.id}:")
+    gen = bookkeeping.generation(session, incident.id, f"staff:{incident.id}:")
     timers.schedule(
         session,
         kind=STAFFING,
@@ -75,14 +75,16 @@ def _to_remind(config: WarroomConfig, incident: Incident) -> list[str]:
     named = [holders[r] for r in config.authority.staffing.remind if r in holders]
     if named:
         return list(dict.fromkeys(named))
-    return [p.user for p in incident.participants if p.reason in ("paged", "declarer")]
+    # In the order they joined: the collection's own order depends on how it was loaded.
+    joined = sorted(incident.participants, key=lambda p: (p.added_at, p.user))
+    return [p.user for p in joined if p.reason in ("paged", "declarer")]
 
 
 @handles(STAFFING)
 def _staffing_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
     incident = _incident(session, timer.incident_id)
     payload = timer.payload or {}
-    if incident is None or not escalation.is_open(incident):
+    if incident is None or not bookkeeping.is_open(incident):
         return
     if incident.severity != payload.get("severity"):
         return  # re-planned for another level
@@ -96,7 +98,7 @@ def _staffing_due(ctx: AppContext, session: Session, timer: Timer, now: datetime
     waited = format_duration(max(timer.due_at - since, timedelta(0)))
     people = _to_remind(config, incident)
     text = f"{incident.severity} roles still empty after {waited}: {_titles(config, missing)}"
-    wrote = escalation.note(
+    wrote = bookkeeping.note(
         session,
         incident,
         key=timer.key,
@@ -107,18 +109,18 @@ def _staffing_due(ctx: AppContext, session: Session, timer: Timer, now: datetime
         details={"unfilled_roles": missing, "reminded": people, "severity": incident.severity},
     )
     if wrote:
-        context = escalation.message_context(
+        context = delivery.message_context(
             ctx.settings,
             incident,
             kind=MessageKind.STAFFING,
             reason=f"{text}. Assign them: PUT /api/v1/incidents/{incident.key}/roles/{{role}}.",
         )
         for person in people:
-            escalation.deliver(
+            delivery.deliver(
                 ctx,
                 session,
                 incident=incident,
-                recipient=escalation.Recipient(person, user=person),
+                recipient=delivery.Recipient(person, user=person),
                 delivery=PLAN,
                 context=context,
                 reason="staffing",
@@ -146,7 +148,7 @@ def _staffing_due(ctx: AppContext, session: Session, timer: Timer, now: datetime
 def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
     incident = _incident(session, event.incident_id)
     if incident is not None and arm(
-        session, escalation.config_of(session), incident, since=incident.declared_at, now=event.at
+        session, bookkeeping.config_of(session), incident, since=incident.declared_at, now=event.at
     ):
         notify(session)
 
@@ -155,7 +157,7 @@ def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
 def _on_severity(session: Session, event: events.SeverityChanged) -> None:
     incident = _incident(session, event.incident_id)
     if incident is not None and arm(
-        session, escalation.config_of(session), incident, since=event.at, now=event.at
+        session, bookkeeping.config_of(session), incident, since=event.at, now=event.at
     ):
         notify(session)
 
@@ -173,9 +175,9 @@ def _on_status(session: Session, event: events.StatusChanged) -> None:
     incident = _incident(session, event.incident_id)
     if incident is None:
         return
-    if not escalation.is_open(incident):
+    if not bookkeeping.is_open(incident):
         timers.cancel(session, now=event.at, incident_id=incident.id, kinds=(STAFFING,))
         incident.unfilled_roles = None
     elif event.previous in ("resolved", "closed"):
-        arm(session, escalation.config_of(session), incident, since=event.at, now=event.at)
+        arm(session, bookkeeping.config_of(session), incident, since=event.at, now=event.at)
         notify(session)

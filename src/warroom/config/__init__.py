@@ -1,6 +1,9 @@
-"""The YAML configuration: its schema, the built-in defaults and the loader."""
+"""The YAML configuration: its types, the built-in defaults and the loader.
 
-from warroom.config.loader import ConfigError, ConfigProblem, load_config, validate_path
+Load it through `warroom.configuration.load_config`, which adds the domains' own checks.
+"""
+
+from warroom.config.problems import ConfigError, ConfigProblem
 from warroom.config.schema import WarroomConfig
 
-__all__ = ["ConfigError", "ConfigProblem", "WarroomConfig", "load_config", "validate_path"]
+__all__ = ["ConfigError", "ConfigProblem", "WarroomConfig"]

@@ -10,24 +10,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from warroom.config.durations import parse_duration
-
-if TYPE_CHECKING:
-    from warroom.config.schema import WarroomConfig
-
-_Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-_Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-_Handle = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
+from warroom.config.base import Duration, Handle, Slug, Strict
 
 IC = "incident_commander"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Action(StrEnum):
@@ -39,7 +28,7 @@ class Action(StrEnum):
     AUTHORIZE = "authorize"
 
 
-class ActionRule(_Strict):
+class ActionRule(Strict):
     """Who may do one action: holders of `roles` on the incident.
 
     `severities` lists the levels where the rule holds; `required` (the default) means the
@@ -48,7 +37,7 @@ class ActionRule(_Strict):
     any of `roles`: `anyone` (a responder acts until someone takes command) or `admin`.
     """
 
-    roles: list[_Slug] = Field(default_factory=lambda: [IC], min_length=1)
+    roles: list[Slug] = Field(default_factory=lambda: [IC], min_length=1)
     severities: Literal["required", "all"] | list[str] = "required"
     when_vacant: Literal["anyone", "admin"] = "anyone"
 
@@ -57,7 +46,7 @@ def _default_actions() -> dict[Action, ActionRule]:
     return {action: ActionRule() for action in Action}
 
 
-class IcRotation(_Strict):
+class IcRotation(Strict):
     """Where an auto-declared incident's commander comes from.
 
     `schedule` names an on-call schedule (configured or made through the API), `layer` one
@@ -67,13 +56,13 @@ class IcRotation(_Strict):
     `backup_required` the next in turn is the backup.
     """
 
-    role: _Slug = IC
+    role: Slug = IC
     schedule: str | None = None
     layer: str | None = None
-    participants: list[_Handle] = []
+    participants: list[Handle] = []
 
 
-class Staffing(_Strict):
+class Staffing(Strict):
     """A level's required roles still empty after its response time are flagged and reminded.
 
     `within` overrides the time per level; otherwise the level's `response_time` is read
@@ -84,13 +73,13 @@ class Staffing(_Strict):
     """
 
     enabled: bool = True
-    within: dict[str, _Duration] = {}
-    immediate: _Duration = timedelta(minutes=5)
-    remind_every: _Duration = timedelta(minutes=15)
-    remind: list[_Slug] = [IC]
+    within: dict[str, Duration] = {}
+    immediate: Duration = timedelta(minutes=5)
+    remind_every: Duration = timedelta(minutes=15)
+    remind: list[Slug] = [IC]
 
 
-class AuthorityConfig(_Strict):
+class AuthorityConfig(Strict):
     enforce: bool = True
     actions: dict[Action, ActionRule] = Field(default_factory=_default_actions)
     ic_rotation: IcRotation = IcRotation()
@@ -106,47 +95,3 @@ class AuthorityConfig(_Strict):
 
     def rule(self, action: Action) -> ActionRule | None:
         return self.actions.get(action) if self.enforce else None
-
-
-def authority_problems(config: WarroomConfig) -> list[str]:
-    """References of the `authority:` section to roles, levels, schedules and users."""
-    problems: list[str] = []
-    section = config.authority
-    levels = {s.name for s in config.severities}
-    for action, rule in section.actions.items():
-        where = f"authority.actions.{action.value}"
-        problems += [
-            f"{where}.roles: unknown role {r!r}" for r in rule.roles if r not in config.roles
-        ]
-        if isinstance(rule.severities, list):
-            problems += [
-                f"{where}.severities: unknown severity {n!r}"
-                for n in rule.severities
-                if n not in levels
-            ]
-    rotation = section.ic_rotation
-    if rotation.role not in config.roles:
-        problems.append(f"authority.ic_rotation.role: unknown role {rotation.role!r}")
-    if (
-        rotation.schedule
-        and config.schedules
-        and all(s.name != rotation.schedule for s in config.schedules)
-    ):
-        problems.append(f"authority.ic_rotation.schedule: unknown schedule {rotation.schedule!r}")
-    if config.users:
-        problems += [
-            f"authority.ic_rotation.participants: unknown user {u!r}"
-            for u in rotation.participants
-            if config.user(u) is None
-        ]
-    problems += [
-        f"authority.staffing.within: unknown severity {n!r}"
-        for n in section.staffing.within
-        if n not in levels
-    ]
-    problems += [
-        f"authority.staffing.remind: unknown role {r!r}"
-        for r in section.staffing.remind
-        if r not in config.roles
-    ]
-    return problems

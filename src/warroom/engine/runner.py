@@ -9,8 +9,11 @@ side by side (each job claims its work so that no two engines do the same thing)
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +21,11 @@ from warroom.context import AppContext
 from warroom.engine.wakeup import Listener
 
 log = logging.getLogger("warroom.engine")
+
+
+def worker_id() -> str:
+    """This process's name among the engines: host, process id and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,35 @@ def finish(session: Session, *, timer_id: int, owner: str, now: datetime) -> boo
     return bool(getattr(result, "rowcount", 0))
 
 
-def next_due(session: Session) -> datetime | None:
+def finish_many(session: Session, timer_ids: Sequence[int], *, owner: str, now: datetime) -> int:
+    """Mark claimed timers done, those this owner still holds; return how many."""
+    done = 0
+    for start in range(0, len(timer_ids), 500):
+        result = session.execute(
+            update(Timer)
+            .where(
+                Timer.id.in_(timer_ids[start : start + 500]),
+                Timer.lease_owner == owner,
+                Timer.status == PENDING,
+            )
+            .values(status=DONE, finished_at=now, lease_until=None)
+            # The session holds the batch's timers; matching them in Python is needless.
+            .execution_options(synchronize_session=False)
+        )
+        done += int(getattr(result, "rowcount", 0) or 0)
+    return done
+
+
+def next_due(session: Session, *, now: datetime) -> datetime | None:
+    """When the next timer nobody holds a lease on is due (a timer under a live lease is
+    someone's work already: its engine finishes it, or the lease runs out and a poll finds
+    it; counting it would make an idle engine spin until then)."""
     return session.scalar(
-        select(Timer.due_at).where(Timer.status == PENDING).order_by(Timer.due_at).limit(1)
+        select(Timer.due_at)
+        .where(
+            Timer.status == PENDING,
+            or_(Timer.lease_until.is_(None), Timer.lease_until < now),
+        )
+        .order_by(Timer.due_at)
+        .limit(1)
     )

@@ -10,6 +10,7 @@ import logging
 import threading
 
 import psycopg
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -19,10 +20,26 @@ log = logging.getLogger("warroom.wakeup")
 CHANNEL = "warroom_engine"
 
 
+_NOTIFIED = "warroom_notified"
+
+
 def notify(session: Session) -> None:
-    """Wake engines once this transaction commits (PostgreSQL delivers NOTIFY on commit)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"NOTIFY {CHANNEL}"))
+    """Wake engines once this transaction commits (PostgreSQL delivers NOTIFY on commit).
+
+    Once per transaction: PostgreSQL folds identical notifications of one transaction into
+    one anyway, and a batch that pages for a thousand alerts should not pay a thousand
+    round trips for it."""
+    if session.info.get(_NOTIFIED) or session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(text(f"NOTIFY {CHANNEL}"))
+    session.info[_NOTIFIED] = True
+
+
+@sa_event.listens_for(Session, "after_commit")
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_notified(session: Session, *_: object) -> None:
+    # A rolled-back savepoint takes its NOTIFY with it: the next notify() sends one again.
+    session.info.pop(_NOTIFIED, None)
 
 
 class Listener:

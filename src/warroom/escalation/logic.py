@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from warroom.escalation.matrix import PLAN, ConditionKind, Delivery, Rule
 
 if TYPE_CHECKING:
-    from warroom.config.schema import EscalationPolicy
+    from warroom.config.escalation import EscalationPolicy
     from warroom.escalation.matrix import ChainStep
 
 Urgency = Literal["high", "low"]
@@ -351,7 +351,3 @@ def read_ack_token(key: bytes, token: str, *, now: datetime) -> AckClaim:
 def derive_key(secret: str, purpose: str) -> bytes:
     """A key for one purpose from a server secret (so one secret serves several uses)."""
     return hmac.new(secret.encode(), f"warroom {purpose} v1".encode(), hashlib.sha256).digest()
-
-
-def ack_link_expiry(now: datetime, ttl: timedelta) -> datetime:
-    return now + ttl

@@ -51,10 +51,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 from warroom.config.durations import parse_duration
-from warroom.config.schema import rule_severity, target_key
+from warroom.config.escalation import target_key
+from warroom.config.schema import rule_severity
 
 if TYPE_CHECKING:
-    from warroom.config.schema import RoleDefinition, WarroomConfig
+    from warroom.config.incidents import RoleDefinition
+    from warroom.config.schema import WarroomConfig
 
 Urgency = Literal["high", "low"]
 

@@ -19,12 +19,12 @@ from warroom.auth.logic import SYSTEM, Principal, Role
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.errors import Conflict, NotFound
-from warroom.escalation import service
+from warroom.escalation import bookkeeping, delivery, paging, service
 from warroom.escalation.logic import AckClaim, AckLinkError, Policy, read_ack_token
 from warroom.escalation.schemas import PagingRead, PolicyRead, StepRead, TargetRead, TimerRead
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
-from warroom.web.views import SECURITY_HEADERS
+from warroom.pages import SECURITY_HEADERS
 
 router = APIRouter(tags=["escalation"])
 
@@ -54,7 +54,7 @@ def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
 
 
 def _claim(ctx: AppContext, token: str, now: datetime) -> AckClaim | HTMLResponse:
-    key = service.ack_link_key(ctx.settings)
+    key = delivery.ack_link_key(ctx.settings)
     if key is None:
         return _page(
             "Link not available",
@@ -101,10 +101,10 @@ def ack_confirm(token: str, ctx: CtxDep, uow: UowDep) -> HTMLResponse:
     if incident is None:
         return _page("Incident not found", "<p>This incident does not exist any more.</p>", 404)
     summary = _summary(incident)
-    if not service.is_open(incident):
+    if not bookkeeping.is_open(incident):
         return _page("Nothing to acknowledge", f"{summary}<p>It is {incident.status}.</p>")
-    paging = service.paging_active(uow.session, incident.id)
-    if incident.acknowledged_at is not None and not paging:
+    active = paging.paging_active(uow.session, incident.id)
+    if incident.acknowledged_at is not None and not active:
         return _page(
             "Already acknowledged",
             f"{summary}<p>Acknowledged at {escape(incident.acknowledged_at.isoformat())}.</p>",
@@ -128,12 +128,12 @@ def ack_submit(token: str, ctx: CtxDep, uow: UowDep) -> HTMLResponse:
         return _page("Incident not found", "<p>This incident does not exist any more.</p>", 404)
     actor = Principal(name=claim.user, role=Role.RESPONDER, user=claim.user)
     try:
-        result = service.acknowledge_page(uow.session, incident=incident, actor=actor, now=now)
+        result = paging.acknowledge_page(uow.session, incident=incident, actor=actor, now=now)
     except Conflict:
         result = "closed"
     summary = _summary(incident)
     uow.commit()
-    if result == "closed" or not service.is_open(incident):
+    if result == "closed" or not bookkeeping.is_open(incident):
         return _page("Nothing to acknowledge", f"{summary}<p>It is {incident.status}.</p>")
     if result == "already acknowledged":
         return _page("Already acknowledged", f"{summary}<p>Nobody is being paged for it.</p>")
@@ -148,7 +148,7 @@ def ack_submit(token: str, ctx: CtxDep, uow: UowDep) -> HTMLResponse:
 
 def _policy_read(ctx: AppContext, policy: Policy) -> PolicyRead:
     config = ctx.config
-    default = service.policy_for(config, ())
+    default = paging.policy_for(config, ())
     services = [
         s.name
         for s in config.services
@@ -181,12 +181,12 @@ def _policy_read(ctx: AppContext, policy: Policy) -> PolicyRead:
 @router.get("/api/v1/escalation-policies", response_model=list[PolicyRead])
 def list_policies(ctx: CtxDep, who: Viewer) -> list[PolicyRead]:
     """Every escalation policy, the matrix's on-call chain included."""
-    return [_policy_read(ctx, p) for p in service.policies(ctx.config).values()]
+    return [_policy_read(ctx, p) for p in paging.policies(ctx.config).values()]
 
 
 @router.get("/api/v1/escalation-policies/{name}", response_model=PolicyRead)
 def show_policy(name: str, ctx: CtxDep, who: Viewer) -> PolicyRead:
-    policy = service.policies(ctx.config).get(name)
+    policy = paging.policies(ctx.config).get(name)
     if policy is None:
         raise NotFound(f"no escalation policy {name!r}", field="name")
     return _policy_read(ctx, policy)
@@ -196,13 +196,13 @@ def show_policy(name: str, ctx: CtxDep, who: Viewer) -> PolicyRead:
 
 
 def _paging_read(uow: UnitOfWork, incident: Incident, result: str | None = None) -> PagingRead:
-    state = service.paging_state(uow.session, incident.id)
+    state = paging.paging_state(uow.session, incident.id)
     pending = service.pending_timers(uow.session, incident.id)
     return PagingRead(
         incident=incident.key,
         policy=state.policy if state else None,
         round=state.round + 1 if state else None,
-        paging=any(t.kind == service.ESCALATE for t in pending),
+        paging=any(t.kind == bookkeeping.ESCALATE for t in pending),
         pending=[
             TimerRead(kind=t.kind, key=t.key, due_at=t.due_at, payload=t.payload or {})
             for t in pending
@@ -223,8 +223,6 @@ def acknowledge_paging(key: str, ctx: CtxDep, uow: UowDep, who: Responder) -> Pa
     """Acknowledge a page: the first acknowledgement, or the end of a round that started
     again after the acknowledgement timed out."""
     incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
-    result = service.acknowledge_page(
-        uow.session, incident=incident, actor=who, now=ctx.clock.now()
-    )
+    result = paging.acknowledge_page(uow.session, incident=incident, actor=who, now=ctx.clock.now())
     uow.commit()
     return _paging_read(uow, incident, result)

@@ -5,8 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from warroom.hardening import bounded
 from warroom.incidents.logic import Status
 from warroom.timeline.logic import EventSource
 
@@ -18,13 +28,47 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ImpactUpdate(BaseModel):
+    """Impact facts; the known ones drive impact-based escalation, others are kept as notes
+    (at most 20, each a string of at most 1,000 characters, a number, a boolean, null, or
+    a list of at most 50 of them)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"maxProperties": 9 + bounded.MAX_IMPACT_NOTES},
+    )
+
+    revenue_loss: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    revenue_impact_per_hour: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    affected_users: int | None = Field(default=None, ge=0, le=2**53)
+    affected_users_percent: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
+    customer_data_exposed: bool | None = None
+    sla_breach_imminent: bool | None = None
+    third_party_failure: bool | None = None
+    vendor: str | None = Field(default=None, max_length=128)
+    critical_systems_affected: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _bounded_notes(self) -> ImpactUpdate:
+        notes = self.model_extra or {}
+        if len(notes) > bounded.MAX_IMPACT_NOTES:
+            raise ValueError(f"at most {bounded.MAX_IMPACT_NOTES} impact notes besides the facts")
+        for key, value in notes.items():
+            bounded.check_note(key, value)
+        return self
+
+
+def _checked_impact(value: dict[str, Any]) -> dict[str, Any]:
+    return ImpactUpdate.model_validate(value).model_dump(exclude_none=True)
+
+
 class IncidentCreate(Input):
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
     severity: Name
     type: Name | None = None
     services: list[Name] = Field(default_factory=list, max_length=50)
     description: Annotated[str, StringConstraints(max_length=20_000)] = ""
-    impact: dict[str, Any] = Field(default_factory=dict)
+    impact: Annotated[dict[str, Any], AfterValidator(_checked_impact)] = Field(default_factory=dict)
     commander: Name | None = None
     restricted: bool | None = None
     # Importing history: give the real times.
@@ -62,29 +106,17 @@ class EventCreate(Input):
     source: EventSource = EventSource.HUMAN
     actor: Name | None = None
     timestamp: AwareDatetime | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: Annotated[dict[str, Any], AfterValidator(bounded.check_details)] = Field(
+        default_factory=dict,
+        description=f"At most {bounded.MAX_DETAILS_DEPTH} levels deep, "
+        f"{bounded.MAX_DETAILS_KEYS} fields and {bounded.MAX_DETAILS_BYTES} bytes as JSON",
+    )
 
 
 class Ack(Input):
     message: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None = (
         None
     )
-
-
-class ImpactUpdate(BaseModel):
-    """Impact facts; the known ones drive impact-based escalation, others are kept as notes."""
-
-    model_config = ConfigDict(extra="allow")
-
-    revenue_loss: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    revenue_impact_per_hour: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    affected_users: int | None = Field(default=None, ge=0)
-    affected_users_percent: float | None = Field(default=None, ge=0, le=100, allow_inf_nan=False)
-    customer_data_exposed: bool | None = None
-    sla_breach_imminent: bool | None = None
-    third_party_failure: bool | None = None
-    vendor: str | None = Field(default=None, max_length=128)
-    critical_systems_affected: int | None = Field(default=None, ge=0)
 
 
 class ParticipantAdd(Input):
@@ -117,6 +149,11 @@ class IncidentRead(BaseModel):
     # Required roles of its severity still empty after the level's response time.
     unfilled_roles: list[str] = []
 
+    @field_validator("impact", mode="before")
+    @classmethod
+    def _readable(cls, value: Any) -> dict[str, Any]:
+        return bounded.readable_impact(value)
+
 
 class IncidentPage(BaseModel):
     items: list[IncidentRead]
@@ -133,6 +170,11 @@ class EventRead(BaseModel):
     description: str
     actor: str | None
     details: dict[str, Any]
+
+    @field_validator("details", mode="before")
+    @classmethod
+    def _readable(cls, value: Any) -> dict[str, Any]:
+        return bounded.readable_details(value)
 
 
 class TimelineRead(BaseModel):

@@ -39,7 +39,7 @@ def parse_key(key: str | int) -> int:
     text = str(key).strip()
     if text.upper().startswith("INC-"):
         text = text[4:]
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise NotFound(f"no incident {key!r}", field="id")
     return int(text)
 
@@ -69,6 +69,8 @@ def get(
 ) -> Incident:
     """Return the incident, or NotFound when it does not exist or the viewer may not see it."""
     number = parse_key(key)
+    if number > 2**31 - 1:  # ids are 32-bit: no incident, not a database error
+        raise NotFound(f"no incident {key!r}", field="id")
     query = _loaded().where(Incident.id == number)
     if for_update and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Incident)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime
 
-from warroom.api import CtxDep, Responder, UowDep, Viewer
+from warroom.api import CtxDep, OffsetQuery, Responder, UowDep, Viewer
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.incidents import service
@@ -62,7 +62,7 @@ def list_incidents(
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ) -> IncidentPage:
     """List the incidents the caller may see, newest first."""
     filters = service.Filters(

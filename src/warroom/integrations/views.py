@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from warroom.alerts.sources import check_webhook_settings
-from warroom.api import Admin, CtxDep, UowDep
+from warroom.alerts.webhook import check_webhook_settings
+from warroom.api import Admin, CtxDep, IdPath, UowDep
+from warroom.hardening import bounded
 from warroom.heartbeats import service as heartbeats
 from warroom.integrations import service
 from warroom.integrations.models import Integration
@@ -24,7 +25,10 @@ class IntegrationCreate(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
     type: IntegrationType
     service: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    settings: dict[str, Any] = Field(default_factory=dict)
+    # Bounded like event details: 8 levels, 200 fields and items, 16 KiB as JSON.
+    settings: Annotated[dict[str, Any], AfterValidator(bounded.check_details)] = Field(
+        default_factory=dict
+    )
 
 
 class IntegrationRead(BaseModel):
@@ -96,5 +100,7 @@ def list_integrations(ctx: CtxDep, uow: UowDep, who: Admin) -> list[IntegrationR
 
 
 @router.get("/{integration_id}", response_model=IntegrationRead)
-def show_integration(integration_id: int, ctx: CtxDep, uow: UowDep, who: Admin) -> IntegrationRead:
+def show_integration(
+    integration_id: IdPath, ctx: CtxDep, uow: UowDep, who: Admin
+) -> IntegrationRead:
     return to_read(service.get(uow.session, integration_id=integration_id), ctx.settings.base_url)

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from warroom.auth.logic import Principal
 from warroom.clock import as_utc
-from warroom.config.schema import ConfiguredMaintenance, WarroomConfig, WeeklyMaintenance
+from warroom.config.alerts import ConfiguredMaintenance, WeeklyMaintenance
+from warroom.config.schema import WarroomConfig
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.maintenance.models import MaintenanceWindow
 

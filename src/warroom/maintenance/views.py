@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
-from warroom.api import CtxDep, Responder, UowDep, Viewer
+from warroom.api import CtxDep, IdPath, Responder, UowDep, Viewer
 from warroom.maintenance import service
 from warroom.maintenance.service import Window
 
 router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
 
-WindowId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+WindowId = IdPath
 
 
 class MaintenanceCreate(BaseModel):

@@ -20,10 +20,12 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema; concurrent starts on PostgreSQL take turns on an advisory lock."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # Requests are bounded by WARROOM_DB_TIMEOUT; a migration may take longer.
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = connection

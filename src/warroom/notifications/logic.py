@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from warroom.config.schema import ContactMethod, ContactMethodType, User, normalise_phone
+from warroom.config.people import ContactMethod, ContactMethodType, User, normalise_phone
 
 Urgency = Literal["high", "low"]
 

@@ -51,10 +51,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
+from warroom.config.schema import target_references
+
 if TYPE_CHECKING:
-    from warroom.config.schema import Restriction as RestrictionSpec
-    from warroom.config.schema import Schedule as ScheduleSpec
-    from warroom.config.schema import ScheduleLayer as LayerSpec
+    from warroom.config.oncall import Restriction as RestrictionSpec
+    from warroom.config.oncall import Schedule as ScheduleSpec
+    from warroom.config.oncall import ScheduleLayer as LayerSpec
+    from warroom.config.schema import WarroomConfig
 
 __all__ = [
     "WEEKDAYS",
@@ -66,6 +69,7 @@ __all__ = [
     "Schedule",
     "Shift",
     "build_layer",
+    "config_problems",
     "from_spec",
     "local_instant",
     "local_wall",
@@ -307,6 +311,27 @@ def schedule_name_from_reference(reference: str) -> str:
         if text.lower().startswith(prefix):
             return text[len(prefix) :].strip("/")
     return text
+
+
+def config_problems(config: WarroomConfig) -> list[str]:
+    """Schedule names that escalation policies and targets give, as the schedules know them.
+
+    Schedules may also be defined through the API: without any in the configuration a name
+    is taken on trust and checked when a page is due.
+    """
+    problems: list[str] = []
+    for reference in target_references(config):
+        if reference.kind != "schedule":
+            continue
+        wanted = schedule_name_from_reference(reference.name)
+        schedule = next((s for s in config.schedules if s.name == wanted), None)
+        if schedule is None and config.schedules:
+            problems.append(reference.finding(f"unknown schedule {reference.name!r}"))
+        elif reference.layer and schedule is not None:
+            layer = reference.layer
+            if all(x.name != layer for x in schedule.layers):
+                problems.append(reference.finding(f"schedule {wanted!r} has no layer {layer!r}"))
+    return problems
 
 
 # --- local time -------------------------------------------------------------------------

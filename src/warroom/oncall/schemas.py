@@ -14,8 +14,8 @@ from pydantic import (
     model_validator,
 )
 
-from warroom.config.schema import Handle
-from warroom.config.schema import Schedule as ScheduleSpec
+from warroom.config.base import Handle
+from warroom.config.oncall import Schedule as ScheduleSpec
 from warroom.oncall.logic import OverrideKind
 
 __all__ = [

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warroom.auth.logic import Principal, Role
-from warroom.config.schema import Schedule as ScheduleSpec
+from warroom.config.oncall import Schedule as ScheduleSpec
 from warroom.config.schema import WarroomConfig
 from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from warroom.oncall import ical, logic

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
-from warroom.api import Admin, CtxDep, Responder, UowDep, Viewer
+from warroom.api import Admin, CtxDep, IdPath, Responder, UowDep, Viewer
 from warroom.errors import NotFound, WarroomError
 from warroom.oncall import ical, service
 from warroom.oncall.logic import Shift
@@ -232,7 +232,7 @@ def create_feed(data: FeedCreate, ctx: CtxDep, uow: UowDep, who: Viewer) -> Feed
 
 
 @router.post("/calendar-feeds/{feed_id}/rotate", response_model=FeedWithUrl)
-def rotate_feed(feed_id: int, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedWithUrl:
+def rotate_feed(feed_id: IdPath, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedWithUrl:
     """A new secret URL for the feed; the old one answers 404 from now on."""
     row, secret = service.rotate_feed(uow.session, feed_id=feed_id, who=who, now=ctx.clock.now())
     uow.commit()
@@ -240,7 +240,7 @@ def rotate_feed(feed_id: int, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedWith
 
 
 @router.delete("/calendar-feeds/{feed_id}", response_model=FeedRead)
-def revoke_feed(feed_id: int, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedRead:
+def revoke_feed(feed_id: IdPath, ctx: CtxDep, uow: UowDep, who: Viewer) -> FeedRead:
     """Revoke a feed: its URL answers 404 from now on."""
     row = service.revoke_feed(uow.session, feed_id=feed_id, who=who, now=ctx.clock.now())
     uow.commit()
@@ -330,7 +330,7 @@ def create_override(
 
 @router.delete("/schedules/{name}/overrides/{override_id}", response_model=OverrideRead)
 def cancel_override(
-    name: str, override_id: int, ctx: CtxDep, uow: UowDep, who: Responder
+    name: str, override_id: IdPath, ctx: CtxDep, uow: UowDep, who: Responder
 ) -> OverrideRead:
     """Cancel an override; it stays on record (`?all=true` lists it)."""
     row = service.cancel_override(

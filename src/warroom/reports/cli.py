@@ -14,11 +14,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from warroom.cli_client import DEFAULT_URL, ApiClient, ApiError, Unreachable
+from warroom.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
 
 API = "/api/v1"
 
-# The main CLI module imports this one, so the shared options are declared again here.
 UrlOpt = Annotated[
     str,
     typer.Option(
@@ -80,10 +79,10 @@ class FormatOpt(StrEnum):
     JSON = "json"
 
 
-def register(app: typer.Typer) -> None:
-    """Add the `report` and `import` groups to the `warroom` command."""
-    app.add_typer(report_app, name="report")
-    app.add_typer(import_app, name="import")
+# `report` and `import`, added to the `warroom` command by one line in warroom.cli.
+app = typer.Typer()
+app.add_typer(report_app, name="report")
+app.add_typer(import_app, name="import")
 
 
 def _duration(seconds: float | None) -> str:

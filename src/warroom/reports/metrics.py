@@ -11,13 +11,10 @@ from sqlalchemy import (
     Integer,
     case,
     cast,
-    column,
     func,
-    inspect,
     literal,
     or_,
     select,
-    table,
 )
 from sqlalchemy.orm import Session
 
@@ -25,14 +22,11 @@ from warroom.auth.logic import Principal
 from warroom.config.schema import WarroomConfig
 from warroom.incidents.models import Incident, IncidentService
 from warroom.incidents.service import _visible_to
-from warroom.reports import impact
-from warroom.reports.logic import METRICS, PERCENTILES, GroupBy, finite, nearest_rank, rate
+from warroom.reports import impact, learning
+from warroom.reports.logic import METRICS, PERCENTILES, GroupBy, finite, nearest_rank
 from warroom.reports.metrics_sql import seconds
 
 NONE = "(none)"
-
-# Tables other domains bring; a rate needing one that is not there is null, with a note.
-_ACTION_ITEMS = table("action_items", column("incident_id"), column("status"))
 
 
 @dataclass(frozen=True)
@@ -236,19 +230,6 @@ def _empty(count: int) -> dict[str, Any]:
     return {"mean": None, "median": None, "p50": None, "p90": None, "measured": 0, "missing": count}
 
 
-def _action_items(session: Session, rows: Any) -> tuple[float | None, str | None]:
-    if not inspect(session.connection()).has_table("action_items"):
-        return None, "action items are not recorded by this server"
-    ids = select(rows.c.incident_id).distinct()
-    done, total = session.execute(
-        select(
-            func.count(case((_ACTION_ITEMS.c.status == "done", 1))),
-            func.count(),
-        ).where(_ACTION_ITEMS.c.incident_id.in_(ids))
-    ).one()
-    return rate(done, total), None
-
-
 def metrics(
     session: Session, *, config: WarroomConfig, viewer: Principal, query: Query
 ) -> dict[str, Any]:
@@ -262,16 +243,13 @@ def metrics(
     }
     overall.pop("key", None)
     notes: list[str] = []
-    completion, note = _action_items(session, rows)
-    if note:
-        notes.append(note)
-    notes.append("repeat_rate needs root causes from postmortems, not recorded by this server")
+    window = config.postmortems.repeat_window
     result: dict[str, Any] = {
         "since": query.since.isoformat() if query.since else None,
         "until": query.until.isoformat() if query.until else None,
         **overall,
-        "repeat_rate": None,
-        "action_item_completion_rate": completion,
+        "repeat_rate": learning.repeat_rate(session, rows, overall["count"], window),
+        "action_item_completion_rate": learning.action_item_completion_rate(session, rows),
         "business_impact": impact.total(session, config, rows, overall["count"]),
         "notes": notes,
     }

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from warroom.config.schema import ClassifierThresholds, RoleDefinition, SeverityLevel
+from warroom.config.incidents import ClassifierThresholds, RoleDefinition, SeverityLevel
 
 __all__ = [
     "NO_REQUIRED_ROLES",

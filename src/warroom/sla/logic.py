@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Literal
 
 from warroom.config.durations import format_duration
-from warroom.config.schema import SlaClocks
+from warroom.config.incidents import SlaClocks
 
 
 class SlaClock(StrEnum):

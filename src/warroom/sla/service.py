@@ -32,7 +32,7 @@ from warroom.engine import timers
 from warroom.engine.handlers import handles
 from warroom.engine.models import Timer
 from warroom.engine.wakeup import notify
-from warroom.escalation import service as escalation
+from warroom.escalation import bookkeeping, delivery, paging, rules
 from warroom.escalation.matrix import PLAN, ConditionKind
 from warroom.incidents.models import Incident
 from warroom.notifications.render import MessageKind
@@ -68,9 +68,9 @@ def arm_sla(session: Session, config: WarroomConfig, incident: Incident, *, now:
     """(Re)plan the incident's SLA timers from its declaration; return how many."""
     timers.cancel(session, now=now, incident_id=incident.id, kinds=SLA_KINDS)
     level = config.severity(incident.severity)
-    if level is None or not escalation.is_open(incident):
+    if level is None or not bookkeeping.is_open(incident):
         return 0
-    gen = escalation.generation(session, incident.id, f"sla:{incident.id}:")
+    gen = bookkeeping.generation(session, incident.id, f"sla:{incident.id}:")
     planned = pending(
         level.sla,
         incident.declared_at,
@@ -98,7 +98,7 @@ def arm_sla(session: Session, config: WarroomConfig, incident: Incident, *, now:
 
 def _sla_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
     incident = _incident(session, timer.incident_id)
-    if incident is None or not escalation.is_open(incident):
+    if incident is None or not bookkeeping.is_open(incident):
         return
     payload = timer.payload or {}
     try:
@@ -121,11 +121,11 @@ def _sla_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> 
         left = deadline - timer.due_at
         text = warning_text(clock, target, left)
         details["seconds_left"] = max(left.total_seconds(), 0)
-        if escalation.note(
+        if bookkeeping.note(
             session, incident, key=timer.key, description=text, now=now,
             timestamp=timer.due_at, details=details,
         ):  # fmt: skip
-            escalation.fire_matching(
+            rules.fire_matching(
                 ctx,
                 session,
                 incident=incident,
@@ -136,7 +136,7 @@ def _sla_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> 
             )
         return
     text = breach_text(clock, target)
-    if not escalation.note(
+    if not bookkeeping.note(
         session, incident, key=timer.key, description=text, now=now,
         timestamp=timer.due_at, details=details,
     ):  # fmt: skip
@@ -148,22 +148,22 @@ def _tell_about_breach(
     ctx: AppContext, session: Session, *, incident: Incident, text: str, key: str, now: datetime
 ) -> None:
     """The incident commander and the last step of the incident's policy hear of it."""
-    recipients: list[escalation.Recipient] = []
-    commander = escalation.role_holder(incident, "incident_commander")
+    recipients: list[delivery.Recipient] = []
+    commander = bookkeeping.role_holder(incident, "incident_commander")
     if commander is not None:
-        recipients.append(escalation.Recipient(commander, user=commander))
-    policy = escalation.incident_policy(session, ctx.config, incident)
+        recipients.append(delivery.Recipient(commander, user=commander))
+    policy = paging.incident_policy(session, ctx.config, incident)
     if policy is not None:
-        for recipient in escalation.resolve_step(
+        for recipient in delivery.resolve_step(
             session, ctx.config, incident, policy.steps[-1], now
         ):
             if recipient not in recipients:
                 recipients.append(recipient)
-    context = escalation.message_context(
+    context = delivery.message_context(
         ctx.settings, incident, kind=MessageKind.SLA, reason=f"{text}."
     )
     for recipient in recipients:
-        escalation.deliver(
+        delivery.deliver(
             ctx,
             session,
             incident=incident,
@@ -208,9 +208,9 @@ def arm_cadence(
     """Plan the next update reminder an interval after `since`."""
     timers.cancel(session, now=now, incident_id=incident.id, kinds=(UPDATE_DUE,))
     level = config.severity(incident.severity)
-    if level is None or not escalation.is_open(incident):
+    if level is None or not bookkeeping.is_open(incident):
         return
-    gen = escalation.generation(session, incident.id, f"upd:{incident.id}:")
+    gen = bookkeeping.generation(session, incident.id, f"upd:{incident.id}:")
     timers.schedule(
         session,
         kind=UPDATE_DUE,
@@ -225,7 +225,7 @@ def arm_cadence(
 @handles(UPDATE_DUE)
 def _update_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
     incident = _incident(session, timer.incident_id)
-    if incident is None or not escalation.is_open(incident):
+    if incident is None or not bookkeeping.is_open(incident):
         return
     level = ctx.config.severity(incident.severity)
     if level is None:
@@ -234,9 +234,9 @@ def _update_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) 
     since = datetime.fromisoformat(str(payload.get("since") or incident.declared_at.isoformat()))
     text = reminder_text(incident.severity, level.update_interval, since, timer.due_at)
     holder = next(
-        (u for u in (escalation.role_holder(incident, r) for r in COMMUNICATORS) if u), None
+        (u for u in (bookkeeping.role_holder(incident, r) for r in COMMUNICATORS) if u), None
     )
-    wrote = escalation.note(
+    wrote = bookkeeping.note(
         session,
         incident,
         key=timer.key,
@@ -247,7 +247,7 @@ def _update_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) 
         details={"since": since.isoformat(), "reminded": holder},
     )
     if wrote and holder is not None:
-        context = escalation.message_context(
+        context = delivery.message_context(
             ctx.settings,
             incident,
             kind=MessageKind.REMINDER,
@@ -256,11 +256,11 @@ def _update_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) 
                 "the timeline resets the clock."
             ),
         )
-        escalation.deliver(
+        delivery.deliver(
             ctx,
             session,
             incident=incident,
-            recipient=escalation.Recipient(holder, user=holder),
+            recipient=delivery.Recipient(holder, user=holder),
             delivery=PLAN,
             context=context,
             reason="reminder",
@@ -287,9 +287,9 @@ def _update_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) 
 @events.subscribe(events.IncidentDeclared)
 def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
     incident = _incident(session, event.incident_id)
-    if incident is None or not escalation.is_open(incident):
+    if incident is None or not bookkeeping.is_open(incident):
         return
-    config = escalation.config_of(session)
+    config = bookkeeping.config_of(session)
     arm_sla(session, config, incident, now=event.at)
     arm_cadence(session, config, incident, since=incident.declared_at, now=event.at)
     notify(session)
@@ -298,9 +298,9 @@ def _on_declared(session: Session, event: events.IncidentDeclared) -> None:
 @events.subscribe(events.SeverityChanged)
 def _on_severity(session: Session, event: events.SeverityChanged) -> None:
     incident = _incident(session, event.incident_id)
-    if incident is None or not escalation.is_open(incident):
+    if incident is None or not bookkeeping.is_open(incident):
         return
-    config = escalation.config_of(session)
+    config = bookkeeping.config_of(session)
     arm_sla(session, config, incident, now=event.at)
     since = _last_update(session, incident)
     arm_cadence(session, config, incident, since=since, now=event.at)
@@ -323,10 +323,10 @@ def _on_status(session: Session, event: events.StatusChanged) -> None:
     incident = _incident(session, event.incident_id)
     if incident is None:
         return
-    if not escalation.is_open(incident):
+    if not bookkeeping.is_open(incident):
         timers.cancel(session, now=event.at, incident_id=incident.id, kinds=KINDS)
         return
-    config = escalation.config_of(session)
+    config = bookkeeping.config_of(session)
     # A milestone reached (or undone by moving back) changes which clocks still run.
     arm_sla(session, config, incident, now=event.at)
     reopened = event.previous in ("resolved", "closed")
@@ -340,8 +340,8 @@ def _on_timeline(session: Session, event: events.TimelineEventAdded) -> None:
     if event.type != EventType.COMMUNICATION.value:
         return
     incident = _incident(session, event.incident_id)
-    if incident is None or not escalation.is_open(incident):
+    if incident is None or not bookkeeping.is_open(incident):
         return
     since = max(event.at, _last_update(session, incident))
-    arm_cadence(session, escalation.config_of(session), incident, since=since, now=event.at)
+    arm_cadence(session, bookkeeping.config_of(session), incident, since=since, now=event.at)
     notify(session)

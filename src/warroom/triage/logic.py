@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from warroom.config.schema import AffectedUsersStep, Priority, TriageConfig
+from warroom.config.triage import AffectedUsersStep, Priority, TriageConfig
 
 __all__ = [
     "IMPACT_INCIDENT_TYPES",

@@ -2,11 +2,12 @@
 
 Security model, in one place:
 
-- The session is a cookie (`warroom_session`) holding the API token the user logged in
-  with: HttpOnly (scripts cannot read it), SameSite=Strict (other sites cannot send it),
-  Secure when the base URL is https. The token is checked on every request, so revoking
-  it ends the web session too.
-- Every state-changing POST carries a CSRF token, the HMAC of the session token: htmx
+- Logging in with an API token opens a server-side session (`warroom.auth.sessions`): the
+  cookie (`warroom_session`) holds the session's own random id, never the token; HttpOnly
+  (scripts cannot read it), SameSite=Strict (other sites cannot send it), Secure when the
+  base URL is https. Logout revokes the session; it also ends when idle, at its maximum
+  age, and when the token is revoked.
+- Every state-changing POST carries a CSRF token, the HMAC of the session id: htmx
   sends it in a header (`hx-headers` on <body>), plain forms in a hidden field. A
   present `Origin` (or, failing that, `Referer`) must name this host.
 - Templates autoescape; the Content-Security-Policy allows scripts and styles from
@@ -22,11 +23,10 @@ import hmac
 import json
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from os import PathLike, stat_result
-from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jinja2
 from fastapi import APIRouter, FastAPI, Form, Request
@@ -36,33 +36,25 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import Scope
 
-from warroom.api import CtxDep, UowDep, authenticate
+from warroom.adapters.channels import setup_warnings
+from warroom.api import CtxDep, UowDep
+from warroom.auth import sessions
 from warroom.auth.logic import Principal, Role
 from warroom.config.durations import format_compact
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
-from warroom.doctor import setup_warnings
-from warroom.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from warroom.incidents import service
 from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate
+from warroom.pages import SECURITY_HEADERS, STATIC_DIR, TEMPLATE_DIR
 from warroom.timeline.logic import EventType
 
 SESSION_COOKIE = "warroom_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
 
 # htmx reads its settings from this meta tag. Under the CSP above it must not evaluate
 # strings (trigger filters, hx-on) nor inject its indicator <style>; 403, 409 and 422 answers
@@ -92,10 +84,6 @@ NOTE_TYPES = (
 )
 _MAX_TOKEN_LENGTH = 512
 _RECENTLY_RESOLVED = 5
-
-_HERE = Path(__file__).parent
-STATIC_DIR = _HERE / "static"
-TEMPLATE_DIR = _HERE / "templates"
 
 
 # --- small pure helpers -----------------------------------------------------------------
@@ -160,18 +148,16 @@ def severity_class(config: WarroomConfig, name: str) -> str:
     return f"sev sev-{min(_rank(config, name), 5)}"
 
 
-def _cookie_value(token: str) -> str:
-    # Generated tokens are URL-safe and pass through unchanged; an operator-chosen
-    # bootstrap token may hold characters a cookie cannot.
-    return quote(token, safe="")
-
-
-def _token_from_cookie(request: Request) -> str | None:
+def _session_from_cookie(request: Request) -> str | None:
     raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None
-    token = unquote(raw)
-    return token if 0 < len(token) <= _MAX_TOKEN_LENGTH else None
+    return raw if raw and 0 < len(raw) <= sessions.MAX_ID_LENGTH else None
+
+
+def _lifetimes(ctx: AppContext) -> sessions.Lifetimes:
+    return sessions.Lifetimes(
+        idle=timedelta(seconds=ctx.settings.session_idle_seconds),
+        max_age=timedelta(seconds=ctx.settings.session_max_age_seconds),
+    )
 
 
 # --- templates ----------------------------------------------------------------------------
@@ -221,14 +207,19 @@ class WebUser:
 
 
 def _current_user(request: Request, ctx: AppContext, uow: UnitOfWork) -> WebUser | None:
-    token = _token_from_cookie(request)
-    if token is None:
+    session_id = _session_from_cookie(request)
+    if session_id is None:
         return None
-    try:
-        principal = authenticate(ctx, uow, token)
-    except Unauthorized:
+    # Resolved (and its last use stamped) in a transaction of its own: the request's
+    # own unit of work stays read-only unless the request changes something.
+    with ctx.db.unit_of_work() as own:
+        principal = sessions.resolve(
+            own.session, session_id=session_id, now=ctx.clock.now(), life=_lifetimes(ctx)
+        )
+        own.commit()
+    if principal is None:
         return None
-    return WebUser(principal=principal, token=token, csrf=make_csrf_token(token))
+    return WebUser(principal=principal, token=session_id, csrf=make_csrf_token(session_id))
 
 
 def _is_htmx(request: Request) -> bool:
@@ -467,20 +458,19 @@ def login(
             "error.html", 403, user=None, title="Forbidden", message="Cross-site login refused."
         )
     token = token.strip()
-    principal = None
+    row = None
     if 0 < len(token) <= _MAX_TOKEN_LENGTH:
-        try:
-            principal = authenticate(ctx, uow, token)
-        except Unauthorized:
-            principal = None
-    if principal is None:
+        row = sessions.token_row(uow.session, token=token)
+    if row is None:
         # Unknown, revoked or malformed: the page does not say which.
         error = "That token was not accepted."
         return _render("login.html", 401, user=None, next=target, error=error)
+    session_id = sessions.start(uow.session, token=row, now=ctx.clock.now(), life=_lifetimes(ctx))
+    uow.commit()
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        _cookie_value(token),
+        session_id,
         httponly=True,
         samesite="strict",
         secure=ctx.settings.secure_cookies,
@@ -490,12 +480,15 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, ctx: CtxDep, csrf_token: FormStr = "") -> Response:
-    token = _token_from_cookie(request)
+def logout(request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = "") -> Response:
+    session_id = _session_from_cookie(request)
     if not _same_origin(request, ctx) or (
-        token is not None and not _csrf_ok(request, token, csrf_token)
+        session_id is not None and not _csrf_ok(request, session_id, csrf_token)
     ):
         return _render("error.html", 403, user=None, title="Forbidden", message="Logout refused.")
+    if session_id is not None:
+        sessions.revoke(uow.session, session_id=session_id, now=ctx.clock.now())
+        uow.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
         SESSION_COOKIE,

@@ -1,7 +1,7 @@
 """imported_incidents: external ids of imported history
 
 Revision ID: 0017
-Revises: 0009
+Revises: 0014
 Create Date: 2026-12-04 18:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import warroom.db
 
 revision = "0017"
-down_revision = "0009"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -32,8 +32,9 @@ from warroom.engine import outbox, timers
 from warroom.engine.handlers import handles
 from warroom.engine.models import Timer
 from warroom.engine.wakeup import notify
+from warroom.escalation.delivery import resolve_target
 from warroom.escalation.logic import Position, next_position, step_description
-from warroom.escalation.service import policies, policy_for, resolve_target
+from warroom.escalation.paging import policies, policy_for
 from warroom.notifications.logic import Urgency, contact_methods
 from warroom.notifications.render import MessageContext, MessageKind
 from warroom.notifications.service import notify_address, notify_user

@@ -8,18 +8,22 @@ from datetime import timedelta
 import warroom.authority.staffing
 import warroom.changes.service
 import warroom.escalation.service
+import warroom.security.regulatory
 import warroom.sla.service  # noqa: F401
+from warroom.adapters.channels import log_channel_problems
+from warroom.adapters.registry import build_notifiers
 from warroom.alerts.routing import evaluate_rules, route_alerts
+from warroom.chat.job import chat_jobs
 from warroom.context import AppContext
-from warroom.doctor import log_channel_problems
 from warroom.engine.beat import beat_job
-from warroom.engine.delivery import Deliverer, Throttle, worker_id
-from warroom.engine.runner import Job
+from warroom.engine.runner import Job, worker_id
 from warroom.engine.timer_job import TimerRunner
 from warroom.heartbeats.job import HEARTBEATS_JOB
-from warroom.notifications.registry import build_notifiers
+from warroom.notifications.delivery import Deliverer, Throttle
 from warroom.notifications.service import plan_fallback
 from warroom.oncall.notices import plan_shift_notices
+from warroom.postmortems.reminders import send_reminders
+from warroom.security.retention import retention_job
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:
@@ -44,4 +48,7 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("timers", TimerRunner(lease=lease)),
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),
+        Job("postmortem-reminders", send_reminders, periodic=True),
+        *chat_jobs(ctx, lease),
+        Job("evidence-retention", retention_job, periodic=True),
     ]

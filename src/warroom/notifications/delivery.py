@@ -8,9 +8,6 @@ own messages: each send has the adapter's timeout, and a failure only reschedule
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ from sqlalchemy.orm import Session
 from warroom.context import AppContext
 from warroom.engine import outbox
 from warroom.engine.models import Notification
+from warroom.engine.runner import worker_id
 from warroom.notifications.ports import (
     Notifier,
     OutgoingMessage,
@@ -29,10 +27,6 @@ from warroom.notifications.ports import (
 )
 
 log = logging.getLogger("warroom.delivery")
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Chat: the incident's Slack channel, `/incident`, and the timeline from the channel."""

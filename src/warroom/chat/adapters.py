@@ -1,0 +1,259 @@
+"""The chat port and its Slack adapter (`slack_sdk.WebClient` pointed at a base URL).
+
+Every failure becomes a `TemporaryFailure` (retry; Slack's Retry-After when given) or a
+`PermanentFailure`; the SDK's own retries are off because the chat job owns retries.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web import SlackResponse
+
+from warroom.notifications.ports import (
+    PermanentFailure,
+    TemporaryFailure,
+    is_temporary_status,
+    parse_retry_after,
+    redact,
+    shorten,
+)
+
+DEFAULT_BASE_URL = "https://slack.com/api/"
+TEMPORARY_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "fatal_error",
+        "internal_error",
+        "service_unavailable",
+        "request_timeout",
+    }
+)
+DIRECTORY_REFRESH = 300.0  # seconds before an unknown @name looks at the member list again
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
+
+
+class NameTaken(PermanentFailure):
+    """`conversations.create` answered `name_taken`: try another name."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    user: str | None
+    text: str
+    ts: str
+
+
+class ChatPort(Protocol):
+    """What warroom asks of a chat workspace."""
+
+    def create_channel(self, name: str, *, private: bool) -> str: ...
+    def invite(self, channel: str, users: list[str]) -> None: ...
+    def set_topic(self, channel: str, topic: str) -> None: ...
+    def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str: ...
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None: ...
+    def pin(self, channel: str, ts: str) -> None: ...
+    def archive(self, channel: str) -> None: ...
+    def message(self, channel: str, ts: str) -> ChatMessage | None: ...
+    def permalink(self, channel: str, ts: str) -> str | None: ...
+    def user_id(self, address: str) -> str | None: ...
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
+
+
+class SlackChat:
+    """`ChatPort` over Slack's Web API with one bot token."""
+
+    def __init__(
+        self, *, token: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0
+    ) -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self._token = token
+        self._client = WebClient(
+            token=token, base_url=self.base_url, timeout=int(max(timeout, 1)), retry_handlers=[]
+        )
+        self._directory: dict[str, str] | None = None
+        self._loaded_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"SlackChat(base_url={self.base_url!r})"
+
+    def create_channel(self, name: str, *, private: bool) -> str:
+        data = self._call(
+            "conversations.create",
+            lambda: self._client.conversations_create(name=name, is_private=private),
+        )
+        channel = data.get("channel") or {}
+        channel_id = channel.get("id") if isinstance(channel, dict) else None
+        if not isinstance(channel_id, str):
+            raise PermanentFailure("Slack conversations.create: no channel id in the answer")
+        return channel_id
+
+    def invite(self, channel: str, users: list[str]) -> None:
+        if not users:
+            return
+        try:
+            self._call(
+                "conversations.invite",
+                lambda: self._client.conversations_invite(channel=channel, users=users),
+            )
+        except PermanentFailure as exc:
+            # Inviting someone already there is what a retried job does: not a failure.
+            if "already_in_channel" not in exc.reason and "cant_invite_self" not in exc.reason:
+                raise
+
+    def set_topic(self, channel: str, topic: str) -> None:
+        self._call(
+            "conversations.setTopic",
+            lambda: self._client.conversations_setTopic(channel=channel, topic=topic),
+        )
+
+    def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str:
+        data = self._call(
+            "chat.postMessage",
+            lambda: self._client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, unfurl_links=False
+            ),
+        )
+        ts = data.get("ts")
+        return ts if isinstance(ts, str) else ""
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
+        self._call(
+            "chat.update",
+            lambda: self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
+        )
+
+    def pin(self, channel: str, ts: str) -> None:
+        try:
+            self._call("pins.add", lambda: self._client.pins_add(channel=channel, timestamp=ts))
+        except PermanentFailure as exc:
+            if "already_pinned" not in exc.reason:
+                raise
+
+    def archive(self, channel: str) -> None:
+        try:
+            self._call(
+                "conversations.archive", lambda: self._client.conversations_archive(channel=channel)
+            )
+        except PermanentFailure as exc:
+            if "already_archived" not in exc.reason:
+                raise
+
+    def message(self, channel: str, ts: str) -> ChatMessage | None:
+        data = self._call(
+            "conversations.history",
+            lambda: self._client.conversations_history(
+                channel=channel, latest=ts, inclusive=True, limit=1
+            ),
+        )
+        for item in data.get("messages") or []:
+            if isinstance(item, dict) and item.get("ts") == ts:
+                user = item.get("user")
+                return ChatMessage(
+                    user if isinstance(user, str) else None, str(item.get("text") or ""), ts
+                )
+        return None
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        data = self._call(
+            "chat.getPermalink",
+            lambda: self._client.chat_getPermalink(channel=channel, message_ts=ts),
+        )
+        link = data.get("permalink")
+        return link if isinstance(link, str) else None
+
+    def user_id(self, address: str) -> str | None:
+        """The member id for a configured `slack:` address (an id or an email)."""
+        address = address.strip()
+        if _USER_ID.match(address):
+            return address
+        if address.startswith("@"):
+            name = address[1:].lower()
+            found = self._members().get(name)
+            if found is None and time.monotonic() - self._loaded_at > DIRECTORY_REFRESH:
+                self._directory = None  # someone who joined since the last look-up
+                found = self._members().get(name)
+            return found
+        if "@" in address:
+            try:
+                data = self._call(
+                    "users.lookupByEmail", lambda: self._client.users_lookupByEmail(email=address)
+                )
+            except PermanentFailure:
+                return None
+            user = data.get("user") or {}
+            found = user.get("id") if isinstance(user, dict) else None
+            return found if isinstance(found, str) else None
+        return None
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self._call("views.open", lambda: self._client.views_open(trigger_id=trigger_id, view=view))
+
+    def _members(self) -> dict[str, str]:
+        """Member ids by name and display name (`users.list`), fetched once per adapter."""
+        if self._directory is None:
+            directory: dict[str, str] = {}
+            cursor: str | None = None
+            for _page in range(50):
+                data = self._call(
+                    "users.list", partial(self._client.users_list, limit=200, cursor=cursor)
+                )
+                for member in data.get("members") or []:
+                    if not isinstance(member, dict) or member.get("deleted"):
+                        continue
+                    profile = member.get("profile") or {}
+                    for name in (member.get("name"), profile.get("display_name")):
+                        if isinstance(name, str) and name and isinstance(member.get("id"), str):
+                            directory.setdefault(name.lower(), member["id"])
+                meta = data.get("response_metadata") or {}
+                cursor = meta.get("next_cursor") if isinstance(meta, dict) else None
+                if not cursor:
+                    break
+            self._directory, self._loaded_at = directory, time.monotonic()
+        return self._directory
+
+    def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
+        try:
+            response = call()
+        except SlackApiError as exc:
+            raise self._failure(method, exc) from None
+        except SlackClientError as exc:
+            raise PermanentFailure(f"Slack {method}: {self._clean(str(exc))}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise TemporaryFailure(
+                f"cannot reach Slack: {type(exc).__name__}: {self._clean(str(exc))}"
+            ) from None
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    def _failure(self, method: str, exc: SlackApiError) -> TemporaryFailure | PermanentFailure:
+        response = exc.response
+        status = int(response.status_code)
+        data = response.data if isinstance(response.data, dict) else {}
+        error = str(data.get("error") or "")
+        reason = f"Slack {method}: " + self._clean(
+            (f"HTTP {status}: {error}" if error else f"HTTP {status}") if status != 200 else error
+        )
+        if status == 429 or error in TEMPORARY_ERRORS or is_temporary_status(status):
+            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+            retry_after = headers.get("retry-after")
+            if isinstance(retry_after, list):
+                retry_after = retry_after[0] if retry_after else None
+            return TemporaryFailure(
+                reason, retry_after=parse_retry_after(str(retry_after) if retry_after else None)
+            )
+        if error == "name_taken":
+            return NameTaken(reason)
+        return PermanentFailure(reason)
+
+    def _clean(self, text: str) -> str:
+        return shorten(redact(text, self._token))

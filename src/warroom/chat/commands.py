@@ -1,0 +1,253 @@
+"""`/incident` and the opening message's buttons, run as the mapped warroom user.
+
+Each command opens its own unit of work and calls the incident services, so Slack users
+meet the same rules as the API (visibility, authority); a refusal is answered ephemerally
+with the service's own message, which names who may.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from warroom.auth.logic import Principal, Role
+from warroom.chat import logic
+from warroom.chat.adapters import ChatPort
+from warroom.chat.job import person_for_slack
+from warroom.chat.service import incident_for_channel
+from warroom.context import AppContext
+from warroom.errors import NotFound, WarroomError
+from warroom.incidents import service as incidents
+from warroom.incidents.logic import Status
+from warroom.incidents.models import Incident
+from warroom.incidents.schemas import EventCreate, IncidentCreate
+from warroom.notifications.ports import DeliveryFailure
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a Slack request, and where."""
+
+    user_id: str
+    user_name: str = ""
+    channel_id: str = ""
+    trigger_id: str = ""
+
+
+def reply(text: str, *, public: bool = False) -> dict[str, Any]:
+    """A slash-command answer: ephemeral (only the caller sees it) unless `public`."""
+    return {"response_type": "in_channel" if public else "ephemeral", "text": text}
+
+
+def principal_for(ctx: AppContext, caller: Caller) -> Principal | None:
+    handle = person_for_slack(ctx.config, caller.user_id, caller.user_name)
+    if handle is None:
+        return None
+    return Principal(name=f"slack:{caller.user_id}", role=Role.RESPONDER, user=handle)
+
+
+def unmapped(caller: Caller) -> dict[str, Any]:
+    return reply(
+        f"Your Slack account ({caller.user_id}) is not mapped to a warroom user, so nothing "
+        f"was changed. Ask an admin to add `slack: {caller.user_id}` to your user in the "
+        "warroom configuration."
+    )
+
+
+def run_command(
+    ctx: AppContext, caller: Caller, text: str, port: ChatPort | None = None
+) -> dict[str, Any]:
+    """Run one `/incident …` and return Slack's answer."""
+    try:
+        command = logic.parse_command(text)
+    except logic.CommandError as exc:
+        return reply(f"{exc}\n\n{logic.HELP}")
+    if command.verb == "help":
+        return reply(logic.HELP)
+    who = principal_for(ctx, caller)
+    if who is None:
+        return unmapped(caller)
+    if command.verb == "declare" and not command.rest and port is not None and caller.trigger_id:
+        modal = logic.declare_modal([s.name for s in ctx.config.severities], caller.channel_id)
+        try:
+            port.open_view(caller.trigger_id, modal)
+        except DeliveryFailure as exc:
+            return reply(
+                f"Could not open the form ({exc.reason}); "
+                "use `/incident declare SEVERITY TITLE` instead."
+            )
+        return {}
+    try:
+        if command.verb == "resolve" and not command.rest and port and caller.trigger_id:
+            return _resolve_form(ctx, caller, who, command, port)
+        return _run(ctx, caller, who, command)
+    except WarroomError as exc:
+        return reply(f"Refused: {logic.escape(exc.message)}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return reply(f"Refused: {where}: {first.get('msg')}")
+
+
+def _target(
+    ctx: AppContext, session: Any, caller: Caller, who: Principal, key: str | None
+) -> Incident:
+    if key is None:
+        found = incident_for_channel(session, caller.channel_id) if caller.channel_id else None
+        if found is None:
+            raise NotFound("name the incident (INC-N), or run the command in its channel")
+        key = found.key
+    return incidents.get(session, key=key, viewer=who, for_update=True)
+
+
+def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command) -> dict[str, Any]:
+    now = ctx.clock.now()
+    with ctx.db.unit_of_work() as uow:
+        session = uow.session
+        if command.verb == "declare":
+            title, severity = command.rest, None
+            words = command.rest.split(maxsplit=1)
+            if words and ctx.config.severity(words[0]) is not None:
+                level = ctx.config.severity(words[0])
+                assert level is not None
+                severity = level.name
+                title = words[1] if len(words) > 1 else ""
+            if not title.strip():
+                return reply("usage: /incident declare [SEVERITY] TITLE")
+            severity = severity or ctx.config.severities[-1].name
+            incident = incidents.declare(
+                session,
+                config=ctx.config,
+                data=IncidentCreate(title=title, severity=severity),
+                actor=who,
+                now=now,
+            )
+            key = incident.key
+            uow.commit()
+            return reply(
+                f"{key} declared at {severity} by {who.actor}: {logic.escape(title)}", public=True
+            )
+        incident = _target(ctx, session, caller, who, command.incident)
+        key = incident.key
+        if command.verb == "ack":
+            incidents.acknowledge(session, incident=incident, actor=who, now=now)
+            text = f"{key} acknowledged by {who.actor}"
+        elif command.verb in ("status", "resolve"):
+            raw = command.args[0] if command.verb == "status" else Status.RESOLVED.value
+            try:
+                status = Status(raw.lower())
+            except ValueError:
+                allowed = ", ".join(s.value for s in Status)
+                return reply(f"unknown status {raw!r}; one of: {allowed}")
+            incidents.change_status(
+                session,
+                incident=incident,
+                status=status,
+                message=command.rest or None,
+                public=False,
+                actor=who,
+                now=now,
+            )
+            text = f"{key} is now {status.value} ({who.actor})"
+        elif command.verb == "note":
+            if not command.rest:
+                return reply("usage: /incident note [INC-N] TEXT")
+            incidents.add_event(
+                session,
+                incident=incident,
+                data=EventCreate(type="note", description=command.rest),
+                actor=who,
+                now=now,
+            )
+            text = f"Note added to {key} by {who.actor}"
+        elif command.verb == "severity":
+            incidents.change_severity(
+                session,
+                config=ctx.config,
+                incident=incident,
+                severity=command.args[0],
+                reason=command.rest or f"changed from Slack by {who.actor}",
+                actor=who,
+                now=now,
+            )
+            text = f"{key} is now {incident.severity} ({who.actor})"
+        else:  # assign, claim
+            role = logic.role_name(command.args[0])
+            if command.verb == "claim":
+                user = who.user
+            else:
+                user_id, name = logic.mentioned_user(command.args[1])
+                user = person_for_slack(ctx.config, user_id or "", name) if user_id else None
+                user = user or (name if ctx.config.user(name) else None)
+                if user is None:
+                    return reply(f"{logic.escape(command.args[1])} is not a warroom user")
+            assert user is not None
+            incidents.assign_role(
+                session,
+                config=ctx.config,
+                incident=incident,
+                role=role,
+                user=user,
+                actor=who,
+                now=now,
+            )
+            text = f"{logic.role_label(role)} of {key}: {user}"
+        uow.commit()
+    return reply(text, public=True)
+
+
+def _resolve_form(
+    ctx: AppContext, caller: Caller, who: Principal, command: logic.Command, port: ChatPort
+) -> dict[str, Any]:
+    with ctx.db.unit_of_work() as uow:
+        incident = _target(ctx, uow.session, caller, who, command.incident)
+        key, title = incident.key, incident.title
+    try:
+        port.open_view(caller.trigger_id, logic.resolve_modal(key, title))
+    except DeliveryFailure as exc:
+        return reply(f"Could not open the form ({exc.reason}); use `/incident resolve {key} TEXT`.")
+    return {}
+
+
+def run_resolve_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:
+    """The resolve modal was submitted: resolve, or show why not in the form."""
+    message = logic.submitted(view, "message")
+    if not message:
+        return {"response_action": "errors", "errors": {"message": "Say how it was resolved"}}
+    key = str(view.get("private_metadata") or "")
+    answer = run_command(ctx, caller, f"resolve {key} {message}")
+    if answer.get("response_type") != "in_channel":
+        return {"response_action": "errors", "errors": {"message": answer.get("text", "")[:150]}}
+    return {}
+
+
+def run_declare_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:
+    """The declare modal was submitted: declare, or show the errors in the form."""
+    title, severity = logic.submitted(view, "title"), logic.submitted(view, "severity")
+    errors = {}
+    if not title:
+        errors["title"] = "Say what is happening"
+    if ctx.config.severity(severity) is None:
+        errors["severity"] = "Choose a severity"
+    if errors:
+        return {"response_action": "errors", "errors": errors}
+    answer = run_command(ctx, caller, f"declare {severity} {title}")
+    if answer.get("response_type") != "in_channel":
+        return {"response_action": "errors", "errors": {"title": answer.get("text", "")[:150]}}
+    return {}
+
+
+def run_action(ctx: AppContext, caller: Caller, action_id: str, value: str) -> dict[str, Any]:
+    """A button of the opening message, as the command it stands for."""
+    verbs = {
+        "warroom_ack": "ack",
+        "warroom_claim_ic": "claim",
+        "warroom_resolve": "resolve",
+    }
+    verb = verbs.get(action_id)
+    if verb is None:
+        return reply(f"unknown action {action_id!r}")
+    text = f"{verb} {value}" + (" ic" if verb == "claim" else "")
+    return run_command(ctx, caller, text)

@@ -1,0 +1,229 @@
+"""Local administration: serve, engine, db, config validate, doctor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from warroom import __version__
+from warroom.cli.local import config_problems_exit, database, note_database, safe_url, settings_from
+from warroom.cli.options import JsonOpt
+from warroom.cli.output import err, fail, out, plural, print_json
+
+app = typer.Typer()
+db_app = typer.Typer(help="The database schema (local).", no_args_is_help=True)
+config_app = typer.Typer(help="The YAML configuration (local).", no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Listen address (default: WARROOM_HOST, else 127.0.0.1).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="Listen port (default: WARROOM_PORT, else 8080).",
+            show_default=False,
+        ),
+    ] = None,
+    no_migrate: Annotated[
+        bool, typer.Option("--no-migrate", help="Do not upgrade the schema at start.")
+    ] = False,
+    no_engine: Annotated[
+        bool,
+        typer.Option(
+            "--no-engine",
+            help="Serve only: leave routing, timers and notifications to `warroom engine`.",
+        ),
+    ] = False,
+) -> None:
+    """Run the API, the web UI and (unless --no-engine) the engine."""
+    import copy
+
+    import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
+    from uvicorn.config import LOGGING_CONFIG
+
+    from warroom.app import build_context, create_app
+    from warroom.config.loader import ConfigError
+
+    settings = settings_from(
+        host=host,
+        port=port,
+        auto_migrate=False if no_migrate else None,
+        engine=False if no_engine else None,
+    )
+    note_database(settings, creating_is_normal=True)
+    try:
+        ctx = build_context(settings)
+    except ConfigError as exc:
+        err.print(f"error: the configuration at {settings.config} has problems:", markup=False)
+        config_problems_exit(exc.problems)
+    except (SQLAlchemyError, ValueError) as exc:
+        fail(f"cannot use the database {safe_url(settings.database_url)}: {exc}")
+    application = create_app(ctx)
+
+    # Everything on stderr, the access log included, and warroom's own log beside uvicorn's.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    log_config.setdefault("filters", {})["redact"] = {"()": "warroom.logsafe.RedactSecrets"}
+    log_config["handlers"]["access"]["filters"] = ["redact"]
+    log_config["loggers"]["warroom"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    shown_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    err.print(
+        f"warroom {__version__} on http://{shown_host}:{settings.port} "
+        f"(database {safe_url(settings.database_url)}, "
+        f"config {settings.config or 'built-in defaults'})",
+        markup=False,
+    )
+    uvicorn.run(application, host=settings.host, port=settings.port, log_config=log_config)
+
+
+@app.command()
+def engine(
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.1, help="Seconds between passes when idle.")
+    ] = 1.0,
+) -> None:
+    """Run the engine alone: alert routing, auto-declaration, heartbeats, timers."""
+    import gc
+    import signal
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from warroom.app import build_context, prepare
+    from warroom.config.loader import ConfigError
+    from warroom.engine.runner import Engine
+    from warroom.jobs import all_jobs
+
+    settings = settings_from()
+    note_database(settings, creating_is_normal=True)
+    try:
+        ctx = build_context(settings)
+        prepare(ctx)
+    except ConfigError as exc:
+        err.print(f"error: the configuration at {settings.config} has problems:", markup=False)
+        config_problems_exit(exc.problems)
+    except (SQLAlchemyError, ValueError) as exc:
+        fail(f"cannot use the database {safe_url(settings.database_url)}: {exc}")
+    runner = Engine(ctx, all_jobs(ctx), poll_seconds=poll)
+    gc.collect()
+    gc.freeze()  # start-up objects live as long as the process (see app.py)
+    signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
+    err.print(f"warroom engine {__version__} on {safe_url(settings.database_url)}", markup=False)
+    try:
+        runner.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ctx.db.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the schema at WARROOM_DATABASE_URL to the latest revision."""
+    from warroom.migrations import current
+
+    settings = settings_from()
+    with database(settings, migrate=True) as db:
+        revision = current(db.engine)
+    err.print(f"database {safe_url(settings.database_url)} is at revision {revision}", markup=False)
+
+
+@config_app.command("validate")
+def config_validate(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PATH",
+            envvar="WARROOM_CONFIG",
+            exists=True,
+            help="A YAML file or a folder of them (default: WARROOM_CONFIG).",
+            show_default=False,
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a configuration; print every problem as file:line: field: message."""
+    from warroom.config.loader import ConfigError
+    from warroom.configuration import load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        if as_json:
+            print_json(
+                {
+                    "ok": False,
+                    "problems": [
+                        {"file": p.file, "line": p.line, "field": p.field, "message": p.message}
+                        for p in exc.problems
+                    ],
+                }
+            )
+        config_problems_exit(exc.problems)
+    counts = {
+        "severities": len(config.severities),
+        "incident_types": len(config.incident_types),
+        "roles": len(config.roles),
+        "users": len(config.users),
+        "teams": len(config.teams),
+        "services": len(config.services),
+        "runbooks": len(config.runbooks),
+    }
+    if as_json:
+        print_json(
+            {"ok": True, "severities": [s.name for s in config.severities], "counts": counts}
+        )
+        return
+    summary = ", ".join(plural(n, k.replace("_", " ")) for k, n in counts.items())
+    names = "/".join(s.name for s in config.severities)
+    out.print(Text(f"ok: {path}: {summary} (severities {names})"))
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check the configuration, the database, the notification channels and the engine;
+    say what would stop a page. Exit status 1 when something would."""
+    from warroom.clock import SystemClock
+    from warroom.doctor import check
+
+    settings = settings_from()
+    findings = check(settings, now=SystemClock().now())
+    failed = any(f.level == "fail" for f in findings)
+    if as_json:
+        print_json({"ok": not failed, "findings": [f.as_dict() for f in findings]})
+    else:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column()
+        style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        for finding in findings:
+            table.add_row(
+                finding.area,
+                Text(finding.level.upper(), style=style[finding.level]),
+                Text(finding.message),
+            )
+        out.print(table)
+        if failed:
+            err.print("a page would not get through: see FAIL above", markup=False)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,134 @@
+"""Escalation's bookkeeping: timer kinds, once-markers, paging generations, timeline notes.
+
+A once-marker is a finished timer row of kind `once`: the timers' unique key turns "only
+once" into one INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from warroom.config.schema import WarroomConfig
+from warroom.db import insert_ignoring_conflict
+from warroom.engine import timers
+from warroom.engine.models import Timer
+from warroom.incidents import service as incidents
+from warroom.incidents.models import Incident
+from warroom.timeline.logic import EventSource, EventType
+
+log = logging.getLogger("warroom.escalation")
+
+ESCALATE, ACK_TIMEOUT, MATRIX, ONCE = "escalate", "ack_timeout", "matrix", "once"
+#: Every kind escalation schedules (resolving an incident cancels them all).
+KINDS = (ESCALATE, ACK_TIMEOUT, MATRIX)
+ACTOR = "warroom"
+FINISHED = ("resolved", "closed")
+
+
+def config_of(session: Session) -> WarroomConfig:
+    config: WarroomConfig = session.info["config"]
+    return config
+
+
+def is_open(incident: Incident) -> bool:
+    return incident.status not in FINISHED
+
+
+def _fit(key: str) -> str:
+    """Keys are at most 255 characters; a longer one keeps its start and a digest."""
+    if len(key) <= 200:
+        return key
+    return key[:150] + ":" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def once(session: Session, key: str, *, now: datetime, incident_id: int | None = None) -> bool:
+    """Record that `key` happened; True only the first time (see the module docstring)."""
+    values = {
+        "kind": ONCE,
+        "key": _fit(key),
+        "due_at": now,
+        "payload": {},
+        "status": timers.DONE,
+        "incident_id": incident_id,
+        "attempts": 0,
+        "created_at": now,
+        "finished_at": now,
+    }
+    stmt = insert_ignoring_conflict(session, Timer, values, conflict=["key"])
+    return session.execute(stmt).first() is not None
+
+
+def marked(session: Session, key: str) -> bool:
+    return session.scalar(select(Timer.id).where(Timer.key == _fit(key))) is not None
+
+
+def generation(session: Session, incident_id: int, prefix: str) -> int:
+    """A number not yet used in keys starting with `prefix` (timers that were cancelled
+    keep their keys, so a re-armed timer needs a new one)."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(Timer)
+        .where(Timer.incident_id == incident_id, Timer.key.startswith(prefix, autoescape=True))
+    )
+    return int(count or 0)
+
+
+def has_pending(session: Session, incident_id: int, kind: str, prefix: str | None = None) -> bool:
+    query = select(Timer.id).where(
+        Timer.incident_id == incident_id, Timer.kind == kind, Timer.status == timers.PENDING
+    )
+    if prefix is not None:
+        query = query.where(Timer.key.startswith(prefix, autoescape=True))
+    return session.scalar(query.limit(1)) is not None
+
+
+def note(
+    session: Session,
+    incident: Incident,
+    *,
+    key: str,
+    description: str,
+    now: datetime,
+    type: EventType = EventType.ESCALATION,
+    timestamp: datetime | None = None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Write an automation timeline event once per `key`; return whether it was written."""
+    if not once(session, f"tl:{key}", now=now, incident_id=incident.id):
+        return False
+    incidents.record(
+        session,
+        incident=incident,
+        type=type,
+        description=description,
+        now=now,
+        actor=ACTOR,
+        source=EventSource.AUTOMATION,
+        timestamp=timestamp,
+        details=details,
+    )
+    return True
+
+
+def role_holder(incident: Incident, role: str) -> str | None:
+    return next((r.user for r in incident.roles if r.role == role), None)
+
+
+def iso_time(value: datetime) -> str:
+    return value.isoformat()
+
+
+def parse_time(value: object, default: datetime) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return default
+        return parsed
+    return default

@@ -1,0 +1,1 @@
+"""Robustness: bounded input, body limits, database faults, timeouts (docs/robustness.md)."""

@@ -1,0 +1,1 @@
+"""Postmortems and action items: learning from an incident (docs/postmortems.md)."""
