@@ -26,6 +26,9 @@ def test_counts_lag_and_token(
 ) -> None:
     # The test client's address ("testclient") is not on the allow-list: a token is needed.
     assert client.get("/metrics").status_code == 401
+    # Behind the guard: a NUL character in the query is refused before the route runs.
+    nul = client.get("/metrics?name=%00", headers={"Authorization": f"Bearer {api_tokens.viewer}"})
+    assert nul.status_code == 422 and nul.json()["error"]["details"][0]["field"] == "name"
     h = {"Authorization": f"Bearer {api_tokens.viewer}"}
     for severity in ("SEV1", "SEV2", "SEV2"):
         r = client.post(

@@ -199,3 +199,29 @@ def test_a_csv_with_an_unknown_column_names_it(client: TestClient, api_tokens: T
     assert {"row": 1, "field": "colour", "message": "Extra inputs are not permitted"} in (
         r.json()["error"]["details"]["problems"]
     )
+
+
+def test_csv_import_behind_the_guard(client: TestClient, api_tokens: Tokens) -> None:
+    csv_headers = {"Content-Type": "text/csv"}
+    # No token: 401 before the body is read, nothing stored.
+    r = client.post("/api/v1/import/incidents", content=CSV.encode(), headers=csv_headers)
+    assert r.status_code == 401
+    admin = {**auth(api_tokens.admin), **csv_headers}
+    # Over the server's body limit (WARROOM_MAX_BODY_BYTES, 1 MiB by default): 413 naming
+    # the body, nothing stored.
+    padding = "".join(f"BIG-{i},{'x' * 200},SEV3,,2024-01-07T10:00:00Z,,\n" for i in range(5500))
+    big = CSV.split("\n", 1)[0] + "\n" + padding
+    assert len(big.encode()) > 1024 * 1024
+    r = client.post("/api/v1/import/incidents", content=big.encode(), headers=admin)
+    assert r.status_code == 413 and r.json()["error"]["details"][0]["field"] == "body"
+    assert count(client, api_tokens.admin) == 0
+    # A NUL character in a cell: refused naming the row and field, nothing stored.
+    bad = CSV.replace("Queue backlog", "Queue\x00backlog")
+    r = client.post("/api/v1/import/incidents", content=bad.encode(), headers=admin)
+    assert 400 <= r.status_code < 500, r.text
+    assert "title" in r.text
+    assert count(client, api_tokens.admin) == 0
+    # Within the limit, a text/csv body goes through the guard untouched.
+    r = client.post("/api/v1/import/incidents", content=CSV.encode(), headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["created"] == 2 and count(client, api_tokens.admin) == 2

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +31,20 @@ from warroom.timeline.logic import EventSource, EventType
 from warroom.timeline.models import TimelineEvent
 
 MAX_ROWS = 100_000
-_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+def _storable(value: str) -> str:
+    """Refuse a NUL character: no database stores one in text (a CSV cell may hold one)."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character (\\u0000)")
+    return value
+
+
+_Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(_storable),
+]
 
 
 class ImportRow(BaseModel):
@@ -37,7 +57,9 @@ class ImportRow(BaseModel):
     severity: _Text
     type: _Text | None = None
     services: list[_Text] = Field(default_factory=list, max_length=50)
-    description: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    description: Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_storable)] = (
+        ""
+    )
     restricted: bool | None = None
     affected_users: int | None = Field(default=None, ge=0)
     started_at: AwareDatetime | None = None
