@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import alerta, engine, ingest, oncall, paging, status_page
+from bench import alerta, engine, ingest, oncall, paging, reports, status_page
 from bench.common import cleanup, emit, emit_machine_busy, install_signal_handlers, note
 from bench.load import LoadGenerator
 
@@ -118,6 +118,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             "/status and summary.json, database up and down, vs nginx",
             status_page.run_benchmark,
         ),
+        Benchmark("reports", "the metrics report over 100,000 incidents", reports.run_benchmark),
     )
 }
 DEFAULT = [

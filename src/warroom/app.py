@@ -52,6 +52,8 @@ from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
 from warroom.postmortems.views import router as postmortems_router
+from warroom.reports.exposition import router as prometheus_router
+from warroom.reports.views import router as reports_router
 from warroom.runbooks.views import router as runbooks_router
 from warroom.security.audit_views import router as audit_router
 from warroom.security.breach_views import router as breach_router
@@ -166,6 +168,8 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(security_router)
     app.include_router(breach_router)
     app.include_router(audit_router)
+    app.include_router(reports_router)
+    app.include_router(prometheus_router)
     mount_web(app)
     mount_status_page(app, ctx)
     # The hottest routes skip FastAPI's routing (same handlers; see direct_routes).

@@ -13,6 +13,7 @@ from warroom.integrations.models import Integration
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.oncall.models import ScheduleOverride, StoredSchedule
 from warroom.postmortems.models import ActionItem, Postmortem, PostmortemRevision
+from warroom.reports.models import ImportedIncident
 from warroom.runbooks.models import Approval, ChecklistStep
 from warroom.security.models import (
     AuditEntry,
@@ -43,6 +44,7 @@ __all__ = [
     "EvidenceItem",
     "Handoff",
     "Heartbeat",
+    "ImportedIncident",
     "Incident",
     "IncidentParticipant",
     "IncidentRole",

@@ -25,6 +25,7 @@ from warroom import __version__
 from warroom.cli import admin, alerts, credentials, incidents, oncall, triage
 from warroom.handoffs.cli import app as handoffs_app
 from warroom.postmortems.cli import app as postmortems_app
+from warroom.reports.cli import app as reports_app
 from warroom.runbooks.cli import app as runbooks_app
 from warroom.security.cli import app as security_app
 from warroom.statuspage.cli import app as statuspage_app
@@ -56,6 +57,7 @@ app.add_typer(security_app)  # evidence, breach, audit (docs/security.md)
 app.add_typer(statuspage_app)  # status-page, update (docs/status-page.md)
 app.add_typer(runbooks_app)  # checklist (docs/runbooks.md)
 app.add_typer(handoffs_app)  # handoff, handoff confirm (docs/handoffs.md)
+app.add_typer(reports_app)  # report, import (docs/reports.md)
 
 
 def _print_version(value: bool) -> None:

@@ -56,6 +56,7 @@ from warroom.config.people import (
     User,
 )
 from warroom.config.postmortems import LearningConfig
+from warroom.config.reports import ReportsConfig
 from warroom.config.runbooks import HandoffsConfig, Runbook, runbook_problems
 from warroom.config.security import SecurityConfig
 from warroom.config.statuspage import StatusPageConfig
@@ -245,6 +246,7 @@ class WarroomConfig(Strict):
     # Evidence locker, regulatory clocks (docs/security.md).
     security: SecurityConfig = SecurityConfig()
     status_page: StatusPageConfig = StatusPageConfig()  # docs/status-page.md
+    reports: ReportsConfig = ReportsConfig()  # docs/reports.md
 
     @model_validator(mode="after")
     def _references_resolve(self, info: ValidationInfo) -> WarroomConfig:

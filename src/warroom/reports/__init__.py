@@ -1,0 +1,1 @@
+"""Insight: incident metrics, periodic reports, history import, warroom's own health."""

@@ -1,0 +1,201 @@
+"""`warroom report …` and `warroom import incidents FILE`: through the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from warroom.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
+
+API = "/api/v1"
+
+UrlOpt = Annotated[
+    str,
+    typer.Option(
+        "--url", envvar="WARROOM_URL", help="The warroom server.", rich_help_panel="Server"
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="WARROOM_TOKEN",
+        help="API token (never printed).",
+        show_default=False,
+        rich_help_panel="Server",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    """Print data as indented JSON."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """End the command with the message on stderr."""
+    err.print(f"error: {escape(message)}")
+    raise typer.Exit(code)
+
+
+@contextmanager
+def api(url: str, token: str | None) -> Iterator[ApiClient]:
+    """Return a client whose failures end the command with exit status 1."""
+    with ApiClient(url, token) as client:
+        try:
+            yield client
+        except ApiError as exc:
+            fail(exc.describe())
+        except Unreachable as exc:
+            fail(str(exc))
+
+
+report_app = typer.Typer(help="Incident metrics and periodic reports.", no_args_is_help=True)
+import_app = typer.Typer(help="Import incident history.", no_args_is_help=True)
+
+
+class GroupByOpt(StrEnum):
+    SEVERITY = "severity"
+    SERVICE = "service"
+    TEAM = "team"
+    TYPE = "type"
+
+
+class FormatOpt(StrEnum):
+    MARKDOWN = "markdown"
+    HTML = "html"
+    JSON = "json"
+
+
+# `report` and `import`, added to the `warroom` command by one line in warroom.cli.
+app = typer.Typer()
+app.add_typer(report_app, name="report")
+app.add_typer(import_app, name="import")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _metrics_table(title: str, m: dict[str, Any]) -> Table:
+    table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+    for column in ("METRIC", "MEAN", "MEDIAN", "P90", "MEASURED", "MISSING"):
+        table.add_column(column)
+    for name in ("mttd", "mtta", "mttm", "mttr"):
+        s = m[name]
+        table.add_row(
+            name.upper(),
+            _duration(s["mean"]),
+            _duration(s["median"]),
+            _duration(s["p90"]),
+            str(s["measured"]),
+            str(s["missing"]),
+        )
+    return table
+
+
+@report_app.command("metrics")
+def metrics(
+    since: Annotated[str | None, typer.Option(help="ISO 8601 with a time zone.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 with a time zone.")] = None,
+    group_by: Annotated[GroupByOpt | None, typer.Option("--group-by")] = None,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show MTTD, MTTA, MTTM and MTTR (mean, median, p90), counts and rates."""
+    params: dict[str, Any] = {
+        "since": since,
+        "until": until,
+        "group_by": group_by.value if group_by else None,
+    }
+    with api(url, token) as client:
+        data = client.get(f"{API}/reports/metrics", params=params)
+    if as_json:
+        print_json(data)
+        return
+    mix = ", ".join(f"{k} {v}" for k, v in sorted(data["by_severity"].items()))
+    out.print(f"{data['count']} incidents" + (f" ({mix})" if mix else ""))
+    out.print(_metrics_table("all", data))
+    for group in data.get("groups", []):
+        out.print(_metrics_table(f"{data['group_by']} {group['key']}: {group['count']}", group))
+    for note in data.get("notes", []):
+        err.print(f"note: {note}")
+
+
+def _period(period: str) -> Any:
+    def command(
+        fmt: Annotated[FormatOpt, typer.Option("--format", case_sensitive=False)] = (
+            FormatOpt.MARKDOWN
+        ),
+        on: Annotated[
+            str | None, typer.Option(help="A date (YYYY-MM-DD) in the period; default: the last.")
+        ] = None,
+        tz: Annotated[str | None, typer.Option(help="IANA time zone; default: configured.")] = None,
+        url: UrlOpt = DEFAULT_URL,
+        token: TokenOpt = None,
+    ) -> None:
+        params: dict[str, Any] = {"format": fmt.value, "on": on, "tz": tz}
+        with api(url, token) as client:
+            if fmt is FormatOpt.JSON:
+                print_json(client.get(f"{API}/reports/{period}", params=params))
+            else:
+                typer.echo(client.get_text(f"{API}/reports/{period}", params=params), nl=False)
+
+    command.__doc__ = f"Print the {period} incident report."
+    return command
+
+
+for _name in ("daily", "weekly", "monthly", "quarterly", "annual"):
+    report_app.command(_name)(_period(_name))
+
+
+@import_app.command("incidents")
+def import_incidents(
+    path: Annotated[
+        Path, typer.Argument(metavar="FILE", help="FILE.json or FILE.csv", exists=True)
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count only.")] = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import incident history with explicit timestamps (all or nothing, idempotent)."""
+    text = path.read_text(encoding="utf-8-sig")
+    body: dict[str, Any]
+    if path.suffix.lower() == ".csv":
+        body = {"csv": text}
+    elif path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            fail(f"{path}: not JSON ({exc})", code=2)
+        body = {"incidents": data} if isinstance(data, list) else data
+    else:
+        fail(f"{path}: give a .json or .csv file", code=2)
+    suffix = "?dry_run=true" if dry_run else ""
+    with api(url, token) as client:
+        result = client.post(f"{API}/import/incidents{suffix}", body)
+    if as_json:
+        print_json(result)
+        return
+    verb = "would be created" if dry_run else "created"
+    out.print(f"{result['created']} {verb}, {result['skipped']} already imported (skipped)")
