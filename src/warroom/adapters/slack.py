@@ -57,8 +57,10 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
 _DIRECTORY_REFRESH = 300.0
 
 
-class SlackNotifier:
-    """Post `OutgoingMessage`s of channel `slack` as one bot token."""
+class SlackWebApi:
+    """One bot token's `slack_sdk.WebClient` at a base URL, with every way a call can fail
+    turned into a `TemporaryFailure` (Slack's Retry-After when given) or a
+    `PermanentFailure`; the SDK's own retries are off because the caller owns retries."""
 
     def __init__(
         self, *, token: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0
@@ -68,6 +70,51 @@ class SlackNotifier:
         self._client = WebClient(
             token=token, base_url=self.base_url, timeout=int(max(timeout, 1)), retry_handlers=[]
         )
+
+    def _guard(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
+        """Run one Web API call, turning every way it can fail into a delivery failure."""
+        try:
+            response = call()
+        except SlackApiError as exc:
+            raise self._api_failure(method, exc) from None
+        except SlackClientError as exc:
+            raise PermanentFailure(f"Slack {method}: {self._clean(str(exc))}") from None
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out
+            raise TemporaryFailure(
+                f"cannot reach Slack: {type(exc).__name__}: {self._clean(str(exc))}"
+            ) from None
+        data = response.data
+        return data if isinstance(data, dict) else {}
+
+    def _api_failure(self, method: str, exc: SlackApiError) -> TemporaryFailure | PermanentFailure:
+        response = exc.response
+        status = int(response.status_code)
+        data = response.data if isinstance(response.data, dict) else {}
+        error = str(data.get("error") or "")
+        if status != 200:
+            error = f"HTTP {status}: {error}" if error else f"HTTP {status}"
+        reason = f"Slack {method}: {self._clean(error)}"
+        if status == 429 or error in TEMPORARY_ERRORS or is_temporary_status(status):
+            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
+            retry_after = headers.get("retry-after")
+            if isinstance(retry_after, list):
+                retry_after = retry_after[0] if retry_after else None
+            return TemporaryFailure(
+                reason, retry_after=parse_retry_after(str(retry_after) if retry_after else None)
+            )
+        return PermanentFailure(reason)
+
+    def _clean(self, text: str) -> str:
+        return shorten(redact(text, self._token))
+
+
+class SlackNotifier(SlackWebApi):
+    """Post `OutgoingMessage`s of channel `slack` as one bot token."""
+
+    def __init__(
+        self, *, token: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0
+    ) -> None:
+        super().__init__(token=token, base_url=base_url, timeout=timeout)
         self._lock = threading.Lock()
         self._members: dict[str, str] = {}
         self._members_loaded_at: float | None = None
@@ -165,39 +212,3 @@ class SlackNotifier:
             if not cursor:
                 break
         return members
-
-    def _guard(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
-        """Run one Web API call, turning every way it can fail into a delivery failure."""
-        try:
-            response = call()
-        except SlackApiError as exc:
-            raise self._api_failure(method, exc) from None
-        except SlackClientError as exc:
-            raise PermanentFailure(f"Slack {method}: {self._clean(str(exc))}") from None
-        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out
-            raise TemporaryFailure(
-                f"cannot reach Slack: {type(exc).__name__}: {self._clean(str(exc))}"
-            ) from None
-        data = response.data
-        return data if isinstance(data, dict) else {}
-
-    def _api_failure(self, method: str, exc: SlackApiError) -> TemporaryFailure | PermanentFailure:
-        response = exc.response
-        status = int(response.status_code)
-        data = response.data if isinstance(response.data, dict) else {}
-        error = str(data.get("error") or "")
-        if status != 200:
-            error = f"HTTP {status}: {error}" if error else f"HTTP {status}"
-        reason = f"Slack {method}: {self._clean(error)}"
-        if status == 429 or error in TEMPORARY_ERRORS or is_temporary_status(status):
-            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
-            retry_after = headers.get("retry-after")
-            if isinstance(retry_after, list):
-                retry_after = retry_after[0] if retry_after else None
-            return TemporaryFailure(
-                reason, retry_after=parse_retry_after(str(retry_after) if retry_after else None)
-            )
-        return PermanentFailure(reason)
-
-    def _clean(self, text: str) -> str:
-        return shorten(redact(text, self._token))

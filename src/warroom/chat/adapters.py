@@ -6,7 +6,6 @@ Every failure becomes a `TemporaryFailure` (retry; Slack's Retry-After when give
 
 from __future__ import annotations
 
-import http.client
 import re
 import time
 from collections.abc import Callable
@@ -14,30 +13,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from warroom.adapters.slack import DEFAULT_BASE_URL, SlackWebApi
 from warroom.notifications.ports import (
     PermanentFailure,
     TemporaryFailure,
-    is_temporary_status,
-    parse_retry_after,
-    redact,
-    shorten,
 )
 
-DEFAULT_BASE_URL = "https://slack.com/api/"
-TEMPORARY_ERRORS = frozenset(
-    {
-        "ratelimited",
-        "rate_limited",
-        "fatal_error",
-        "internal_error",
-        "service_unavailable",
-        "request_timeout",
-    }
-)
 DIRECTORY_REFRESH = 300.0  # seconds before an unknown @name looks at the member list again
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
 
@@ -69,17 +53,13 @@ class ChatPort(Protocol):
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
 
 
-class SlackChat:
+class SlackChat(SlackWebApi):
     """`ChatPort` over Slack's Web API with one bot token."""
 
     def __init__(
         self, *, token: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0
     ) -> None:
-        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self._token = token
-        self._client = WebClient(
-            token=token, base_url=self.base_url, timeout=int(max(timeout, 1)), retry_handlers=[]
-        )
+        super().__init__(token=token, base_url=base_url, timeout=timeout)
         self._directory: dict[str, str] | None = None
         self._loaded_at = 0.0
 
@@ -222,38 +202,11 @@ class SlackChat:
         return self._directory
 
     def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
-        try:
-            response = call()
-        except SlackApiError as exc:
-            raise self._failure(method, exc) from None
-        except SlackClientError as exc:
-            raise PermanentFailure(f"Slack {method}: {self._clean(str(exc))}") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise TemporaryFailure(
-                f"cannot reach Slack: {type(exc).__name__}: {self._clean(str(exc))}"
-            ) from None
-        data = response.data
-        return data if isinstance(data, dict) else {}
+        return self._guard(method, call)
 
-    def _failure(self, method: str, exc: SlackApiError) -> TemporaryFailure | PermanentFailure:
-        response = exc.response
-        status = int(response.status_code)
-        data = response.data if isinstance(response.data, dict) else {}
-        error = str(data.get("error") or "")
-        reason = f"Slack {method}: " + self._clean(
-            (f"HTTP {status}: {error}" if error else f"HTTP {status}") if status != 200 else error
-        )
-        if status == 429 or error in TEMPORARY_ERRORS or is_temporary_status(status):
-            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
-            retry_after = headers.get("retry-after")
-            if isinstance(retry_after, list):
-                retry_after = retry_after[0] if retry_after else None
-            return TemporaryFailure(
-                reason, retry_after=parse_retry_after(str(retry_after) if retry_after else None)
-            )
-        if error == "name_taken":
-            return NameTaken(reason)
-        return PermanentFailure(reason)
-
-    def _clean(self, text: str) -> str:
-        return shorten(redact(text, self._token))
+    def _api_failure(self, method: str, exc: SlackApiError) -> TemporaryFailure | PermanentFailure:
+        failure = super()._api_failure(method, exc)
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        if isinstance(failure, PermanentFailure) and data.get("error") == "name_taken":
+            return NameTaken(str(failure))
+        return failure
