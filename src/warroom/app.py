@@ -60,6 +60,7 @@ from warroom.security.breach_views import router as breach_router
 from warroom.security.views import router as security_router
 from warroom.settings import Settings, get_settings
 from warroom.severity.views import router as classify_router
+from warroom.statuspage.serve import url_to_file
 from warroom.statuspage.views import mount_status_page
 from warroom.triage.views import router as triage_router
 from warroom.web.views import mount_web
@@ -181,7 +182,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
             ("POST", "/api/v1/integrations/alertmanager"): alertmanager_webhook,
         },
     )
-    install_guard(app, ctx.settings)
+    install_guard(app, ctx.settings, never_blocks=lambda path: url_to_file(path) is not None)
     return app
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -110,10 +111,20 @@ def _nul_parameter(raw: bytes) -> str | None:
 class Guard:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int, timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        timeout: float,
+        never_blocks: Callable[[str], bool] | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.timeout = timeout
+        # Reads answered from memory (the status page's snapshot): no request timeout to
+        # arm, since they cannot hang, and a crowd costs no task per request.
+        self._never_blocks = never_blocks
         self._bearer_routes: list[tuple[re.Pattern[str], set[str]]] | None = None
         self._streaming_routes: list[tuple[re.Pattern[str], set[str]]] | None = None
 
@@ -123,6 +134,13 @@ class Guard:
             return
         if self._streams(scope):
             await self._stream(scope, receive, send)
+            return
+        if (
+            self._never_blocks is not None
+            and scope["method"] in ("GET", "HEAD")
+            and self._never_blocks(scope["path"])
+        ):
+            await self._handle(scope, receive, send, {"started": False, "abandoned": False})
             return
         state = {"started": False, "abandoned": False}
 
