@@ -9,7 +9,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.conftest import Tokens
-from tests.integration.test_alert_routing import auth, timeline
+from tests.integration.test_alert_routing import (
+    am_alert,
+    auth,
+    make_integration,
+    post_am,
+    route,
+    timeline,
+)
+from tests.integration.test_web import login
 from warroom.clock import FakeClock
 from warroom.context import AppContext
 from warroom.engine.models import Notification
@@ -217,3 +225,75 @@ def test_roles_history_shows_how_long_each_role_was_held(
     mine = client.get("/api/v1/users/jane.smith/roles-history", headers=auth(api_tokens.jane))
     assert secret in {t["incident_id"] for t in mine.json()["tenures"]}
     assert client.get("/api/v1/users/jane.smith/roles-history").status_code == 401
+
+
+def test_the_handoff_carries_the_environment_and_the_next_update_due(
+    ctx: AppContext, client: TestClient, api_tokens: Tokens, clock: FakeClock
+) -> None:
+    for service, ends in (("payment-service", "10:30"), ("database", "11:00")):
+        r = client.post(
+            "/api/v1/maintenance",
+            json={"service": service, "ends_at": f"2024-03-15T{ends}:00Z", "reason": "Upgrade"},
+            headers=auth(api_tokens.responder),
+        )
+        assert r.status_code == 201, r.text
+    # Not begun yet: not open now, so not in the document.
+    r = client.post(
+        "/api/v1/maintenance",
+        json={"service": "payment-service", "starts_at": "2024-03-15T11:00:00Z",
+              "ends_at": "2024-03-15T12:00:00Z", "reason": "Later"},
+        headers=auth(api_tokens.responder),
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    for service, name in (("payment-service", "PaymentLatency"), ("database", "DbLatency")):
+        key = make_integration(client, api_tokens.admin, "alertmanager", service)
+        post_am(client, key, am_alert(name, instance=f"{service}-1"))
+    route(ctx)
+    key = _declare(client, api_tokens.jane, commander="jane.smith")
+    base = f"/api/v1/incidents/{key}"
+    client.put(base + "/roles/communications_lead", json={"user": "tom.nguyen"},
+               headers=auth(api_tokens.jane))  # fmt: skip
+    clock.advance(timedelta(minutes=5))
+    r = client.post(
+        base + "/events",
+        json={"type": "communication", "description": "Customers emailed"},
+        headers=auth(api_tokens.jane),
+    )
+    assert r.status_code in (200, 201), r.text
+    clock.advance(timedelta(minutes=3))
+    r = client.post(base + "/handoffs", json={"to": "bob.wilson"}, headers=auth(api_tokens.jane))
+    assert r.status_code == 201, r.text
+    doc = r.json()["document"]
+    # SEV1 updates every 15 minutes from the last communication (09:35).
+    assert doc["stakeholder_status"] == {
+        "last_update": "2024-03-15T09:35:00+00:00",
+        "next_update": "2024-03-15T09:50:00+00:00",
+        "update_overdue": False,
+        "contact": "tom.nguyen",
+    }
+    env = doc["environment_state"]
+    assert env["maintenance_windows"] == [
+        {"service": "payment-service", "reason": "Upgrade", "until": "2024-03-15T10:30:00+00:00"}
+    ]
+    assert env["alerts_silenced"] == [
+        "PaymentLatency firing (payment-service) until 2024-03-15T10:30:00+00:00"
+    ]
+    # The room shows the same due time; past it, the update is overdue, due now.
+    login(client, api_tokens.jane)
+    page = client.get(f"/incidents/{key}")
+    assert page.status_code == 200
+    assert 'id="next-update" class="muted">Next stakeholder update due' in page.text
+    assert 'datetime="2024-03-15T09:50:00+00:00"' in page.text
+    hid = r.json()["id"]
+    client.post(f"{base}/handoffs/{hid}/cancel", headers=auth(api_tokens.jane))
+    clock.advance(timedelta(minutes=30))
+    r = client.post(base + "/handoffs", json={"to": "bob.wilson"}, headers=auth(api_tokens.jane))
+    assert r.status_code == 201, r.text
+    status = r.json()["document"]["stakeholder_status"]
+    assert status["next_update"] == "2024-03-15T10:08:00+00:00" and status["update_overdue"]
+    page = client.get(f"/incidents/{key}")
+    assert 'class="flag">Stakeholder update overdue' in page.text
+    # A resolved incident has no cadence running: nothing is due.
+    r = client.post(base + "/status", json={"status": "resolved"}, headers=auth(api_tokens.jane))
+    assert r.status_code == 200, r.text
+    assert 'id="next-update"' not in client.get(f"/incidents/{key}").text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from warroom.handoffs.history import RoleChange, tenures, totals
@@ -94,3 +95,53 @@ def test_tenures_end_at_handover_standing_down_or_resolution() -> None:
         ("INC-3", ic, 10800.0, None),
     ]
     assert totals(found) == {ic: 14400.0, "scribe": 1200.0}
+
+
+def test_stakeholder_status_and_environment_state_come_from_the_snapshot() -> None:
+    due = T0 + timedelta(minutes=45)
+    snapshot = replace(
+        _snapshot(),
+        events=[
+            (T0, "declaration", "Declared SEV1"),
+            (T0 + timedelta(minutes=10), "communication", "Execs told"),
+            (T0 + timedelta(minutes=30), "communication", "Customers told"),
+            (T0 + timedelta(minutes=40), "note", "coffee"),
+        ],
+        next_update_due=due,
+        contact="sarah",
+        windows=[
+            ("payment-service", "Upgrade", T0 + timedelta(hours=1)),
+            ("payment-service", "Failover drill", T0 + timedelta(hours=2)),
+        ],
+        silenced=[("PaymentLatency firing", "payment-service"), ("Disk full", "search")],
+    )
+    doc = draft(snapshot, now=T0 + timedelta(minutes=40))
+    assert doc["stakeholder_status"] == {
+        "last_update": "2024-03-15T10:00:00+00:00",
+        "next_update": "2024-03-15T10:15:00+00:00",
+        "update_overdue": False,
+        "contact": "sarah",
+    }
+    # Silenced until the latest open window of its service ends; no window, no end.
+    assert doc["environment_state"] == {
+        "maintenance_windows": [
+            {"service": "payment-service", "reason": "Upgrade",
+             "until": "2024-03-15T10:30:00+00:00"},
+            {"service": "payment-service", "reason": "Failover drill",
+             "until": "2024-03-15T11:30:00+00:00"},
+        ],
+        "alerts_silenced": [
+            "PaymentLatency firing (payment-service) until 2024-03-15T11:30:00+00:00",
+            "Disk full (search)",
+        ],
+        "open_approvals": ["Customer data access (requested by mike)"],
+    }  # fmt: skip
+    # Due now (the cadence clock says so when overdue): overdue; none due, nothing overdue.
+    assert draft(snapshot, now=due)["stakeholder_status"]["update_overdue"] is True
+    quiet = draft(replace(snapshot, next_update_due=None, events=[]), now=due)
+    assert quiet["stakeholder_status"] == {
+        "last_update": None,
+        "next_update": None,
+        "update_overdue": False,
+        "contact": "sarah",
+    }

@@ -63,6 +63,43 @@ class Snapshot:
     done: Sequence[str]
     approvals: Sequence[str]
     next_update_due: datetime | None = None
+    # (service, reason, ends_at) of the maintenance windows open now on its services.
+    windows: Sequence[tuple[str, str, datetime]] = ()
+    # (summary, service) of the unresolved alerts of its services suppressed by maintenance.
+    silenced: Sequence[tuple[str, str]] = ()
+    # Who speaks to stakeholders (whom the update-cadence reminder goes to).
+    contact: str | None = None
+
+
+def stakeholder_status(snapshot: Snapshot, *, now: datetime) -> dict[str, Any]:
+    """The last communication, the next update due (and whether it is overdue), the contact."""
+    told = [ts for ts, kind, _ in snapshot.events if kind == "communication"]
+    due = snapshot.next_update_due
+    return {
+        "last_update": max(told).isoformat() if told else None,
+        "next_update": due.isoformat() if due else None,
+        "update_overdue": due is not None and due <= now,
+        "contact": snapshot.contact,
+    }
+
+
+def environment_state(snapshot: Snapshot) -> dict[str, Any]:
+    """The maintenance windows open now, the alerts they silence, the open approvals."""
+    until: dict[str, datetime] = {}
+    for service, _, ends_at in snapshot.windows:
+        until[service] = max(ends_at, until.get(service, ends_at))
+    return {
+        "maintenance_windows": [
+            {"service": service, "reason": reason, "until": ends_at.isoformat()}
+            for service, reason, ends_at in snapshot.windows
+        ],
+        "alerts_silenced": [
+            f"{summary} ({service})"
+            + (f" until {until[service].isoformat()}" if service in until else "")
+            for summary, service in snapshot.silenced
+        ],
+        "open_approvals": list(snapshot.approvals),
+    }
 
 
 def draft(snapshot: Snapshot, *, now: datetime, highlights: int = 10) -> dict[str, Any]:
@@ -93,12 +130,8 @@ def draft(snapshot: Snapshot, *, now: datetime, highlights: int = 10) -> dict[st
             for text, owner, due in snapshot.pending
         ],
         "open_questions": [],
-        "stakeholder_status": {
-            "next_update": snapshot.next_update_due.isoformat()
-            if snapshot.next_update_due
-            else None
-        },
-        "environment_state": {"open_approvals": list(snapshot.approvals)},
+        "stakeholder_status": stakeholder_status(snapshot, now=now),
+        "environment_state": environment_state(snapshot),
         "handoff_confirmed": {
             "outgoing_signature": None,
             "incoming_signature": None,

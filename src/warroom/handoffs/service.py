@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from warroom.alerts.models import Alert
 from warroom.auth.logic import Principal, Role
 from warroom.authority.check import authorize
 from warroom.config.authority import IC, Action
@@ -31,13 +32,17 @@ from warroom.incidents import checks
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
+from warroom.maintenance import service as maintenance
 from warroom.notifications.render import MessageKind
 from warroom.runbooks import approvals
 from warroom.runbooks import service as checklists
 from warroom.runbooks.logic import StepState, current_phase
+from warroom.sla import service as sla
 from warroom.timeline.logic import EventType
 
 UNCONFIRMED = "handoff_unconfirmed"
+#: The most silenced alerts a handoff document lists.
+MAX_SILENCED = 50
 
 
 def commander(incident: Incident) -> str | None:
@@ -68,6 +73,22 @@ def snapshot(
     phase = current_phase([(s.phase, s.state) for s in steps])
     holders = {r.role: r.user for r in incident.roles}
     open_steps = [s for s in steps if s.state == StepState.PENDING and s.phase == phase]
+    services = sorted({s.service for s in incident.services})
+    windows = [
+        w
+        for w in maintenance.list_windows(session, config=config, now=now, active=True)
+        if w.service in services
+    ]
+    silenced = session.execute(
+        select(Alert.summary, Alert.service)
+        .where(
+            Alert.service.in_(services),
+            Alert.suppressed.is_(True),
+            Alert.resolved_at.is_(None),
+        )
+        .order_by(Alert.id)
+        .limit(MAX_SILENCED)
+    )
     return Snapshot(
         key=incident.key,
         severity=incident.severity,
@@ -88,6 +109,10 @@ def snapshot(
             for a in approvals.list_for(session, incident)
             if a.status == approvals.PENDING
         ],
+        next_update_due=sla.next_update_due(session, config, incident, now=now),
+        windows=[(w.service, w.reason, w.ends_at) for w in windows],
+        silenced=[(summary, service) for summary, service in silenced],
+        contact=next((holders[r] for r in sla.COMMUNICATORS if holders.get(r)), None),
     )
 
 

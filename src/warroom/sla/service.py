@@ -40,6 +40,7 @@ from warroom.sla.logic import (
     MILESTONES,
     SlaClock,
     breach_text,
+    next_update,
     pending,
     reminder_text,
     warning_text,
@@ -195,6 +196,16 @@ def _last_update(session: Session, incident: Incident) -> datetime:
     if payload and payload.get("since"):
         return datetime.fromisoformat(str(payload["since"]))
     return incident.declared_at
+
+
+def next_update_due(
+    session: Session, config: WarroomConfig, incident: Incident, *, now: datetime
+) -> datetime | None:
+    """When the next update is due by the cadence clock (`now` if overdue); None if none runs."""
+    level = config.severity(incident.severity)
+    if level is None or not bookkeeping.is_open(incident):
+        return None
+    return next_update(_last_update(session, incident), level.update_interval, now)
 
 
 def arm_cadence(
