@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -73,6 +74,7 @@ def test_a_signed_slash_command_opens_a_channel_through_the_servers_engine(
                     "X-Slack-Signature": signature,
                     "Content-Type": "application/x-www-form-urlencoded",
                 }
+                declared = datetime.now(UTC)
                 answer = httpx.post(
                     f"{url}/api/v1/integrations/slack/commands", content=body, headers=headers
                 )
@@ -81,7 +83,7 @@ def test_a_signed_slash_command_opens_a_channel_through_the_servers_engine(
                 deadline = time.monotonic() + 15
                 while "pins.add" not in slack.methods() and time.monotonic() < deadline:
                     time.sleep(0.1)
-                channel = slack.channel_named("inc-1-ledger-sync-stalled")
+                channel = slack.channel_named(f"incident-{declared:%Y%m%d}-1")
                 assert channel is not None
                 # The engine's pages go to the same workspace (direct messages); the channel's
                 # calls are exactly these, in this order.

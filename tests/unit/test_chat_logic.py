@@ -130,6 +130,38 @@ def test_commands_parse_incident_and_arguments() -> None:
         logic.parse_command("assign INC-3 ic")
 
 
+def test_update_and_handoff_parse_and_say_their_usage() -> None:
+    update = logic.parse_command("update INC-7 internal,executive Failover done, watching")
+    assert update == logic.Command(
+        "update", "INC-7", ("internal,executive",), "Failover done, watching"
+    )
+    with pytest.raises(logic.CommandError, match="update \\[INC-N\\] AUDIENCE"):
+        logic.parse_command("update INC-7 internal")  # no message
+    handoff = logic.parse_command("handoff <@U0BOB000001|bob.wilson>")
+    assert handoff == logic.Command("handoff", None, ("<@U0BOB000001|bob.wilson>",), "")
+    assert logic.parse_command("handoff 7 confirm").args == ("confirm",)
+    with pytest.raises(logic.CommandError, match="handoff \\[INC-N\\] @user"):
+        logic.parse_command("handoff INC-7")
+    assert "`update [INC-N]" in logic.HELP and "`handoff [INC-N] @user`" in logic.HELP
+
+
+def test_the_status_form_offers_the_open_statuses_and_carries_the_incident() -> None:
+    modal = logic.status_modal("INC-7", ["investigating", "resolved"])
+    assert modal["callback_id"] == logic.STATUS_CALLBACK and modal["private_metadata"] == "INC-7"
+    options = modal["blocks"][0]["element"]["options"]
+    assert [o["value"] for o in options] == ["investigating", "resolved"]
+    view = {
+        "state": {
+            "values": {
+                "status": {"value": {"selected_option": {"value": "resolved"}}},
+                "message": {"value": {"value": " Done "}},
+            }
+        }
+    }
+    assert logic.submitted(view, "status") == "resolved"
+    assert logic.submitted(view, "message") == "Done"
+
+
 def test_roles_and_mentions() -> None:
     assert logic.role_name("IC") == "incident_commander"
     assert logic.role_name("technical-lead") == "technical_lead"
@@ -155,6 +187,7 @@ def test_opening_message_escapes_and_offers_buttons() -> None:
     assert [a["action_id"] for a in actions] == [
         "warroom_ack",
         "warroom_claim_ic",
+        "warroom_update_status",
         "warroom_resolve",
     ]
     assert logic.topic(view) == "SEV1 - <script> & co - IC: Jane Doe - investigating"

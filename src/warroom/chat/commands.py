@@ -19,11 +19,15 @@ from warroom.chat.job import person_for_slack
 from warroom.chat.service import incident_for_channel
 from warroom.context import AppContext
 from warroom.errors import NotFound, WarroomError
+from warroom.handoffs import service as handoffs
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate, IncidentCreate
 from warroom.notifications.ports import DeliveryFailure
+from warroom.statuspage import service as statuspage
+from warroom.statuspage import stakeholders
+from warroom.statuspage.schemas import StakeholderUpdateCreate
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,10 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
                 now=now,
             )
             text = f"Note added to {key} by {who.actor}"
+        elif command.verb == "update":
+            text = _update(ctx, session, who, incident, command)
+        elif command.verb == "handoff":
+            text = _handoff(ctx, session, caller, who, incident, command.args[0])
         elif command.verb == "severity":
             incidents.change_severity(
                 session,
@@ -178,9 +186,7 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
             if command.verb == "claim":
                 user = who.user
             else:
-                user_id, name = logic.mentioned_user(command.args[1])
-                user = person_for_slack(ctx.config, user_id or "", name) if user_id else None
-                user = user or (name if ctx.config.user(name) else None)
+                user = _user_named(ctx, command.args[1])
                 if user is None:
                     return reply(f"{logic.escape(command.args[1])} is not a warroom user")
             assert user is not None
@@ -195,7 +201,69 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
             )
             text = f"{logic.role_label(role)} of {key}: {user}"
         uow.commit()
+    if command.verb == "update":
+        ctx.alerts_committed.set()  # wake the engine: the messages leave at once
     return reply(text, public=True)
+
+
+def _user_named(ctx: AppContext, text: str) -> str | None:
+    """The warroom handle of a Slack mention `<@U…|name>`, `@handle` or `handle`."""
+    user_id, name = logic.mentioned_user(text)
+    user = person_for_slack(ctx.config, user_id or "", name) if user_id else None
+    return user or (name if ctx.config.user(name) else None)
+
+
+def _update(
+    ctx: AppContext, session: Any, who: Principal, incident: Incident, command: logic.Command
+) -> str:
+    """A stakeholder update, as `POST /api/v1/incidents/{key}/updates` sends it."""
+    data = StakeholderUpdateCreate.model_validate(
+        {"audiences": command.args[0].lower().split(","), "message": command.rest}
+    )
+    now = ctx.clock.now()
+    statuspage.sync_components(session, config=ctx.config, now=now)
+    sent = stakeholders.send_update(
+        session,
+        config=ctx.config,
+        incident=incident,
+        audiences=list(data.audiences),
+        message=data.message,
+        channels=None,
+        actor=who.actor,
+        allow_restricted=who.has(Role.ADMIN),
+        now=now,
+    )
+    told = ", ".join(
+        f"{s.audience} ({len(s.recipients)})" + (" and the status page" if s.published else "")
+        for s in sent
+    )
+    return f"Stakeholder update on {incident.key} by {who.actor} to {told}"
+
+
+def _handoff(
+    ctx: AppContext, session: Any, caller: Caller, who: Principal, incident: Incident, to: str
+) -> str:
+    """Draft a handoff of command to a user, or (`confirm`) take over as its incoming IC."""
+    now = ctx.clock.now()
+    if to.lower() == "confirm":
+        waiting = handoffs.pending(session, incident)
+        if waiting is None:
+            raise NotFound(f"{incident.key} has no handoff waiting for confirmation")
+        handoffs.confirm(
+            session, config=ctx.config, incident=incident, handoff=waiting, actor=who, now=now
+        )
+        return f"{waiting.to_user} took over command of {incident.key} from {waiting.from_user}"
+    user = _user_named(ctx, to)
+    if user is None:
+        raise NotFound(f"{to} is not a warroom user")
+    drafted = handoffs.create(
+        session, config=ctx.config, incident=incident, to=user, actor=who, now=now
+    )
+    return (
+        f"Handoff of command of {incident.key} drafted by {who.actor}: "
+        f"{drafted.from_user or 'nobody'} to {user}. {user} confirms with "
+        f"`/incident handoff {incident.key} confirm`"
+    )
 
 
 def _resolve_form(
@@ -239,8 +307,48 @@ def run_declare_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> d
     return {}
 
 
-def run_action(ctx: AppContext, caller: Caller, action_id: str, value: str) -> dict[str, Any]:
+def run_status_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:
+    """The status modal was submitted: change the status, or show why not in the form."""
+    status = logic.submitted(view, "status")
+    if not status:
+        return {"response_action": "errors", "errors": {"status": "Choose a status"}}
+    key = str(view.get("private_metadata") or "")
+    answer = run_command(ctx, caller, f"status {key} {status} {logic.submitted(view, 'message')}")
+    if answer.get("response_type") != "in_channel":
+        return {"response_action": "errors", "errors": {"status": answer.get("text", "")[:150]}}
+    return {}
+
+
+def _status_form(
+    ctx: AppContext, caller: Caller, key: str, port: ChatPort | None
+) -> dict[str, Any]:
+    hint = reply(f"Set the status with `/incident status {key} STATUS [message]`.")
+    who = principal_for(ctx, caller)
+    if who is None:
+        return unmapped(caller)
+    if port is None or not caller.trigger_id:
+        return hint
+    try:
+        with ctx.db.unit_of_work() as uow:
+            key = incidents.get(uow.session, key=key, viewer=who).key
+    except WarroomError as exc:
+        return reply(f"Refused: {logic.escape(exc.message)}")
+    try:
+        port.open_view(
+            caller.trigger_id,
+            logic.status_modal(key, [s.value for s in Status if s is not Status.CLOSED]),
+        )
+    except DeliveryFailure as exc:
+        return reply(f"Could not open the form ({exc.reason}). {hint['text']}")
+    return {}
+
+
+def run_action(
+    ctx: AppContext, caller: Caller, action_id: str, value: str, port: ChatPort | None = None
+) -> dict[str, Any]:
     """A button of the opening message, as the command it stands for."""
+    if action_id == "warroom_update_status":
+        return _status_form(ctx, caller, value, port)
     verbs = {
         "warroom_ack": "ack",
         "warroom_claim_ic": "claim",

@@ -182,6 +182,7 @@ def opening_blocks(view: IncidentView) -> list[dict[str, Any]]:
             "elements": [
                 _button("Acknowledge", "warroom_ack", view.key),
                 _button("Claim incident commander", "warroom_claim_ic", view.key),
+                _button("Update status", "warroom_update_status", view.key),
                 _button("Resolve", "warroom_resolve", view.key, style="danger"),
             ],
         }
@@ -207,7 +208,19 @@ def opening_text(view: IncidentView) -> str:
 
 # --- /incident ----------------------------------------------------------------------------
 
-COMMANDS = ("declare", "ack", "status", "severity", "assign", "claim", "note", "resolve", "help")
+COMMANDS = (
+    "declare",
+    "ack",
+    "status",
+    "severity",
+    "assign",
+    "claim",
+    "note",
+    "update",
+    "handoff",
+    "resolve",
+    "help",
+)
 HELP = """*`/incident` commands*
 • `declare [SEVERITY] TITLE` - declare an incident (and open its channel)
 • `ack [INC-N]` - acknowledge
@@ -216,6 +229,10 @@ HELP = """*`/incident` commands*
 • `assign [INC-N] ROLE @user` - give a role (ic, tl, comms, scribe, sme, ops)
 • `claim [INC-N] ROLE` - take a role yourself
 • `note [INC-N] TEXT` - add a note to the timeline
+• `update [INC-N] AUDIENCE[,AUDIENCE] MESSAGE` - a stakeholder update (internal, \
+executive, technical, customer)
+• `handoff [INC-N] @user` - draft a handoff of command; `handoff [INC-N] confirm` - \
+the incoming commander takes over
 • `resolve [INC-N] [message]` - resolve
 Inside an incident's channel the incident can be left out."""
 
@@ -251,18 +268,19 @@ def parse_command(text: str) -> Command:
         assert match is not None
         incident = f"INC-{int(match.group(1))}"
         rest_words = rest_words[1:]
-    wanted = {"status": 1, "severity": 1, "assign": 2, "claim": 1}.get(verb, 0)
-    if len(rest_words) < wanted:
+    wanted = {"status": 1, "severity": 1, "assign": 2, "claim": 1, "update": 1, "handoff": 1}
+    if len(rest_words) < wanted.get(verb, 0) or (verb == "update" and len(rest_words) < 2):
         usage = {
+            "update": "update [INC-N] AUDIENCE[,AUDIENCE] MESSAGE",
+            "handoff": "handoff [INC-N] @user | confirm",
             "status": "status [INC-N] STATUS [message]",
             "severity": "severity [INC-N] SEVERITY [reason]",
             "assign": "assign [INC-N] ROLE @user",
             "claim": "claim [INC-N] ROLE",
         }[verb]
         raise CommandError(f"usage: /incident {usage}")
-    return Command(
-        verb, incident, tuple(rest_words[:wanted]), " ".join(rest_words[wanted:]).strip()
-    )
+    count = wanted.get(verb, 0)
+    return Command(verb, incident, tuple(rest_words[:count]), " ".join(rest_words[count:]).strip())
 
 
 def role_name(text: str) -> str:
@@ -329,6 +347,37 @@ def resolve_modal(key: str, title: str) -> dict[str, Any]:
                 "type": "input",
                 "block_id": "message",
                 "label": {"type": "plain_text", "text": "How was it resolved?"},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            },
+        ],
+    }
+
+
+STATUS_CALLBACK = "warroom_status"
+
+
+def status_modal(key: str, statuses: list[str]) -> dict[str, Any]:
+    """The status form (`views.open`): the new status and a message; the incident rides along."""
+    options = [{"text": {"type": "plain_text", "text": name}, "value": name} for name in statuses]
+    return {
+        "type": "modal",
+        "callback_id": STATUS_CALLBACK,
+        "private_metadata": key,
+        "title": {"type": "plain_text", "text": f"Update {key}"[:24]},
+        "submit": {"type": "plain_text", "text": "Update"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "status",
+                "label": {"type": "plain_text", "text": "Status"},
+                "element": {"type": "static_select", "action_id": "value", "options": options},
+            },
+            {
+                "type": "input",
+                "block_id": "message",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "What changed?"},
                 "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
             },
         ],

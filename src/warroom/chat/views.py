@@ -26,6 +26,7 @@ from warroom.chat.commands import (
     run_command,
     run_declare_form,
     run_resolve_form,
+    run_status_form,
 )
 from warroom.chat.models import ChatAction
 from warroom.chat.service import channel_of, incident_for_channel, queue
@@ -103,7 +104,11 @@ async def interaction(request: Request, ctx: CtxDep) -> Response:
     user = payload.get("user") or {}
     view = payload.get("view") or {}
     if payload.get("type") == "view_submission" and isinstance(view, dict):
-        forms = {logic.DECLARE_CALLBACK: run_declare_form, logic.RESOLVE_CALLBACK: run_resolve_form}
+        forms = {
+            logic.DECLARE_CALLBACK: run_declare_form,
+            logic.RESOLVE_CALLBACK: run_resolve_form,
+            logic.STATUS_CALLBACK: run_status_form,
+        }
         form_handler = forms.get(str(view.get("callback_id") or ""))
         if form_handler is None or not isinstance(user, dict):
             return Response(status_code=200)
@@ -122,12 +127,12 @@ async def interaction(request: Request, ctx: CtxDep) -> Response:
         str(user["id"]),
         str(user.get("username") or user.get("name") or ""),
         str(channel.get("id") or "") if isinstance(channel, dict) else "",
+        str(payload.get("trigger_id") or ""),
     )
     first = actions[0] if isinstance(actions[0], dict) else {}
-    answer = await run_in_threadpool(
-        run_action, ctx, caller, str(first.get("action_id") or ""), str(first.get("value") or "")
-    )
-    return JSONResponse(answer)
+    action_id, value = str(first.get("action_id") or ""), str(first.get("value") or "")
+    answer = await run_in_threadpool(run_action, ctx, caller, action_id, value, _port(ctx))
+    return JSONResponse(answer) if answer else Response(status_code=200)
 
 
 @router.post("/events")

@@ -19,7 +19,7 @@ class SlackChannelConfig(_Strict):
     # Off until turned on: the engine then needs WARROOM_SLACK_TOKEN.
     enabled: bool = False
     # `{number}`, `{title}`, `{severity}` and `{date}` (YYYYMMDD), slugged to Slack's rules.
-    channel_name: Annotated[str, Field(min_length=1, max_length=80)] = "inc-{number}-{title}"
+    channel_name: Annotated[str, Field(min_length=1, max_length=80)] = "incident-{date}-{number}"
     private_for_restricted: bool = True
     pin_opening_message: bool = True
     # A message marked with this reaction lands on the incident's timeline.
