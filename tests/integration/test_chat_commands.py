@@ -211,7 +211,8 @@ def test_the_update_status_button_opens_a_form_whose_submission_follows_the_rule
     }
     stranger = _press_update_status(client, clock, STRANGER, "1334.5224.abd")
     assert isinstance(stranger, dict) and "not mapped" in stranger["text"]
-    assert slack.methods() == []
+    # Only asked who they are (by e-mail, docs/chat.md); no form opened.
+    assert slack.methods() == ["users.info"]
 
     before = _timeline(db)
     empty = _interaction(client, clock, _status_submission(JANE, None, ""))  # type: ignore[arg-type]

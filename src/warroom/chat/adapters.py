@@ -50,6 +50,7 @@ class ChatPort(Protocol):
     def message(self, channel: str, ts: str) -> ChatMessage | None: ...
     def permalink(self, channel: str, ts: str) -> str | None: ...
     def user_id(self, address: str) -> str | None: ...
+    def email_of(self, user_id: str) -> str | None: ...
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
 
 
@@ -174,6 +175,17 @@ class SlackChat(SlackWebApi):
             found = user.get("id") if isinstance(user, dict) else None
             return found if isinstance(found, str) else None
         return None
+
+    def email_of(self, user_id: str) -> str | None:
+        """A member's e-mail address (`users.info`; needs the `users:read.email` scope)."""
+        try:
+            data = self._call("users.info", lambda: self._client.users_info(user=user_id))
+        except PermanentFailure:
+            return None
+        user = data.get("user") or {}
+        profile = user.get("profile") if isinstance(user, dict) else None
+        email = profile.get("email") if isinstance(profile, dict) else None
+        return email if isinstance(email, str) and email else None
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
         self._call("views.open", lambda: self._client.views_open(trigger_id=trigger_id, view=view))

@@ -45,11 +45,30 @@ def reply(text: str, *, public: bool = False) -> dict[str, Any]:
     return {"response_type": "in_channel" if public else "ephemeral", "text": text}
 
 
-def principal_for(ctx: AppContext, caller: Caller) -> Principal | None:
+def principal_for(
+    ctx: AppContext, caller: Caller, port: ChatPort | None = None
+) -> Principal | None:
+    """The warroom user behind a Slack member: by `slack:` id or @name, else (asking Slack)
+    by the e-mail address in their `slack:` or `email:` field."""
     handle = person_for_slack(ctx.config, caller.user_id, caller.user_name)
+    if handle is None and port is not None:
+        handle = _person_by_email(ctx, caller.user_id, port)
     if handle is None:
         return None
     return Principal(name=f"slack:{caller.user_id}", role=Role.RESPONDER, user=handle)
+
+
+def _person_by_email(ctx: AppContext, user_id: str, port: ChatPort) -> str | None:
+    """One `users.info` for the member's address, matched against the configuration."""
+    email = port.email_of(user_id)
+    if email is None:
+        return None
+    for user in ctx.config.users:
+        slack = (user.slack or "").strip()
+        addresses = {a.lower() for a in (user.email, slack if "@" in slack[1:] else None) if a}
+        if email.lower() in addresses:
+            return user.handle
+    return None
 
 
 def unmapped(caller: Caller) -> dict[str, Any]:
@@ -70,7 +89,7 @@ def run_command(
         return reply(f"{exc}\n\n{logic.HELP}")
     if command.verb == "help":
         return reply(logic.HELP)
-    who = principal_for(ctx, caller)
+    who = principal_for(ctx, caller, port)
     if who is None:
         return unmapped(caller)
     if command.verb == "declare" and not command.rest and port is not None and caller.trigger_id:
@@ -279,19 +298,23 @@ def _resolve_form(
     return {}
 
 
-def run_resolve_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:
+def run_resolve_form(
+    ctx: AppContext, caller: Caller, view: dict[str, Any], port: ChatPort | None = None
+) -> dict[str, Any]:
     """The resolve modal was submitted: resolve, or show why not in the form."""
     message = logic.submitted(view, "message")
     if not message:
         return {"response_action": "errors", "errors": {"message": "Say how it was resolved"}}
     key = str(view.get("private_metadata") or "")
-    answer = run_command(ctx, caller, f"resolve {key} {message}")
+    answer = run_command(ctx, caller, f"resolve {key} {message}", port)
     if answer.get("response_type") != "in_channel":
         return {"response_action": "errors", "errors": {"message": answer.get("text", "")[:150]}}
     return {}
 
 
-def run_declare_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:
+def run_declare_form(
+    ctx: AppContext, caller: Caller, view: dict[str, Any], port: ChatPort | None = None
+) -> dict[str, Any]:
     """The declare modal was submitted: declare, or show the errors in the form."""
     title, severity = logic.submitted(view, "title"), logic.submitted(view, "severity")
     errors = {}
@@ -301,19 +324,22 @@ def run_declare_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> d
         errors["severity"] = "Choose a severity"
     if errors:
         return {"response_action": "errors", "errors": errors}
-    answer = run_command(ctx, caller, f"declare {severity} {title}")
+    answer = run_command(ctx, caller, f"declare {severity} {title}", port)
     if answer.get("response_type") != "in_channel":
         return {"response_action": "errors", "errors": {"title": answer.get("text", "")[:150]}}
     return {}
 
 
-def run_status_form(ctx: AppContext, caller: Caller, view: dict[str, Any]) -> dict[str, Any]:
+def run_status_form(
+    ctx: AppContext, caller: Caller, view: dict[str, Any], port: ChatPort | None = None
+) -> dict[str, Any]:
     """The status modal was submitted: change the status, or show why not in the form."""
     status = logic.submitted(view, "status")
     if not status:
         return {"response_action": "errors", "errors": {"status": "Choose a status"}}
     key = str(view.get("private_metadata") or "")
-    answer = run_command(ctx, caller, f"status {key} {status} {logic.submitted(view, 'message')}")
+    text = f"status {key} {status} {logic.submitted(view, 'message')}"
+    answer = run_command(ctx, caller, text, port)
     if answer.get("response_type") != "in_channel":
         return {"response_action": "errors", "errors": {"status": answer.get("text", "")[:150]}}
     return {}
@@ -323,7 +349,7 @@ def _status_form(
     ctx: AppContext, caller: Caller, key: str, port: ChatPort | None
 ) -> dict[str, Any]:
     hint = reply(f"Set the status with `/incident status {key} STATUS [message]`.")
-    who = principal_for(ctx, caller)
+    who = principal_for(ctx, caller, port)
     if who is None:
         return unmapped(caller)
     if port is None or not caller.trigger_id:
@@ -358,4 +384,4 @@ def run_action(
     if verb is None:
         return reply(f"unknown action {action_id!r}")
     text = f"{verb} {value}" + (" ic" if verb == "claim" else "")
-    return run_command(ctx, caller, text)
+    return run_command(ctx, caller, text, port)

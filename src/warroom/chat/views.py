@@ -115,7 +115,7 @@ async def interaction(request: Request, ctx: CtxDep) -> Response:
         metadata = str(view.get("private_metadata") or "")
         caller = Caller(str(user.get("id") or ""), str(user.get("username") or ""),
                         metadata if metadata.startswith(("C", "G")) else "")  # fmt: skip
-        answer = await run_in_threadpool(form_handler, ctx, caller, view)
+        answer = await run_in_threadpool(form_handler, ctx, caller, view, _port(ctx))
         return JSONResponse(answer) if answer else Response(status_code=200)
     if payload.get("type") != "block_actions":
         return Response(status_code=200)

@@ -6,7 +6,7 @@ every request it received (`requests`) and every message it accepted (`messages`
 
 - `FakeSmtp` (`smtp`): an aiosmtpd server; point `SmtpNotifier` at `host`/`port`.
 - `FakeTwilio`: `Messages.json` and `Calls.json` of the 2010-04-01 API; base URL `url`.
-- `FakeSlack`: `chat.postMessage`, `users.lookupByEmail`, `users.list`; base URL `url`.
+- `FakeSlack`: `chat.postMessage`, `users.lookupByEmail`, `users.info`, `users.list`; base URL `url`.
 - `FakeWebhookReceiver`: any POST; checks the warroom signature of each one.
 - `FakeTeams`: an incoming webhook answering `1`.
 
@@ -164,6 +164,12 @@ class FakeSlack(HttpFake):
             )
             if user is None:
                 return Reply.json(200, {"ok": False, "error": "users_not_found"}), []
+            return Reply.json(200, {"ok": True, "user": _member(user)}), []
+        if method == "users.info":
+            wanted = str(arguments.get("user", ""))
+            user = next((u for u in self.users if u["id"] == wanted), None)
+            if user is None:
+                return Reply.json(200, {"ok": False, "error": "user_not_found"}), []
             return Reply.json(200, {"ok": True, "user": _member(user)}), []
         if method == "users.list":
             members = [_member(u) for u in self.users]
