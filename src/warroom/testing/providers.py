@@ -6,7 +6,8 @@ every request it received (`requests`) and every message it accepted (`messages`
 
 - `FakeSmtp` (`smtp`): an aiosmtpd server; point `SmtpNotifier` at `host`/`port`.
 - `FakeTwilio`: `Messages.json` and `Calls.json` of the 2010-04-01 API; base URL `url`.
-- `FakeSlack`: `chat.postMessage`, `users.lookupByEmail`, `users.info`, `users.list`; base URL `url`.
+- `FakeSlack`: `chat.postMessage`, `users.lookupByEmail`, `users.info`, `users.list`;
+  base URL `url`.
 - `FakeWebhookReceiver`: any POST; checks the warroom signature of each one.
 - `FakeTeams`: an incoming webhook answering `1`.
 
