@@ -8,10 +8,10 @@ import httpx
 import pytest
 import typer
 
-from warroom.cli.options import ROLE_KEYS, parse_details, parse_when, role_key
-from warroom.cli.output import human_duration
 from warroom.cli.triage import number_answer, yes_no_answer
 from warroom.client import ApiClient, ApiError, Unreachable
+from warroom.terminal.options import ROLE_KEYS, parse_details, parse_when, role_key
+from warroom.terminal.output import human_duration
 
 NOW = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
 

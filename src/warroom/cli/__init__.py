@@ -29,6 +29,7 @@ from warroom.reports.cli import app as reports_app
 from warroom.runbooks.cli import app as runbooks_app
 from warroom.security.cli import app as security_app
 from warroom.statuspage.cli import app as statuspage_app
+from warroom.statuspage.cli import page_app
 
 __all__ = ["app", "main"]
 
@@ -55,6 +56,8 @@ app.add_typer(oncall.feed_app, name="calendar-feed")
 app.add_typer(postmortems_app)  # postmortem, actions, action (docs/postmortems.md)
 app.add_typer(security_app)  # evidence, breach, audit (docs/security.md)
 app.add_typer(statuspage_app)  # status-page, update (docs/status-page.md)
+# Local: it needs the whole application's context, which lives above the capabilities.
+page_app.command("publish")(admin.publish_status_page)
 app.add_typer(runbooks_app)  # checklist (docs/runbooks.md)
 app.add_typer(handoffs_app)  # handoff, handoff confirm (docs/handoffs.md)
 app.add_typer(reports_app)  # report, import (docs/reports.md)

@@ -11,8 +11,8 @@ from rich.text import Text
 
 from warroom import __version__
 from warroom.cli.local import config_problems_exit, database, note_database, safe_url, settings_from
-from warroom.cli.options import JsonOpt
-from warroom.cli.output import err, fail, out, plural, print_json
+from warroom.terminal.options import JsonOpt
+from warroom.terminal.output import err, fail, out, plural, print_json
 
 app = typer.Typer()
 db_app = typer.Typer(help="The database schema (local).", no_args_is_help=True)
@@ -227,3 +227,16 @@ def doctor(as_json: JsonOpt = False) -> None:
             err.print("a page would not get through: see FAIL above", markup=False)
     if failed:
         raise typer.Exit(1)
+
+
+def publish_status_page() -> None:
+    """Render the public page from the database into WARROOM_STATUS_DIR now (local)."""
+    from warroom.app import build_context
+    from warroom.statuspage.publish import publish, status_dir
+
+    ctx = build_context()
+    try:
+        publish(ctx)
+    finally:
+        ctx.db.dispose()
+    out.print(f"published to {status_dir(ctx)}")

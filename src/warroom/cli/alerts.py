@@ -13,9 +13,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from warroom.cli.options import JsonOpt, TokenOpt, UrlOpt
-from warroom.cli.output import API, age, api, fetch_page, local_time, out, print_json
 from warroom.client import DEFAULT_URL
+from warroom.terminal.options import JsonOpt, TokenOpt, UrlOpt
+from warroom.terminal.output import API, age, api, fetch_page, local_time, out, print_json
 
 alerts_app = typer.Typer(help="Alerts received from monitoring.", no_args_is_help=True)
 

@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from warroom.cli.local import config_problems_exit, database, settings_from
-from warroom.cli.options import JsonOpt, parse_details
-from warroom.cli.output import err, fail, local_time, out, print_json
+from warroom.terminal.options import JsonOpt, parse_details
+from warroom.terminal.output import err, fail, local_time, out, print_json
 
 token_app = typer.Typer(help="API tokens (local, on the database).", no_args_is_help=True)
 integration_app = typer.Typer(

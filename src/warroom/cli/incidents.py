@@ -13,7 +13,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from warroom.cli.options import (
+from warroom.client import DEFAULT_URL
+from warroom.terminal.options import (
     IncidentArg,
     JsonOpt,
     MessageOpt,
@@ -24,7 +25,7 @@ from warroom.cli.options import (
     parse_when,
     role_key,
 )
-from warroom.cli.output import (
+from warroom.terminal.output import (
     API,
     age,
     api,
@@ -37,7 +38,6 @@ from warroom.cli.output import (
     report,
     yes_no,
 )
-from warroom.client import DEFAULT_URL
 
 app = typer.Typer()
 

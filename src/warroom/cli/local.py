@@ -13,7 +13,7 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from warroom.db import Database
     from warroom.settings import Settings
-from warroom.cli.output import err, fail
+from warroom.terminal.output import err, fail
 
 # --- local: serve, db, token, config ----------------------------------------------------
 

@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from warroom.cli.options import JsonOpt, TokenOpt, UrlOpt, parse_when
-from warroom.cli.output import (
+from warroom.client import DEFAULT_URL
+from warroom.terminal.options import JsonOpt, TokenOpt, UrlOpt, parse_when
+from warroom.terminal.output import (
     API,
     api,
     err,
@@ -21,7 +22,6 @@ from warroom.cli.output import (
     parse_time,
     print_json,
 )
-from warroom.client import DEFAULT_URL
 
 app = typer.Typer()
 

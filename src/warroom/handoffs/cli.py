@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from warroom.cli.options import JsonOpt, TokenOpt, UrlOpt
-from warroom.cli.output import API, api, fail, out, print_json
 from warroom.client import DEFAULT_URL
+from warroom.terminal.options import JsonOpt, TokenOpt, UrlOpt
+from warroom.terminal.output import API, api, fail, out, print_json
 
 app = typer.Typer()
 

@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from warroom.cli.options import IncidentArg, JsonOpt, TokenOpt, UrlOpt
-from warroom.cli.output import API, api, local_time, out, print_json
 from warroom.client import DEFAULT_URL
+from warroom.terminal.options import IncidentArg, JsonOpt, TokenOpt, UrlOpt
+from warroom.terminal.output import API, api, local_time, out, print_json
 
 app = typer.Typer()
 

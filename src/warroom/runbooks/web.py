@@ -17,7 +17,10 @@ from warroom.incidents.models import Incident
 from warroom.runbooks import approvals
 from warroom.runbooks import service as checklists
 from warroom.runbooks.logic import StepState
-from warroom.web.views import FormStr, _act, router
+from warroom.runbooks.room import room
+from warroom.web.views import INCIDENT_PANELS, FormStr, _act, router
+
+INCIDENT_PANELS["room"] = room  # _room.html on the incident page
 
 
 @router.post("/incidents/{key}/checklist/{step}")

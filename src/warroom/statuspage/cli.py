@@ -187,20 +187,6 @@ def schedule_maintenance(
         out.print(f"maintenance {made['id']} {escape(made['name'])}: {made['status']}")
 
 
-@page_app.command("publish")
-def publish_now() -> None:
-    """Render the public page from the database into WARROOM_STATUS_DIR now (local)."""
-    from warroom.app import build_context
-    from warroom.statuspage.publish import publish, status_dir
-
-    ctx = build_context()
-    try:
-        publish(ctx)
-    finally:
-        ctx.db.dispose()
-    out.print(f"published to {status_dir(ctx)}")
-
-
 class Audience(StrEnum):
     INTERNAL = "internal"
     EXECUTIVE = "executive"

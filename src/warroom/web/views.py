@@ -34,6 +34,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.types import Scope
 
 from warroom.adapters.channels import setup_warnings
@@ -50,7 +51,6 @@ from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate
 from warroom.pages import SECURITY_HEADERS, STATIC_DIR, TEMPLATE_DIR
-from warroom.runbooks.room import room
 from warroom.timeline.logic import EventType
 
 SESSION_COOKIE = "warroom_session"
@@ -398,10 +398,16 @@ def _incident_context(
         "transitions": _transition_choices(current),
         "can_ack": incident.acknowledged_at is None and current in OPEN_STATUSES,
         "note_types": [t.value for t in NOTE_TYPES],
-        "room": room(uow.session, incident, now),
+        **{name: panel(uow.session, incident, now) for name, panel in INCIDENT_PANELS.items()},
         "notice": notice,
         "error": error,
     }
+
+
+#: What capabilities add to the incident page: a name its template reads, and a function
+#: of (session, incident, now) that reads (never writes) it. They register themselves
+#: (the incident room: `warroom.runbooks.web`), so the web shell imports none of them.
+INCIDENT_PANELS: dict[str, Callable[[Session, Incident, datetime], object]] = {}
 
 
 # --- routes -------------------------------------------------------------------------------

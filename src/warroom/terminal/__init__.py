@@ -1,0 +1,1 @@
+"""The terminal layer every command group shares: options, Rich output, errors, exit codes."""
