@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 # Imported for their side effect: they register event subscribers and timer handlers.
 import warroom.authority.staffing
 import warroom.escalation.service
+import warroom.handoffs.web  # the pending handoff and its form, on the web router
 import warroom.runbooks.web  # the incident room's forms, on the web router
 import warroom.sla.service  # noqa: F401
 from warroom import __version__

@@ -1,17 +1,15 @@
-"""What the incident room shows next: the current phase's open steps, approvals, a handoff,
-the next update due."""
+"""What the incident room shows next: the current phase's open steps, approvals, the next
+update due (a pending handoff is the handoffs' own panel, `warroom.handoffs.web`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from warroom.config.schema import WarroomConfig
 from warroom.escalation import bookkeeping
-from warroom.handoffs.models import Handoff
 from warroom.incidents.models import Incident
 from warroom.runbooks import approvals
 from warroom.runbooks import service as checklists
@@ -26,7 +24,6 @@ class Room:
     steps: list[ChecklistStep] = field(default_factory=list)
     overdue: frozenset[str] = frozenset()
     approvals: list[Approval] = field(default_factory=list)
-    handoff: Handoff | None = None
     # When the next stakeholder update is due (the cadence clock), and if it is overdue.
     next_update_due: datetime | None = None
     update_overdue: bool = False
@@ -40,12 +37,6 @@ def room(
     steps = checklists.steps_of(session, incident)
     phase = current_phase([(s.phase, s.state) for s in steps])
     open_steps = [s for s in steps if s.phase == phase and s.state == StepState.PENDING]
-    handoff = session.scalar(
-        select(Handoff)
-        .where(Handoff.incident_id == incident.id, Handoff.status == "draft")
-        .order_by(Handoff.id.desc())
-        .limit(1)
-    )
     return Room(
         phase=phase,
         steps=open_steps,
@@ -55,7 +46,6 @@ def room(
         approvals=[
             a for a in approvals.list_for(session, incident) if a.status == approvals.PENDING
         ],
-        handoff=handoff,
         next_update_due=due,
         update_overdue=due is not None and due <= now,
     )

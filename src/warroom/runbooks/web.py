@@ -1,4 +1,4 @@
-"""The incident room's forms for checklists, approvals and handoffs (HTML, HTMX).
+"""The incident room's forms for checklists and approvals (HTML, HTMX).
 
 They join the web UI's router (so they share its session, CSRF and security headers) and
 call the same services as the API.
@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from warroom.api import CtxDep, UowDep
 from warroom.auth.logic import Principal
 from warroom.errors import ValidationFailed
-from warroom.handoffs import service as handoffs
 from warroom.incidents.models import Incident
 from warroom.runbooks import approvals
 from warroom.runbooks import service as checklists
@@ -83,21 +82,3 @@ def decide_approval(
         return f"Approval {item.status}: {item.action}"
 
     return _act(request, ctx, uow, key, csrf_token, decide)
-
-
-@router.post("/incidents/{key}/handoffs/{hid}/confirm")
-def confirm_handoff(
-    key: str, hid: int, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
-) -> Response:
-    def confirm(incident: Incident, who: Principal) -> str:
-        done = handoffs.confirm(
-            uow.session,
-            config=ctx.config,
-            incident=incident,
-            handoff=handoffs.get(uow.session, incident, hid),
-            actor=who,
-            now=ctx.clock.now(),
-        )
-        return f"You are now the Incident Commander (from {done.from_user or 'nobody'})."
-
-    return _act(request, ctx, uow, key, csrf_token, confirm)
