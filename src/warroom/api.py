@@ -9,11 +9,10 @@ from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from warroom.auth import service as tokens
-from warroom.auth.logic import Principal, Role
+from warroom.auth.logic import Principal, Role, bind_actor
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.errors import Forbidden, Unauthorized
-from warroom.security import audit
 
 # Ids (and offsets) are 32-bit in the database: a larger number is a 422 naming the
 # parameter, never a database error. Every integer id in a path or a filter uses these.
@@ -75,7 +74,7 @@ def require(role: Role) -> Callable[..., Principal]:
         _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
     ) -> Principal:
         principal = authenticate(ctx, uow, bearer_token(request))
-        audit.bind(uow.session, principal, f"{request.method} {request.url.path}")
+        bind_actor(uow.session, principal, f"{request.method} {request.url.path}")
         if not principal.has(role):
             raise Forbidden(
                 f"this needs the {role.value} role; the token has {principal.role.value}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Role(StrEnum):
@@ -38,3 +39,13 @@ class Principal:
 
 
 SYSTEM = Principal(name="warroom", role=Role.ADMIN)
+
+
+#: Where a session carries who its changes are by (the audit log reads it at commit).
+ACTING_PRINCIPAL, ACTING_REQUEST = "audit_principal", "audit_request"
+
+
+def bind_actor(session: Any, principal: Principal, request: str) -> None:
+    """Say who the session's changes are by: the API does this when it authenticates."""
+    session.info[ACTING_PRINCIPAL] = principal
+    session.info[ACTING_REQUEST] = request

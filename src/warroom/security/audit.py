@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
 
 import warroom.events  # noqa: F401  (its before_commit listener must run before ours)
-from warroom.auth.logic import Principal
+from warroom.auth.logic import ACTING_PRINCIPAL, ACTING_REQUEST, Principal, bind_actor
 from warroom.clock import Clock, SystemClock, as_utc
 from warroom.db import Base
 from warroom.security.chains import append_many, head
@@ -34,7 +34,7 @@ from warroom.security.logic import Link, Problem, verify_chain
 from warroom.security.models import AuditEntry
 
 CHAIN = "audit"
-_PRINCIPAL, _REQUEST, _PENDING = "audit_principal", "audit_request", "audit_pending"
+_PRINCIPAL, _REQUEST, _PENDING = ACTING_PRINCIPAL, ACTING_REQUEST, "audit_pending"
 
 #: Machine-written, high-volume tables: their changes are not people's actions.
 NOT_AUDITED = frozenset(
@@ -57,10 +57,8 @@ _SECRET = re.compile(r"(hash|secret|password|token|_key)$|^key$")
 _MAX_TEXT = 500
 
 
-def bind(session: Session, principal: Principal, request: str) -> None:
-    """Say who the session's changes are by: the API does this when it authenticates."""
-    session.info[_PRINCIPAL] = principal
-    session.info[_REQUEST] = request
+#: Say who the session's changes are by (the API calls it when it authenticates).
+bind = bind_actor
 
 
 def _value(column: str, value: Any) -> Any:
