@@ -41,6 +41,8 @@ class Server:
     database_url: str
     config: Path
     log: Path
+    #: Secrets the server was started with beside its token (the evidence key).
+    secrets: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[str]:
         # `url, token = server` reads naturally in a test.
@@ -104,6 +106,7 @@ def run_server(database_url: str, folder: Path) -> Iterator[Server]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_urlsafe(30)  # 40 characters
+    evidence_key = secrets.token_urlsafe(32)
     env = _clean_environ() | {
         "WARROOM_DATABASE_URL": database_url,
         "WARROOM_CONFIG": str(EXAMPLES),
@@ -113,7 +116,7 @@ def run_server(database_url: str, folder: Path) -> Iterator[Server]:
         "WARROOM_PORT": str(port),
         "WARROOM_STATUS_DIR": str(folder / "status"),
         # Every part on: the evidence locker answers 503 without a key.
-        "WARROOM_EVIDENCE_KEY": secrets.token_urlsafe(32),
+        "WARROOM_EVIDENCE_KEY": evidence_key,
         "WARROOM_EVIDENCE_DIR": str(folder / "evidence"),
     }
     log = folder / "server.log"
@@ -128,7 +131,14 @@ def run_server(database_url: str, folder: Path) -> Iterator[Server]:
         )
         try:
             _wait_until_healthy(url, process, log)
-            yield Server(url=url, token=token, database_url=database_url, config=EXAMPLES, log=log)
+            yield Server(
+                url=url,
+                token=token,
+                database_url=database_url,
+                config=EXAMPLES,
+                log=log,
+                secrets=(evidence_key,),
+            )
         finally:
             _stop(process)
 
