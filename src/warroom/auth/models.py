@@ -22,6 +22,12 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # None: the token lasts until it is revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def usable(self, now: datetime) -> bool:
+        """Not revoked, and not past its expiry."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
 class WebSession(Base):

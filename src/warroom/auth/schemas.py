@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 from warroom.auth.logic import Role
 
@@ -18,6 +18,8 @@ class TokenCreate(BaseModel):
     user: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
     ) = None
+    # When it stops working by itself (ISO 8601 with an offset); none: until revoked.
+    expires_at: AwareDatetime | None = None
 
 
 class TokenRead(BaseModel):
@@ -31,6 +33,7 @@ class TokenRead(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
 
 class TokenCreated(TokenRead):

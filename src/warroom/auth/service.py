@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from warroom.auth.logic import Principal, Role
 from warroom.auth.models import ApiToken
-from warroom.errors import Conflict, NotFound
+from warroom.errors import Conflict, NotFound, ValidationFailed
 
 TOKEN_PREFIX = "wr_"  # noqa: S105  (a prefix, not a secret)
 _LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -34,10 +34,13 @@ def create(
     user: str | None,
     now: datetime,
     value: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token; return the row and the plaintext, which is never stored."""
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise Conflict(f"a token named {name!r} already exists", field="name")
+    if expires_at is not None and expires_at <= now:
+        raise ValidationFailed("must be in the future", field="expires_at")
     plaintext = value or new_token_value()
     token = ApiToken(
         name=name,
@@ -46,6 +49,7 @@ def create(
         token_hash=hash_token(plaintext),
         prefix=plaintext[:8],
         created_at=now,
+        expires_at=expires_at,
     )
     session.add(token)
     session.flush()
@@ -53,10 +57,11 @@ def create(
 
 
 def authenticate(session: Session, *, token: str, now: datetime) -> Principal | None:
-    """Return the principal for a presented token, or None when it is unknown or revoked."""
+    """Return the principal for a presented token, or None when it is unknown, revoked or
+    expired."""
     digest = hash_token(token)
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-    if row is None or row.revoked_at is not None:
+    if row is None or not row.usable(now):
         return None
     # The index lookup already matched; compare again in constant time for good measure.
     if not hmac.compare_digest(row.token_hash, digest):

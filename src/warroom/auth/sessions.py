@@ -70,7 +70,7 @@ def resolve(
     if now - row.created_at > life.max_age or now - row.last_seen_at > life.idle:
         return None
     token = session.get(ApiToken, row.token_id)
-    if token is None or token.revoked_at is not None:
+    if token is None or not token.usable(now):
         return None
     if now - row.last_seen_at >= _SEEN_RESOLUTION:
         row.last_seen_at = now

@@ -24,7 +24,12 @@ def create_token(data: TokenCreate, ctx: CtxDep, uow: UowDep, who: Admin) -> Tok
     if data.user is not None and ctx.config.users and ctx.config.user(data.user) is None:
         raise ValidationFailed(f"unknown user {data.user!r}", field="user")
     row, plaintext = service.create(
-        uow.session, name=data.name, role=data.role, user=data.user, now=ctx.clock.now()
+        uow.session,
+        name=data.name,
+        role=data.role,
+        user=data.user,
+        now=ctx.clock.now(),
+        expires_at=data.expires_at,
     )
     uow.commit()
     return TokenCreated(**TokenRead.model_validate(row).model_dump(), token=plaintext)

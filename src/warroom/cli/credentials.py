@@ -125,6 +125,14 @@ def token_create(
         str | None,
         typer.Option("--user", help="The person it acts for (their handle).", show_default=False),
     ] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            "--expires-in",
+            help="It stops working by itself after this long (e.g. 90d, 12h); default never.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API token and print it: this is the only time it is shown."""
@@ -138,9 +146,26 @@ def token_create(
     settings = settings_from()
     if user is not None and settings.config is not None:
         _check_user_configured(settings.config, user)
+    now = SystemClock().now()
+    expires_at = None
+    if expires_in is not None:
+        from warroom.config.durations import parse_duration
+
+        try:
+            lifetime = parse_duration(expires_in)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--expires-in'") from None
+        if lifetime.total_seconds() <= 0:
+            raise typer.BadParameter("must be longer than zero", param_hint="'--expires-in'")
+        expires_at = now + lifetime
     with database(settings, migrate=True) as db, db.unit_of_work() as uow:
         row, plaintext = tokens.create(
-            uow.session, name=name, role=Role(role.value), user=user, now=SystemClock().now()
+            uow.session,
+            name=name,
+            role=Role(role.value),
+            user=user,
+            now=now,
+            expires_at=expires_at,
         )
         uow.commit()
         metadata = _token_json(row)
@@ -184,7 +209,9 @@ def token_list(as_json: JsonOpt = False) -> None:
         err.print("no tokens")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "NAME", "ROLE", "USER", "PREFIX", "CREATED", "LAST USED", "STATE"):
+    for column in (
+        "ID", "NAME", "ROLE", "USER", "PREFIX", "CREATED", "LAST USED", "EXPIRES", "STATE",
+    ):  # fmt: skip
         wraps = column in ("NAME", "USER")
         table.add_column(column, no_wrap=not wraps, min_width=10 if wraps else None)
     for row in rows:
@@ -196,9 +223,18 @@ def token_list(as_json: JsonOpt = False) -> None:
             Text(row["prefix"] + "…"),
             local_time(row["created_at"], short=True),
             local_time(row["last_used_at"], short=True),
-            "revoked" if row["revoked_at"] else "active",
+            local_time(row.get("expires_at"), short=True),
+            "revoked" if row["revoked_at"] else _expiry_state(row.get("expires_at")),
         )
     out.print(table)
+
+
+def _expiry_state(expires_at: str | None) -> str:
+    from datetime import UTC, datetime
+
+    if expires_at and datetime.fromisoformat(expires_at) <= datetime.now(UTC):
+        return "expired"
+    return "active"
 
 
 @token_app.command("revoke")
