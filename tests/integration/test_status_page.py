@@ -172,6 +172,24 @@ def test_a_public_status_change_publishes_only_the_public_words(
     assert "bob" not in _snapshot_text(ctx).lower()
 
 
+def test_a_component_named_in_any_script_is_made_and_found_by_its_location(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    # Found by the fuzzer: a name outside Latin-1 made the Location header fail (500).
+    name = "Zahlungen \u68a0 \U00071241"
+    made = client.post(
+        "/api/v1/status-page/components", json={"name": name}, headers=_as(api_tokens.responder)
+    )
+    assert made.status_code == 201, made.text
+    location = made.headers["Location"]
+    assert location.isascii()
+    moved = client.patch(
+        location, json={"status": "degraded_performance"}, headers=_as(api_tokens.responder)
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["name"] == name
+
+
 def test_bad_components_name_the_field_and_change_nothing(
     client: TestClient, api_tokens: Tokens
 ) -> None:

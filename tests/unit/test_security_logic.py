@@ -83,7 +83,8 @@ def test_sealed_content_round_trips_at_every_chunk_boundary(size: int) -> None:
     for start in range(0, size, 333):
         sealer.feed(data[start : start + 333])
     sealer.close()
-    assert data not in sink.getvalue() or size == 0
+    # (A byte or two may turn up in any ciphertext by chance; 100 of them may not.)
+    assert data not in sink.getvalue() or size < 16
     assert b"".join(crypto.open_sealed(key, io.BytesIO(sink.getvalue()))) == data
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
@@ -109,7 +110,7 @@ def create_schedule(
         uow.session, config=ctx.config, spec=data, actor=who, now=ctx.clock.now()
     )
     uow.commit()
-    response.headers["Location"] = f"/api/v1/schedules/{defined.name}"
+    response.headers["Location"] = f"/api/v1/schedules/{quote(defined.name, safe='')}"
     return _read(defined)
 
 

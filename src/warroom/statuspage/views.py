@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Path, Response
 
@@ -101,7 +102,7 @@ def create_component(
         now=now,
     )
     uow.commit()
-    response.headers["Location"] = f"/api/v1/status-page/components/{row.name}"
+    response.headers["Location"] = f"/api/v1/status-page/components/{quote(row.name, safe='')}"
     return component_read(row)
 
 
