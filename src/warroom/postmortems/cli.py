@@ -6,21 +6,19 @@ the remote command line.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from warroom.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
+from warroom.client import DEFAULT_URL
+from warroom.terminal.options import JsonOpt, TokenOpt, UrlOpt
+from warroom.terminal.output import API, api, fail, out, print_json
 
-API = "/api/v1"
 SECTIONS = (
     "summary", "impact", "root_cause", "contributing_factors", "resolution",
     "went_well", "went_poorly", "prevention", "lessons_learned",
@@ -29,17 +27,6 @@ SECTIONS = (
 app = typer.Typer()
 action_app = typer.Typer(help="Add or change one action item.", no_args_is_help=True)
 app.add_typer(action_app, name="action")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-UrlOpt = Annotated[str, typer.Option("--url", envvar="WARROOM_URL", help="The warroom server.")]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option("--token", envvar="WARROOM_TOKEN", help="API token (never printed).",
-                 show_default=False),
-]  # fmt: skip
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 class Format(StrEnum):
@@ -67,26 +54,6 @@ class ActionStatus(StrEnum):
     IN_PROGRESS = "in_progress"
     DONE = "done"
     WONT_DO = "wont_do"
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"error: {escape(message)}")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def api(url: str, token: str | None) -> Iterator[ApiClient]:
-    with ApiClient(url, token) as client:
-        try:
-            yield client
-        except ApiError as exc:
-            fail(exc.describe())
-        except Unreachable as exc:
-            fail(str(exc))
-
-
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def parse_section(text: str) -> tuple[str, str]:

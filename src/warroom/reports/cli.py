@@ -3,64 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from warroom.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
-
-API = "/api/v1"
-
-UrlOpt = Annotated[
-    str,
-    typer.Option(
-        "--url", envvar="WARROOM_URL", help="The warroom server.", rich_help_panel="Server"
-    ),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="WARROOM_TOKEN",
-        help="API token (never printed).",
-        show_default=False,
-        rich_help_panel="Server",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def print_json(data: Any) -> None:
-    """Print data as indented JSON."""
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """End the command with the message on stderr."""
-    err.print(f"error: {escape(message)}")
-    raise typer.Exit(code)
-
-
-@contextmanager
-def api(url: str, token: str | None) -> Iterator[ApiClient]:
-    """Return a client whose failures end the command with exit status 1."""
-    with ApiClient(url, token) as client:
-        try:
-            yield client
-        except ApiError as exc:
-            fail(exc.describe())
-        except Unreachable as exc:
-            fail(str(exc))
-
+from warroom.client import DEFAULT_URL
+from warroom.terminal.options import JsonOpt, TokenOpt, UrlOpt
+from warroom.terminal.output import API, api, err, fail, out, print_json
 
 report_app = typer.Typer(help="Incident metrics and periodic reports.", no_args_is_help=True)
 import_app = typer.Typer(help="Import incident history.", no_args_is_help=True)

@@ -8,34 +8,21 @@ and checked against the SHA-256 the server recorded at intake.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import httpx
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from warroom.client import DEFAULT_TIMEOUT, DEFAULT_URL, ApiClient, ApiError, Unreachable
+from warroom.client import DEFAULT_TIMEOUT, DEFAULT_URL
 from warroom.client import _api_error as api_error
+from warroom.terminal.options import IncidentArg, JsonOpt, TokenOpt, UrlOpt
+from warroom.terminal.output import API, api, err, fail, out, print_json
 
-API = "/api/v1"
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-UrlOpt = Annotated[str, typer.Option("--url", envvar="WARROOM_URL", help="The warroom server.")]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option("--token", envvar="WARROOM_TOKEN", help="API token (never printed).",
-                 show_default=False),
-]  # fmt: skip
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-IncidentArg = Annotated[str, typer.Argument(metavar="INCIDENT", help="The incident, e.g. INC-42.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why: goes on the custody chain.")]
 
 #: The three groups, registered with the top-level command line as one.
@@ -45,26 +32,6 @@ evidence_app = typer.Typer(
     help="The evidence locker: add, list, fetch and verify an incident's evidence.",
     no_args_is_help=True,
 )
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"error: {escape(message)}")
-    raise typer.Exit(code)
-
-
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-@contextmanager
-def api(url: str, token: str | None) -> Iterator[ApiClient]:
-    with ApiClient(url, token) as client:
-        try:
-            yield client
-        except ApiError as exc:
-            fail(exc.describe())
-        except Unreachable as exc:
-            fail(str(exc))
 
 
 def _http(url: str, token: str | None) -> httpx.Client:

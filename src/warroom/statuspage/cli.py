@@ -12,11 +12,12 @@ from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from warroom.client import DEFAULT_URL, ApiClient, ApiError, Unreachable
+from warroom.terminal.options import JsonOpt, TokenOpt, UrlOpt
+from warroom.terminal.output import err, out
 
 API = "/api/v1/status-page"
 
@@ -26,16 +27,6 @@ page_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(page_app, name="status-page")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-UrlOpt = Annotated[str, typer.Option("--url", envvar="WARROOM_URL", help="The warroom server.")]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option("--token", envvar="WARROOM_TOKEN", help="API token (never printed).",
-                 show_default=False),
-]  # fmt: skip
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 class ComponentState(StrEnum):
