@@ -52,6 +52,7 @@ from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate
 from warroom.pages import SECURITY_HEADERS, STATIC_DIR, TEMPLATE_DIR
 from warroom.timeline.logic import EventType
+from warroom.web.nav import NAV
 
 SESSION_COOKIE = "warroom_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -179,6 +180,7 @@ def _environment() -> jinja2.Environment:
     env.filters["iso"] = lambda value: value.isoformat() if value else ""
     env.globals["htmx_config"] = json.dumps(HTMX_CONFIG, separators=(",", ":"))
     env.globals["csrf_field"] = CSRF_FIELD
+    env.globals["nav"] = NAV
     return env
 
 
