@@ -1,11 +1,13 @@
 """`warroom doctor`: is anything in the way of a page reaching a person?
 
-Four areas, each checked without changing anything (no database is created or migrated):
+Five areas, each checked without changing anything (no database is created or migrated):
 
 * configuration: does it load;
 * database: is it there, does it answer, is its schema the one this code expects;
 * channels: which notification channels are configured, and can every person be reached
   through at least one of them (and every channel an escalation policy names);
+* chat: Slack configured or not, its token and signing secret set (never shown), and with
+  `--slack` whether Slack accepts the token (`auth.test`); Teams/Mattermost webhooks;
 * engine: is one running (its heartbeat), are timers and notifications waiting longer
   than they should, which notifications failed lately and why.
 
@@ -211,10 +213,15 @@ def _engine_findings(engine: Engine, now: datetime) -> list[Finding]:
 
 
 def check(
-    settings: Settings, *, now: datetime, load: Callable[..., WarroomConfig] | None = None
+    settings: Settings,
+    *,
+    now: datetime,
+    load: Callable[..., WarroomConfig] | None = None,
+    ask_slack: bool = False,
 ) -> list[Finding]:
-    """Every finding, area by area."""
+    """Every finding, area by area; `ask_slack` also calls Slack's `auth.test`."""
     from warroom.adapters.registry import configured_channels
+    from warroom.chat.health import chat_findings
     from warroom.config.loader import ConfigError
     from warroom.configuration import load_config
 
@@ -263,6 +270,7 @@ def check(
             )
         else:
             findings += channel_findings(config, configured)
+    findings += chat_findings(settings, config, ask_slack=ask_slack)
 
     if engine is None:
         findings.append(

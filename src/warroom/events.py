@@ -64,6 +64,13 @@ class RoleAssigned(DomainEvent):
 
 
 @dataclass(frozen=True)
+class PersonPaged(DomainEvent):
+    """An escalation step or rule paged `user` (a handle) about the incident."""
+
+    user: str
+
+
+@dataclass(frozen=True)
 class ImpactChanged(DomainEvent):
     impact: dict[str, Any] = field(default_factory=dict)
 

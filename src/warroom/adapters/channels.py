@@ -28,7 +28,7 @@ _PEOPLE_CHANNELS = ("email", "sms", "voice", "slack", "webhook")
 
 @dataclass(frozen=True)
 class Finding:
-    area: str  # configuration | database | channels | engine
+    area: str  # configuration | database | channels | chat | engine
     level: Level
     message: str
 

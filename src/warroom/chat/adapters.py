@@ -213,6 +213,11 @@ class SlackChat(SlackWebApi):
             self._directory, self._loaded_at = directory, time.monotonic()
         return self._directory
 
+    def identity(self) -> dict[str, str]:
+        """`auth.test`: the workspace and bot user the token belongs to."""
+        data = self._call("auth.test", lambda: self._client.auth_test())
+        return {key: str(data.get(key) or "") for key in ("team", "user", "url")}
+
     def _call(self, method: str, call: Callable[[], SlackResponse]) -> dict[str, Any]:
         return self._guard(method, call)
 

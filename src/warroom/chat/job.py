@@ -26,6 +26,7 @@ from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.engine.models import Notification
 from warroom.engine.runner import Job, worker_id
+from warroom.escalation.delivery import resolve_name, role_recipients
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
 from warroom.notifications.ports import (
@@ -213,7 +214,7 @@ class ChatRunner:
                 at=incident.declared_at,
             )
             private = incident.restricted and config.private_for_restricted
-            addresses = _slack_addresses(uow.session, ctx.config, incident)
+            people = _slack_people(uow.session, ctx.config, incident, ctx.clock.now())
             view = incident_view(ctx.config, incident, ctx.settings.base_url)
         if channel_id is None:
             channel_id, name = self._create(name, private=private)
@@ -237,8 +238,17 @@ class ChatRunner:
                     details={"channel": channel_id, "name": name},
                 )
                 uow.commit()
-        users = [u for u in (self.port.user_id(a) for a in addresses) if u]
-        self.port.invite(channel_id, list(dict.fromkeys(users)))
+        members = {handle: self.port.user_id(address) for handle, address in people.items()}
+        self.port.invite(channel_id, list(dict.fromkeys(m for m in members.values() if m)))
+        with ctx.db.unit_of_work() as uow:
+            # Who is in now: a later invitation of theirs (a page, a role) asks Slack nothing.
+            opener = uow.session.get(ChatAction, action_id)
+            assert opener is not None
+            opener.payload = {
+                **opener.payload,
+                "invited": sorted(h for h, m in members.items() if m),
+            }
+            uow.commit()
         self.port.set_topic(channel_id, logic.topic(view))
         if opening_ts is None:
             opening_ts = self.port.post(
@@ -300,6 +310,24 @@ class ChatRunner:
                 self.port.update(
                     channel_id, opening_ts, logic.opening_text(view), logic.opening_blocks(view)
                 )
+
+    def _do_invite(self, ctx: AppContext, action_id: int) -> None:
+        """Invite one person (paged by a later step, or given a role) to the channel."""
+        with ctx.db.unit_of_work() as uow:
+            action = uow.session.get(ChatAction, action_id)
+            assert action is not None and action.incident_id is not None
+            channel_id = self._channel_or_wait(ctx, uow.session, action)
+            handle = str(action.payload.get("user") or "")
+            opener = uow.session.scalar(
+                select(ChatAction).where(ChatAction.key == open_key(action.incident_id))
+            )
+            invited = opener.payload.get("invited", []) if opener is not None else []
+        user = ctx.config.user(handle)
+        if channel_id is None or handle in invited or user is None or not user.slack:
+            return  # no channel, in it since it opened, or nobody to invite in Slack
+        member = self.port.user_id(user.slack)
+        if member:
+            self.port.invite(channel_id, [member])
 
     def _do_archive(self, ctx: AppContext, action_id: int) -> None:
         with ctx.db.unit_of_work() as uow:
@@ -436,12 +464,28 @@ def person_for_slack(config: WarroomConfig, user_id: str, user_name: str) -> str
     return None
 
 
-def _slack_addresses(session: Session, config: WarroomConfig, incident: Incident) -> list[str]:
-    """The Slack addresses of the incident's people: roles, participants, those paged."""
-    handles = [r.user for r in incident.roles] + [p.user for p in incident.participants]
+def invited_handles(
+    session: Session, config: WarroomConfig, incident: Incident, at: datetime
+) -> list[str]:
+    """Whom the severity's `chat.slack.invite` names stand for: a role's holder, an
+    `escalation_targets` entry, a user, a team's members, a schedule's on-call at `at`."""
+    handles: list[str] = []
     for name in config.chat.slack.invite.get(incident.severity, []):
-        team = next((t for t in config.teams if t.name == name), None)
-        handles += team.members if team is not None else [name]
+        if name in config.roles and config.user(name) is None:
+            found, _ = role_recipients(incident, name)
+        else:
+            found, _ = resolve_name(session, config, incident, name, at)
+        handles += [r.user for r in found if r.user]
+    return handles
+
+
+def _slack_people(
+    session: Session, config: WarroomConfig, incident: Incident, at: datetime
+) -> dict[str, str]:
+    """Handle → Slack address of the incident's people: roles, participants, the severity's
+    `invite` list, those paged so far."""
+    handles = [r.user for r in incident.roles] + [p.user for p in incident.participants]
+    handles += invited_handles(session, config, incident, at)
     handles += [
         h
         for h in session.scalars(
@@ -451,12 +495,12 @@ def _slack_addresses(session: Session, config: WarroomConfig, incident: Incident
         )
         if h
     ]
-    addresses = []
+    people = {}
     for handle in dict.fromkeys(handles):
         user = config.user(handle)
         if user is not None and user.slack:
-            addresses.append(user.slack)
-    return addresses
+            people[handle] = user.slack
+    return people
 
 
 class InBackground:

@@ -164,9 +164,28 @@ def _open_channel(session: Session, event: events.IncidentDeclared) -> None:
     queue(session, key=open_key(incident.id), kind="open", incident_id=incident.id, now=event.at)
 
 
-def _post(
-    session: Session, event: events.DomainEvent, what: str, text: str, invite: str | None = None
-) -> None:
+def invite_key(incident_id: int, handle: str) -> str:
+    return f"slack:invite:{incident_id}:{handle}"
+
+
+def _invite(session: Session, event: events.DomainEvent, handle: str) -> None:
+    """Invite `handle` to the incident's channel, once per incident and person."""
+    config = _config(session)
+    if config is None or not config.chat.slack.enabled:
+        return
+    if not has_channel_work(session, event.incident_id):
+        return
+    queue(
+        session,
+        key=invite_key(event.incident_id, handle),
+        kind="invite",
+        incident_id=event.incident_id,
+        payload={"user": handle},
+        now=event.at,
+    )
+
+
+def _post(session: Session, event: events.DomainEvent, what: str, text: str) -> None:
     _to_webhooks(session, event, what, text)
     if not has_channel_work(session, event.incident_id):
         return
@@ -175,7 +194,7 @@ def _post(
         key=f"slack:post:{event.incident_id}:{what}:{event.at.isoformat()}",
         kind="post",
         incident_id=event.incident_id,
-        payload={"text": text, "refresh": True, "invite": invite},
+        payload={"text": text, "refresh": True},
         now=event.at,
     )
 
@@ -197,13 +216,18 @@ def _severity(session: Session, event: events.SeverityChanged) -> None:
 
 @events.subscribe(events.RoleAssigned)
 def _role(session: Session, event: events.RoleAssigned) -> None:
+    _invite(session, event, event.user)  # a new role holder joins the channel
     _post(
         session,
         event,
         f"role:{event.role}:{event.user}",
         f"{role_label(event.role)}: {event.user}.",
-        invite=event.user,  # a new role holder joins the channel
     )
+
+
+@events.subscribe(events.PersonPaged)
+def _paged(session: Session, event: events.PersonPaged) -> None:
+    _invite(session, event, event.user)  # whoever a later escalation step pages joins too
 
 
 @events.subscribe(events.StatusChanged)

@@ -199,14 +199,19 @@ def config_validate(
 
 
 @app.command()
-def doctor(as_json: JsonOpt = False) -> None:
-    """Check the configuration, the database, the notification channels and the engine;
-    say what would stop a page. Exit status 1 when something would."""
+def doctor(
+    as_json: JsonOpt = False,
+    slack: Annotated[
+        bool, typer.Option("--slack", help="Also ask Slack (auth.test) whether the token works.")
+    ] = False,
+) -> None:
+    """Check the configuration, the database, the notification channels, chat and the
+    engine; say what would stop a page. Exit status 1 when something would."""
     from warroom.clock import SystemClock
     from warroom.doctor import check
 
     settings = settings_from()
-    findings = check(settings, now=SystemClock().now())
+    findings = check(settings, now=SystemClock().now(), ask_slack=slack)
     failed = any(f.level == "fail" for f in findings)
     if as_json:
         print_json({"ok": not failed, "findings": [f.as_dict() for f in findings]})

@@ -341,6 +341,7 @@ def reference_problems(config: WarroomConfig, checks: Sequence[ConfigCheck] = ()
     problems.extend(_schedule_problems(config))
     problems.extend(_escalation_problems(config))
     problems.extend(_authority_problems(config))
+    problems.extend(_chat_problems(config))
     types = {t.name for t in config.incident_types}
     problems.extend(
         runbook_problems(
@@ -393,4 +394,26 @@ def _authority_problems(config: WarroomConfig) -> list[str]:
         for r in section.staffing.remind
         if r not in config.roles
     ]
+    return problems
+
+
+def _chat_problems(config: WarroomConfig) -> list[str]:
+    """`chat.slack.invite`: severities by name, and the people each invites: a role (its
+    holder), an `escalation_targets` entry, a user handle, a team or a schedule (on call)."""
+    problems: list[str] = []
+    levels = {s.name for s in config.severities}
+    known = {target_key(name) for name in config.escalation_targets}
+    known |= {target_key(t.name) for t in config.teams}
+    known |= {target_key(s.name) for s in config.schedules}
+    for severity, names in config.chat.slack.invite.items():
+        where = f"chat.slack.invite.{severity}"
+        if severity not in levels:
+            problems.append(f"{where}: unknown severity {severity!r}")
+        if not config.users:
+            continue  # without users, a handle cannot be told from a typo
+        for name in names:
+            if name in config.roles or config.user(name) is not None:
+                continue
+            if target_key(name) not in known:
+                problems.append(f"{where}: unknown user, team, schedule or role {name!r}")
     return problems

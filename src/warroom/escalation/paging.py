@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from warroom import events
 from warroom.auth.logic import Principal
 from warroom.config.durations import format_duration
 from warroom.config.schema import WarroomConfig
@@ -303,6 +304,11 @@ def _page_step(
                 now=now,
                 urgency=urgency,
             )
+            if recipient.user is not None:  # the incident's channel invites them (chat)
+                events.publish(
+                    session,
+                    events.PersonPaged(incident_id=incident.id, at=now, user=recipient.user),
+                )
             text = (
                 f"Could not page {recipient.label} ({where}, via {via}): {outcome.problem}"
                 if outcome.problem

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from warroom import events
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.engine import timers
@@ -177,6 +178,11 @@ def fire_rule(
                 now=now,
                 urgency=urgency,
             )
+            if recipient.user is not None:  # the incident's channel invites them (chat)
+                events.publish(
+                    session,
+                    events.PersonPaged(incident_id=incident.id, at=now, user=recipient.user),
+                )
             labels.append(recipient.label)
             notified.append(
                 {

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
 from warroom.api import UowDep, Viewer
 from warroom.auth.logic import Principal, Role
+from warroom.chat import outbox as chat_outbox
+from warroom.chat.outbox import ChatDelivery
 from warroom.engine.models import Notification
 from warroom.incidents.models import Incident, IncidentParticipant
 from warroom.incidents.service import parse_key
@@ -20,6 +24,9 @@ router = APIRouter(prefix="/api/v1", tags=["notifications"])
 
 class NotificationRead(BaseModel):
     id: int
+    # `notification`, or `chat` for an action of the chat outbox (Slack, Mattermost):
+    # ids are unique within a source.
+    source: Literal["notification", "chat"] = "notification"
     incident: str | None
     alert_id: int | None
     recipient: str | None
@@ -33,6 +40,7 @@ class NotificationRead(BaseModel):
     sent_at: datetime | None
     provider_id: str | None
     last_error: str | None
+    next_attempt_at: datetime | None = None  # while pending
 
 
 def _mask(address: str) -> str:
@@ -58,6 +66,28 @@ def _read(row: Notification, viewer: Principal) -> NotificationRead:
         sent_at=row.sent_at,
         provider_id=row.provider_id,
         last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at if row.status in ("pending", "sending") else None,
+    )
+
+
+def _read_chat(row: ChatDelivery) -> NotificationRead:
+    return NotificationRead(
+        id=row.id,
+        source="chat",
+        incident=f"INC-{row.incident_id}" if row.incident_id else None,
+        alert_id=None,
+        recipient=row.recipient,
+        channel=row.channel,
+        address=row.address,
+        reason="chat",
+        subject=row.subject,
+        status=row.status,
+        attempts=row.attempts,
+        due_at=row.due_at,
+        sent_at=row.sent_at,
+        provider_id=None,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
     )
 
 
@@ -68,10 +98,13 @@ def list_notifications(
     incident: Annotated[str | None, Query()] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     recipient: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[str | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[NotificationRead]:
-    """Notifications, newest first; restricted incidents' ones only for those who may see them."""
+    """Notifications and the chat outbox's actions, newest first; restricted incidents'
+    ones only for those who may see them."""
     query = select(Notification)
+    hidden: Select[int] | None = None
     if not who.can_see(restricted=True, participants=set()):
         hidden = select(Incident.id).where(
             Incident.restricted.is_(True),
@@ -84,11 +117,30 @@ def list_notifications(
         query = query.where(
             or_(Notification.incident_id.is_(None), Notification.incident_id.not_in(hidden))
         )
-    if incident is not None:
-        query = query.where(Notification.incident_id == parse_key(incident))
+    incident_id = parse_key(incident) if incident is not None else None
+    if incident_id is not None:
+        query = query.where(Notification.incident_id == incident_id)
     if status is not None:
         query = query.where(Notification.status == status)
     if recipient is not None:
         query = query.where(Notification.recipient == recipient)
+    if channel is not None:
+        query = query.where(Notification.channel == channel)
     rows = uow.session.scalars(query.order_by(Notification.id.desc()).limit(limit))
-    return [_read(row, who) for row in rows]
+    listed = [(row.created_at, _read(row, who)) for row in rows]
+    chat_query = chat_outbox.query(
+        hidden=hidden,
+        incident_id=incident_id,
+        status=status,
+        recipient=recipient,
+        channel=channel,
+        limit=limit,
+    )
+    if chat_query is not None:
+        chat = [
+            (a.created_at, _read_chat(a)) for a in chat_outbox.deliveries(uow.session, chat_query)
+        ]
+        # Each list keeps its own order; the two interleave by when each row was made.
+        merged = heapq.merge(listed, chat, key=lambda pair: pair[0], reverse=True)
+        listed = list(itertools.islice(merged, limit))
+    return [read for _, read in listed]

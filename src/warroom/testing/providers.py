@@ -172,6 +172,17 @@ class FakeSlack(HttpFake):
             if user is None:
                 return Reply.json(200, {"ok": False, "error": "user_not_found"}), []
             return Reply.json(200, {"ok": True, "user": _member(user)}), []
+        if method == "auth.test":
+            identity = {
+                "ok": True,
+                "url": "https://fake.slack.com/",
+                "team": "Fake Workspace",
+                "user": "warroom",
+                "team_id": "T0FAKE",
+                "user_id": "U0WARROOM",
+                "bot_id": "BFAKE",
+            }
+            return Reply.json(200, identity), []
         if method == "users.list":
             members = [_member(u) for u in self.users]
             return Reply.json(
