@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import EXAMPLES, WARROOM, Cli, _clean_environ
+from warroom.testing.slack_api import FakeSlackWorkspace
 
 pytestmark = pytest.mark.e2e
 
@@ -78,3 +79,21 @@ def test_doctor_against_a_running_server(cli_sqlite: Cli) -> None:
     # The server said so once, at start.
     log = cli_sqlite.server.log.read_text(errors="replace")
     assert log.count("no notification channel is configured") == 1
+
+
+def test_doctor_says_what_slack_has_and_asks_it_with_slack(tmp_path: Path) -> None:
+    with FakeSlackWorkspace(lifetime=60) as slack:
+        env = {
+            "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'warroom.db'}",
+            "WARROOM_CONFIG": str(EXAMPLES),
+            "WARROOM_SLACK_TOKEN": slack.token,
+            "WARROOM_SLACK_BASE_URL": slack.url,
+        }
+        quiet = run(tmp_path, env, "doctor", "--json")
+        assert slack.methods() == []  # Slack is asked only with --slack
+        asked = run(tmp_path, env, "doctor", "--slack")
+        assert slack.methods() == ["auth.test"]
+    chat = [f["message"] for f in json.loads(quiet.stdout)["findings"] if f["area"] == "chat"]
+    assert "bot token set" in chat[0] and "WARROOM_SLACK_SIGNING_SECRET not set" in chat[0]
+    assert "Slack auth.test: the token works, as warroom in Fake Workspace" in asked.stdout
+    assert slack.token not in quiet.stdout + asked.stdout + asked.stderr
