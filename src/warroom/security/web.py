@@ -188,9 +188,7 @@ def _admitted(
     if not _same_origin(request, ctx) or (
         form_csrf is not None and not _csrf_ok(request, user.token, form_csrf)
     ):
-        return user, _forbidden(
-            request, user, "The request was refused (bad or missing CSRF token)."
-        )
+        return user, _forbidden(request, user, _BAD_CSRF)
     return user, None
 
 
@@ -373,6 +371,10 @@ async def upload_evidence(key: str, request: Request) -> Response:
         message = exc.message if isinstance(exc, WarroomError) else "body: not a multipart form"
         status = exc.status_code if isinstance(exc, WarroomError) else 400
         return await asyncio.to_thread(_page, ctx, user, key, status, error=message)
+    except BaseException:
+        if upload is not None:
+            upload.abort()
+        raise
     assert upload is not None and upload.file is not None
     name = (upload.fields.get("name", "").strip() or upload.file.filename or "evidence")[:255]
     item = await asyncio.to_thread(
