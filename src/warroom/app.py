@@ -18,6 +18,7 @@ import warroom.authority.staffing
 import warroom.escalation.service
 import warroom.handoffs.web  # the pending handoff and its form, on the web router
 import warroom.runbooks.web  # the incident room's forms, on the web router
+import warroom.security.web  # evidence and breach clocks on the incident page
 import warroom.sla.service  # noqa: F401
 from warroom import __version__
 from warroom.alerts.ingest import BatchWriter

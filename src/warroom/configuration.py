@@ -15,10 +15,15 @@ from warroom.config.loader import ConfigProblem
 from warroom.config.schema import ConfigCheck, WarroomConfig
 from warroom.escalation import matrix
 from warroom.oncall import logic as oncall
+from warroom.security import logic as security
 
 __all__ = ["DOMAIN_CHECKS", "load_config", "validate_path"]
 
-DOMAIN_CHECKS: tuple[ConfigCheck, ...] = (oncall.config_problems, matrix.config_problems)
+DOMAIN_CHECKS: tuple[ConfigCheck, ...] = (
+    oncall.config_problems,
+    matrix.config_problems,
+    security.config_problems,
+)
 
 
 def load_config(path: Path | str | None = None) -> WarroomConfig:

@@ -41,6 +41,17 @@ from warroom.hardening.faults import (
 )
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: Web forms that read their own multipart body as it streams (evidence uploads): the
+#: route checks the session, the CSRF token and the size itself, before and while it
+#: reads. Paths are `re` patterns matched in full; `stream_form` adds one.
+STREAMING_FORMS: list[re.Pattern[str]] = []
+
+
+def stream_form(pattern: str) -> None:
+    STREAMING_FORMS.append(re.compile(f"^{pattern}$"))
+
+
 _NUL = re.compile(rb"%00|\x00", re.IGNORECASE)
 
 
@@ -134,6 +145,9 @@ class Guard:
             return
         if self._streams(scope):
             await self._stream(scope, receive, send)
+            return
+        if self._streams_form(scope):
+            await self._stream(scope, receive, send, bearer=False)
             return
         if (
             self._never_blocks is not None
@@ -251,16 +265,28 @@ class Guard:
             method in methods and pattern.match(path) for pattern, methods in self._streaming_routes
         )
 
-    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Authenticate, then hand the unread body to the route: no body limit here and no
-        request timeout (an upload takes as long as the link needs; statements stay bounded)."""
-        token = _bearer(scope)
-        if token is None:
-            await _unauthorized("missing bearer token")(scope, receive, send)
-            return
-        if not await run_in_threadpool(_token_known, scope, token):
-            await _unauthorized("invalid or revoked token")(scope, receive, send)
-            return
+    def _streams_form(self, scope: Scope) -> bool:
+        """Whether this is a multipart form to a web route that streams it (`STREAMING_FORMS`)."""
+        if scope["method"] != "POST" or not STREAMING_FORMS:
+            return False
+        kind = _header(scope, b"content-type").lower().split(";")[0].strip()
+        path = scope["path"]
+        return kind == "multipart/form-data" and any(p.match(path) for p in STREAMING_FORMS)
+
+    async def _stream(
+        self, scope: Scope, receive: Receive, send: Send, *, bearer: bool = True
+    ) -> None:
+        """Authenticate (a web form: the route does, from its session), then hand the
+        unread body to the route: no body limit here and no request timeout (an upload
+        takes as long as the link needs; statements stay bounded)."""
+        if bearer:
+            token = _bearer(scope)
+            if token is None:
+                await _unauthorized("missing bearer token")(scope, receive, send)
+                return
+            if not await run_in_threadpool(_token_known, scope, token):
+                await _unauthorized("invalid or revoked token")(scope, receive, send)
+                return
         state = {"started": False, "abandoned": False}
 
         async def tracked_send(message: Message) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, inspect, select
 from sqlalchemy import event as sa_event
@@ -28,10 +28,13 @@ from sqlalchemy.orm.attributes import get_history
 import warroom.events  # noqa: F401  (its before_commit listener must run before ours)
 from warroom.auth.logic import ACTING_PRINCIPAL, ACTING_REQUEST, Principal, bind_actor
 from warroom.clock import Clock, SystemClock, as_utc
-from warroom.db import Base
+from warroom.db import Base, UnitOfWork
 from warroom.security.chains import append_many, head
 from warroom.security.logic import Link, Problem, verify_chain
 from warroom.security.models import AuditEntry
+
+if TYPE_CHECKING:
+    from warroom.incidents.models import Incident
 
 CHAIN = "audit"
 _PRINCIPAL, _REQUEST, _PENDING = ACTING_PRINCIPAL, ACTING_REQUEST, "audit_pending"
@@ -209,3 +212,26 @@ def page(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(AuditEntry.seq.desc()).limit(limit).offset(offset))
     return list(rows), total
+
+
+def record_read(uow: UnitOfWork, who: Principal, incident: Incident, request: str) -> None:
+    """Put a read of a restricted incident on the audit chain, and commit it.
+
+    Nothing happens for an incident that is not restricted (no statement, no lock). For a
+    restricted one, the entry is written in the reading request's own transaction and
+    committed before the answer leaves: no read without its record, and, on SQLite (one
+    writer at a time, every transaction `BEGIN IMMEDIATE`), no second transaction that
+    would wait for this one. The chain's head is locked only from this write to the commit
+    right after it. Objects already loaded stay usable (sessions keep them on commit).
+    """
+    if not incident.restricted:
+        return
+    session = uow.session
+    entry = {
+        "actor": who.actor,
+        "action": "incident.read",
+        "target": f"incidents:{incident.id}",
+        "details": {"request": request, "role": who.role.value},
+    }
+    write(session.connection(), [entry], now=_now(session))
+    uow.commit()

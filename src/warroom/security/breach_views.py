@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from warroom.api import CtxDep, Responder, UowDep, Viewer
 from warroom.incidents import service as incidents
-from warroom.security import regulatory
+from warroom.security import audit, regulatory
 from warroom.security.schemas import BreachCreate, BreachRead, DraftRead, NotificationCreate
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["security"])
@@ -30,6 +30,7 @@ def mark_breach(
 def show_breach(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> BreachRead:
     """The breach: its clocks (time left, state, who notified when) and the checklist."""
     incident = incidents.get(uow.session, key=key, viewer=who)
+    audit.record_read(uow, who, incident, f"GET /api/v1/incidents/{incident.key}/breach")
     return regulatory.breach_read(uow.session, incident=incident, now=ctx.clock.now())
 
 
@@ -51,6 +52,7 @@ def draft_notification(
 ) -> DraftRead:
     """A draft of the notification, filled from the incident (Article 33(3)'s contents)."""
     incident = incidents.get(uow.session, key=key, viewer=who)
+    audit.record_read(uow, who, incident, f"GET /api/v1/incidents/{incident.key}/breach/drafts")
     return regulatory.draft(
         uow.session, config=ctx.config, incident=incident, regime=regime, obligation=obligation
     )

@@ -26,6 +26,7 @@ from warroom.security.logic import (
     Link,
     may_add_evidence,
     may_read_evidence,
+    people,
     verify_chain,
 )
 from warroom.security.models import CustodyEntry, EvidenceItem
@@ -44,7 +45,8 @@ def check_access(incident: Incident, who: Principal, config: WarroomConfig, *, w
     """Refuse a caller who may see the incident but not its evidence."""
     participants = {p.user for p in incident.participants}
     rule = may_add_evidence if write else may_read_evidence
-    if not rule(who, participants=participants, team=config.security.team):
+    team = people(config, config.security.team)
+    if not rule(who, participants=participants, team=team):
         raise Forbidden(
             "evidence is restricted to the incident's participants, the security team "
             "(security.team) and admins" + ("; adding it needs the responder role" if write else "")

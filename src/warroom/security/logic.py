@@ -10,11 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from warroom.auth.logic import Principal, Role
 from warroom.config.security import Obligation, Regime
+
+if TYPE_CHECKING:
+    from warroom.config.schema import WarroomConfig
 
 GENESIS = "0" * 64
 
@@ -94,6 +97,34 @@ def verify_chain(links: Sequence[Link], head: tuple[int, str] | None) -> list[Pr
             problems.append(_gap(expected_seq, head_seq))
         elif head_seq == expected_seq - 1 and head_hash != prev:
             problems.append(Problem(head_seq, "the last entry is not the one recorded"))
+    return problems
+
+
+# --- who: security.team and security.notify ----------------------------------------------
+
+
+def people(config: WarroomConfig, names: Iterable[str]) -> list[str]:
+    """The user handles `names` stand for: a team's name is its members, in order."""
+    teams = {t.name: t.members for t in config.teams}
+    found: list[str] = []
+    for name in names:
+        found.extend(teams.get(name, [name]))
+    return list(dict.fromkeys(found))
+
+
+def config_problems(config: WarroomConfig) -> list[str]:
+    """`security.team` and `security.notify` name configured users or teams.
+
+    Like the other sections' references to users, a handle is checked only when the
+    configuration lists users; a team's name always is."""
+    handles = {u.handle for u in config.users}
+    teams = {t.name for t in config.teams}
+    problems: list[str] = []
+    for key in ("team", "notify"):
+        for i, name in enumerate(getattr(config.security, key)):
+            if name in teams or not handles or name in handles:
+                continue
+            problems.append(f"security.{key}.{i}: unknown user or team {name!r}")
     return problems
 
 

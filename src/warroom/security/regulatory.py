@@ -363,7 +363,8 @@ def _due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None
         timestamp=timer.due_at, details=details,
     ):  # fmt: skip
         return
-    people = [role_holder(incident, "incident_commander"), *ctx.config.security.notify]
+    notify = logic.people(ctx.config, ctx.config.security.notify)
+    people = [role_holder(incident, "incident_commander"), *notify]
     context = message_context(
         ctx.settings, incident, kind=MessageKind.ESCALATION if escalate else MessageKind.REMINDER,
         reason=f"{text}.",

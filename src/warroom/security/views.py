@@ -180,6 +180,7 @@ def list_evidence(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> list[Evide
     """The incident's evidence (participants, the security team and admins only)."""
     incident = incidents.get(uow.session, key=key, viewer=who)
     evidence.check_access(incident, who, ctx.config, write=False)
+    audit.record_read(uow, who, incident, f"GET /api/v1/incidents/{incident.key}/evidence")
     gone = evidence.purged(uow.session, incident_id=incident.id)
     return [_read(i, gone) for i in evidence.list_items(uow.session, incident=incident)]
 
@@ -286,6 +287,7 @@ def list_custody(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> list[Custod
     """The chain of custody: every add, view, download and verification, hash-chained."""
     incident = incidents.get(uow.session, key=key, viewer=who)
     evidence.check_access(incident, who, ctx.config, write=False)
+    audit.record_read(uow, who, incident, f"GET /api/v1/incidents/{incident.key}/custody")
     return [CustodyRead.model_validate(e) for e in evidence.custody(uow.session, incident=incident)]
 
 
