@@ -107,6 +107,7 @@ def test_a_drill_runs_through_the_intake_and_is_scored(
         # A label sent from outside makes nothing a drill: a real incident of its own.
         assert real_alert.incident_id is not None and real_alert.incident_id != rows[0].id
     assert [r.drill_id for r in rows] == [1, None]
+    assert client.get(f"/api/v1/incidents/{key}", headers=admin).json()["drill"] == "DRILL-1"
     drill_incident = rows[0].id
 
     # The first step (tom.nguyen, primary) is not a participant: nobody paged yet.
