@@ -82,7 +82,7 @@ def incident_view(config: WarroomConfig, incident: Incident, base_url: str) -> I
     bridge = slack.bridge_url if incident.severity in slack.bridge_severities else None
     return IncidentView(
         key=incident.key,
-        title=incident.title,
+        title=drills.labelled(incident.title) if incident.drill_id else incident.title,
         severity=incident.severity,
         status=incident.status,
         roles={r.role: r.user for r in incident.roles},
