@@ -36,6 +36,7 @@ from warroom.configuration import load_config
 from warroom.context import AppContext
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectRoutes, error_response, internal_error
+from warroom.drills.views import router as drills_router
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
@@ -172,6 +173,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(breach_router)
     app.include_router(audit_router)
     app.include_router(reports_router)
+    app.include_router(drills_router)
     app.include_router(prometheus_router)
     mount_web(app)
     mount_status_page(app, ctx)

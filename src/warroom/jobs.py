@@ -17,6 +17,7 @@ from warroom.adapters.registry import build_notifiers
 from warroom.alerts.routing import evaluate_rules, route_alerts
 from warroom.chat.job import chat_jobs
 from warroom.context import AppContext
+from warroom.drills.service import advance as advance_drills
 from warroom.engine.beat import beat_job
 from warroom.engine.runner import Job, worker_id
 from warroom.engine.timer_job import TimerRunner
@@ -46,6 +47,7 @@ def all_jobs(ctx: AppContext) -> list[Job]:
     return [
         beat_job(worker_id()),
         HEARTBEATS_JOB,
+        Job("drills", advance_drills),
         Job("alert-routing", route_alerts),
         Job("rule-evaluation", evaluate_rules),
         Job("timers", TimerRunner(lease=lease)),

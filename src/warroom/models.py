@@ -5,6 +5,7 @@ from warroom.alerts.rule_models import RuleState
 from warroom.auth.models import ApiToken
 from warroom.changes.models import Change
 from warroom.chat.models import ChatAction, ChatChannel
+from warroom.drills.models import Drill
 from warroom.engine.models import DeliveryAttempt, Notification, Timer
 from warroom.handoffs.models import Handoff
 from warroom.heartbeats.models import Heartbeat
@@ -41,6 +42,7 @@ __all__ = [
     "ChecklistStep",
     "CustodyEntry",
     "DeliveryAttempt",
+    "Drill",
     "EvidenceItem",
     "Handoff",
     "Heartbeat",

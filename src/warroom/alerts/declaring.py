@@ -135,7 +135,7 @@ class AutoDeclaring(IncidentGroups):
         opened for the service, or declare one."""
         service = self._target_service(rule, lambda path: rules.field_value(facts, path))
         service = service or alert.service
-        same = rules.same_rule_incident(self.open_incidents().values(), rule.name, service)
+        same = rules.same_rule_incident(self.open_for(alert).values(), rule.name, service)
         if same is not None:
             self.join(alert, facts, same, GroupedBy.RULE, rule.name, (rule, values))
             return
@@ -157,6 +157,12 @@ class AutoDeclaring(IncidentGroups):
                 details=alert_details(facts),
             ),
         )
+        drill = self.drill_of(alert)
+        if drill is not None:
+            # Set before the transaction commits: the declaration's subscribers (paging,
+            # chat, the status page) read it then.
+            incident.drill_id = drill
+            self.open_incidents()[incident.id].drill_id = drill
         alert.incident_id = incident.id
         self._attached(alert, facts, self.open_incidents()[incident.id])
 

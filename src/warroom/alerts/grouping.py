@@ -68,6 +68,18 @@ class IncidentGroups:
         self._integrations: dict[int, tuple[str, str]] = {}
         self._calendar: Calendar | None = None
         self._spikes: dict[str, rules.Spike] = {}
+        self._drills: dict[int, set[int]] = {}
+
+    def drill_of(self, alert: Alert) -> int | None:
+        """The drill that sent this alert (warroom.drills), or None for a real one."""
+        from warroom.drills.service import drill_of_alert
+
+        return drill_of_alert(self.session, alert, self._drills)
+
+    def open_for(self, alert: Alert) -> dict[int, OpenIncident]:
+        """The open incidents the alert may join: its drill's, or only real ones."""
+        drill = self.drill_of(alert)
+        return {k: v for k, v in self.open_incidents().items() if v.drill_id == drill}
 
     def _forget_caches(self) -> None:
         self._open = None
@@ -124,7 +136,7 @@ class IncidentGroups:
         """The open incident the alert belongs with: same explicit key, same Alertmanager
         group, or same service within the window — in that order."""
         grouping = self.config.alert_grouping
-        open_incidents = self.open_incidents()
+        open_incidents = self.open_for(alert)
         if not open_incidents:
             return None
         if grouping.by_key:
@@ -156,6 +168,7 @@ class IncidentGroups:
                     Incident.declared_at,
                     Incident.restricted,
                     Incident.declared_by_rule,
+                    Incident.drill_id,
                 ).where(Incident.status.in_(OPEN_STATUS_VALUES))
             ).all()
             found = {
@@ -166,6 +179,7 @@ class IncidentGroups:
                     declared_at=r.declared_at,
                     restricted=r.restricted,
                     declared_by_rule=r.declared_by_rule,
+                    drill_id=r.drill_id,
                 )
                 for r in rows
             }

@@ -329,8 +329,9 @@ class Routing(AutoDeclaring):
             alert_actions.stop_paging(self.session, alert, now=self.now)
             if alert.incident_id is not None:
                 self.acknowledge_incident(alert)
-        elif alert.incident_id is None:
-            # Not part of an incident: its severity's alert_routing action (once).
+        elif alert.incident_id is None and self.drill_of(alert) is None:
+            # Not part of an incident: its severity's alert_routing action (once). A drill's
+            # alert pages nobody outside the drill's incident.
             alert_actions.apply(self.session, self.config, alert, now=self.now)
 
     def on_open(self, alert: Alert) -> None:

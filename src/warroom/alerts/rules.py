@@ -309,6 +309,8 @@ class OpenIncident:
     declared_at: datetime
     restricted: bool = False
     declared_by_rule: str | None = None
+    # The drill that opened it: only that drill's alerts join it, and its alerts join no other.
+    drill_id: int | None = None
 
 
 def explicit_key(facts: AlertFacts, fields: Iterable[str]) -> tuple[str, str] | None:

@@ -209,7 +209,8 @@ class ChatRunner:
             name = logic.channel_name(
                 config.channel_name,
                 number=incident.id,
-                title=incident.title,
+                # A drill's channel says so: inc-42-drill-primary-database-down.
+                title=f"drill {incident.title}" if incident.drill_id else incident.title,
                 severity=incident.severity,
                 at=incident.declared_at,
             )

@@ -17,6 +17,7 @@ from warroom.chat.logic import IncidentView, escape, role_label
 from warroom.chat.models import ChatAction, ChatChannel
 from warroom.config.schema import WarroomConfig
 from warroom.db import insert_ignoring_conflict
+from warroom.drills import service as drills
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
 from warroom.notifications.render import MessageContext, MessageKind
@@ -81,7 +82,7 @@ def incident_view(config: WarroomConfig, incident: Incident, base_url: str) -> I
     bridge = slack.bridge_url if incident.severity in slack.bridge_severities else None
     return IncidentView(
         key=incident.key,
-        title=incident.title,
+        title=drills.labelled(incident.title) if incident.drill_id else incident.title,
         severity=incident.severity,
         status=incident.status,
         roles={r.role: r.user for r in incident.roles},
@@ -123,8 +124,9 @@ def _to_webhooks(session: Session, event: events.DomainEvent, what: str, text: s
         started_at=incident.started_at or incident.declared_at,
         commander=commander,
     )
+    title = drills.labelled(incident.title) if incident.drill_id else incident.title
     markdown = f"**{incident.key}** ({incident.severity}, {incident.status}): " + (
-        f"{incident.title}\n{text}"
+        f"{title}\n{text}"
     )
     if context.incident_url:
         markdown += f"\n[Open {incident.key} in warroom]({context.incident_url})"
@@ -189,6 +191,8 @@ def _post(session: Session, event: events.DomainEvent, what: str, text: str) -> 
     _to_webhooks(session, event, what, text)
     if not has_channel_work(session, event.incident_id):
         return
+    if drills.is_drill(session, event.incident_id):
+        text = drills.labelled(text)
     queue(
         session,
         key=f"slack:post:{event.incident_id}:{what}:{event.at.isoformat()}",

@@ -23,6 +23,7 @@ import typer
 
 from warroom import __version__
 from warroom.cli import admin, alerts, credentials, incidents, oncall, triage
+from warroom.drills.cli import app as drills_app
 from warroom.handoffs.cli import app as handoffs_app
 from warroom.postmortems.cli import app as postmortems_app
 from warroom.reports.cli import app as reports_app
@@ -61,6 +62,7 @@ page_app.command("publish")(admin.publish_status_page)
 app.add_typer(runbooks_app)  # checklist (docs/runbooks.md)
 app.add_typer(handoffs_app)  # handoff, handoff confirm (docs/handoffs.md)
 app.add_typer(reports_app)  # report, import (docs/reports.md)
+app.add_typer(drills_app)  # drill (docs/drills.md)
 
 
 def _print_version(value: bool) -> None:

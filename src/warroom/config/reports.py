@@ -21,6 +21,20 @@ class ReportsConfig(BaseModel):
     revenue_per_user_per_minute: dict[str, float] = {}
     # Addresses that may scrape GET /metrics without a token (CIDR notation).
     metrics_allow: list[str] = ["127.0.0.1/32", "::1/128"]
+    # Vendor severity words → warroom severity names for `warroom import pagerduty|opsgenie|
+    # grafana-oncall` (docs/import.md), e.g. {pagerduty: {P1: SEV1, high: SEV2, default: SEV3}}.
+    import_severity: dict[str, dict[str, str]] = {}
+
+    @field_validator("import_severity")
+    @classmethod
+    def _known_vendors(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for vendor in value:
+            if vendor not in ("pagerduty", "opsgenie", "grafana-oncall"):
+                raise ValueError(
+                    f"import_severity: unknown vendor {vendor!r} "
+                    "(pagerduty, opsgenie or grafana-oncall)"
+                )
+        return value
 
     @field_validator("timezone")
     @classmethod

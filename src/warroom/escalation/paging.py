@@ -21,6 +21,7 @@ from warroom.auth.logic import Principal
 from warroom.config.durations import format_duration
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
+from warroom.drills.service import participants as drill_participants
 from warroom.engine import outbox, timers
 from warroom.engine.handlers import handles
 from warroom.engine.models import Timer
@@ -274,9 +275,27 @@ def _page_step(
         kind = MessageKind.PAGE if position.step == 0 else MessageKind.ESCALATION
     context = message_context(ctx.settings, incident, kind=kind, reason=reason)
     paged: set[str] = set()
+    allowed = drill_participants(session, incident)
     for i, target in enumerate(step.targets):
         via = target.describe()
         recipients, problem = resolve_target(session, config, incident, target, now)
+        if allowed is not None:
+            # A drill pages its participants only; the rest of the rota sleeps on.
+            left_out = [r.label for r in recipients if r.user not in allowed]
+            recipients = [r for r in recipients if r.user in allowed]
+            if left_out:
+                note(
+                    session,
+                    incident,
+                    key=f"{timer.key}:drill:{i}",
+                    description=(
+                        f"Drill: not paging {', '.join(left_out)} ({where}, via {via}): "
+                        "not a participant"
+                    ),
+                    now=now,
+                    details={"policy": policy.name, "target": via, "left_out": left_out},
+                )
+            problem = problem or "no drill participant among them"
         if not recipients:
             note(
                 session,

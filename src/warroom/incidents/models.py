@@ -28,6 +28,9 @@ class Incident(Base):
     # Required roles of its level still empty after the level's response time (flagged by
     # the engine, cleared as they are filled): see warroom.authority.staffing.
     unfilled_roles: Mapped[list[str] | None] = mapped_column(JSON)
+    # The drill that opened it (warroom.drills): left out of metrics, labelled [DRILL] on
+    # every message, never on the public status page, paging only the drill's participants.
+    drill_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     detected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

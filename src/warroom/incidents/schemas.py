@@ -150,6 +150,8 @@ class IncidentRead(BaseModel):
     participants: list[str]
     # Required roles of its severity still empty after the level's response time.
     unfilled_roles: list[str] = []
+    # The drill that opened it (`DRILL-<n>`, docs/drills.md), or None for a real incident.
+    drill: str | None = None
 
     @field_validator("impact", mode="before")
     @classmethod

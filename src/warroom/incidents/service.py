@@ -157,6 +157,7 @@ def to_read(incident: Incident, *, now: datetime) -> IncidentRead:
         duration_seconds=logic.duration_seconds(stamps(incident), now),
         participants=sorted(p.user for p in incident.participants),
         unfilled_roles=incident.unfilled_roles or [],
+        drill=f"DRILL-{incident.drill_id}" if incident.drill_id is not None else None,
     )
 
 

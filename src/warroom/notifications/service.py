@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
+from warroom.drills import service as drills
 from warroom.engine import outbox
 from warroom.engine.models import Notification
 from warroom.notifications.logic import Urgency, contact_plan, fallback_order
@@ -44,6 +45,15 @@ def _context_from_json(data: dict[str, Any]) -> MessageContext:
     values["services"] = tuple(values.get("services", ()))
     values["kind"] = MessageKind(values["kind"])
     return MessageContext(**values)
+
+
+def _drill_label(
+    session: Session, context: MessageContext, incident_id: int | None
+) -> MessageContext:
+    """Every message about a drill's incident says so: `[DRILL] <title>`."""
+    if incident_id is None or not drills.is_drill(session, incident_id):
+        return context
+    return replace(context, title=drills.labelled(context.title))
 
 
 def _row(
@@ -99,7 +109,7 @@ def notify_user(
     person = config.user(user)
     if person is None:
         return []
-    context = replace(context, timezone=person.timezone)
+    context = replace(_drill_label(session, context, incident_id), timezone=person.timezone)
     written: list[int] = []
     for i, contact in enumerate(contact_plan(person, urgency)):
         row = _row(
@@ -132,6 +142,7 @@ def notify_address(
     alert_id: int | None = None,
 ) -> int | None:
     """Queue one message to a destination that is not a person (a Slack channel, a webhook)."""
+    context = _drill_label(session, context, incident_id)
     row = _row(
         key=f"{key}:{channel}:{address}",
         channel=channel,

@@ -151,3 +151,75 @@ def import_incidents(
         return
     verb = "would be created" if dry_run else "created"
     out.print(f"{result['created']} {verb}, {result['skipped']} already imported (skipped)")
+
+
+def _documents(path: Path) -> list[Any]:
+    """The JSON files of DIR (sorted by name), or FILE."""
+    files = (
+        sorted(p for p in path.iterdir() if p.suffix.lower() == ".json")
+        if path.is_dir()
+        else [path]
+    )
+    if not files:
+        fail(f"{path}: no .json files", code=2)
+    documents = []
+    for file in files:
+        try:
+            documents.append(json.loads(file.read_text(encoding="utf-8-sig")))
+        except ValueError as exc:
+            fail(f"{file}: not JSON ({exc})", code=2)
+    return documents
+
+
+def _vendor(vendor: str) -> Any:
+    def command(
+        path: Annotated[
+            Path,
+            typer.Argument(
+                metavar="DIR_OR_FILE", help="API list responses saved as .json", exists=True
+            ),
+        ],
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Show what would be created; write nothing.")
+        ] = False,
+        config_out: Annotated[
+            Path | None,
+            typer.Option("--config-out", help="Write users, schedules and policies here (YAML)."),
+        ] = None,
+        url: UrlOpt = DEFAULT_URL,
+        token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        body = {"documents": _documents(path)}
+        suffix = "?dry_run=true" if dry_run else ""
+        with api(url, token) as client:
+            result = client.post(f"{API}/import/{vendor}{suffix}", body)
+        if config_out is not None and result["config"] and not dry_run:
+            config_out.write_text(result["config"], encoding="utf-8")
+        if as_json:
+            print_json(result)
+            return
+        verb = "would be created" if dry_run else "created"
+        counts = result["incidents"]
+        out.print(f"incidents: {counts['created']} {verb}, {counts['skipped']} already imported")
+        out.print(
+            f"configuration: {result['users']} users, {result['schedules']} schedules, "
+            f"{result['escalation_policies']} escalation policies"
+            + (f" (written to {config_out})" if config_out and not dry_run else "")
+        )
+        for note in result["unmapped"]:
+            err.print(f"not mapped: {note['kind']} {note['id']}: {note['reason']}")
+        for note in result["warnings"]:
+            err.print(f"warning: {note['kind']} {note['id']}: {note['reason']}")
+        if dry_run and result["config"] and config_out is None:
+            typer.echo(result["config"], nl=False)
+
+    command.__doc__ = (
+        f"Import {vendor} history: incidents into warroom; users, schedules and escalation "
+        "policies as a configuration fragment."
+    )
+    return command
+
+
+for _vendor_name in ("pagerduty", "opsgenie", "grafana-oncall"):
+    import_app.command(_vendor_name)(_vendor(_vendor_name))

@@ -265,3 +265,64 @@ def import_incidents(
         outcome.created.append(incident.key)
     session.flush()
     return outcome
+
+
+def import_vendor(
+    session: Session,
+    *,
+    config: WarroomConfig,
+    vendor: str,
+    documents: list[Any],
+    actor: Principal,
+    now: datetime,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Import a vendor's API documents (docs/import.md): the incidents that map are stored
+    (idempotent on `<vendor>:<id>`); users, schedules and escalation policies come back as
+    a configuration fragment; every record that could not be mapped is listed with why."""
+    from warroom.reports import vendors
+
+    try:
+        which = vendors.Vendor(vendor)
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"unknown vendor {vendor!r}: pagerduty, opsgenie or grafana-oncall", field="vendor"
+        ) from exc
+    if not isinstance(documents, list) or not documents:
+        raise ValidationFailed("give documents: a list of API responses", field="documents")
+    try:
+        plan = vendors.plan(which, config, documents)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="documents") from exc
+    good, problems = validate(config, plan.incidents, now)
+    unmapped = [n.as_dict() for n in plan.unmapped]
+    for problem in problems:
+        row = plan.incidents[problem.row - 1] if 0 < problem.row <= len(plan.incidents) else {}
+        unmapped.append(
+            {
+                "kind": "incident",
+                "id": str(row.get("external_id", "(all)")),
+                "reason": f"{problem.field}: {problem.message}",
+            }
+        )
+    keep = {external for external, _ in good}
+    rows = [r for r in plan.incidents if r.get("external_id") in keep]
+    outcome = import_incidents(
+        session, config=config, records=rows, actor=actor, now=now, dry_run=dry_run
+    )
+    return {
+        "vendor": which.value,
+        "dry_run": dry_run,
+        "incidents": {
+            "created": len(outcome.created),
+            "skipped": len(outcome.skipped),
+            "keys": outcome.created[:1000],
+            "skipped_external_ids": outcome.skipped[:1000],
+        },
+        "users": len(plan.users),
+        "schedules": len(plan.schedules),
+        "escalation_policies": len(plan.escalation_policies),
+        "config": plan.fragment(),
+        "unmapped": unmapped[:2000],
+        "warnings": [n.as_dict() for n in plan.warnings][:2000],
+    }

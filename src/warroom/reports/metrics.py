@@ -76,6 +76,7 @@ def _rows(
     if joined:
         query = query.outerjoin(IncidentService, IncidentService.incident_id == Incident.id)
     query = _visible_to(query, viewer)
+    query = query.where(Incident.drill_id.is_(None))  # drills are exercises, not history
     if q.since is not None:
         query = query.where(Incident.declared_at >= q.since)
     if q.until is not None:

@@ -54,7 +54,9 @@ def report(
 
 def _in(span: Window, viewer: Principal) -> Any:
     return _visible_to(select(Incident), viewer).where(
-        Incident.declared_at >= span.since, Incident.declared_at < span.until
+        Incident.declared_at >= span.since,
+        Incident.declared_at < span.until,
+        Incident.drill_id.is_(None),
     )
 
 
@@ -86,7 +88,7 @@ def _top_services(session: Session, viewer: Principal, span: Window) -> list[dic
 def _open(session: Session, viewer: Principal) -> list[dict[str, Any]]:
     query = (
         _visible_to(select(Incident), viewer)
-        .where(Incident.status.in_(OPEN))
+        .where(Incident.status.in_(OPEN), Incident.drill_id.is_(None))
         .order_by(Incident.severity, Incident.declared_at)
         .limit(OPEN_LISTED)
     )

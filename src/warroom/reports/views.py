@@ -105,6 +105,44 @@ async def _records(request: Request) -> list[Any]:
     raise ValidationFailed("give incidents (a list) or csv (text)", field="incidents")
 
 
+@router.post("/api/v1/import/{vendor}")
+async def import_vendor(
+    vendor: str,
+    request: Request,
+    ctx: CtxDep,
+    uow: UowDep,
+    who: Admin,
+    dry_run: Annotated[bool, Query()] = False,
+) -> dict[str, Any]:
+    """Import PagerDuty, Opsgenie or Grafana OnCall API responses: `{"documents": [...]}`."""
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise ValidationFailed(f"at most {MAX_IMPORT_BYTES} bytes per import", field="body")
+    try:
+        data = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValidationFailed(f"the body is not JSON: {exc}", field="body") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("documents"), list):
+        raise ValidationFailed("give documents: a list of API responses", field="documents")
+    documents: list[Any] = data["documents"]
+
+    def work() -> dict[str, Any]:
+        result = importer.import_vendor(
+            uow.session,
+            config=ctx.config,
+            vendor=vendor,
+            documents=documents,
+            actor=who,
+            now=ctx.clock.now(),
+            dry_run=dry_run,
+        )
+        if not dry_run:
+            uow.commit()
+        return result
+
+    return await run_in_threadpool(work)
+
+
 @router.get("/api/v1/reports/{period}", response_model=None)
 def get_report(
     period: Period,

@@ -255,6 +255,8 @@ def publish_update(
     Only `body`, `title` and the components' statuses become public: never the internal
     title, timeline or people. A restricted incident is refused unless an admin asks.
     """
+    if incident.drill_id is not None:
+        raise Conflict(f"{incident.key} is a drill; drills are never published", field="incident")
     if incident.restricted and not allow_restricted:
         raise Conflict(
             f"{incident.key} is restricted; only an admin may publish it", field="incident"
@@ -371,8 +373,8 @@ def _on_status_changed(session: Session, event: events.StatusChanged) -> None:
     if public_status is None:
         return
     incident = session.get(Incident, event.incident_id)
-    if incident is None:
-        return
+    if incident is None or incident.drill_id is not None:
+        return  # a drill never reaches the public page
     if incident.restricted and not event.public:
         return
     config: WarroomConfig | None = session.info.get("config")
