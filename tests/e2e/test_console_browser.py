@@ -299,7 +299,10 @@ def test_the_3am_scenario_in_the_browser(console_server: Server) -> None:
                             "document.documentElement.scrollWidth - window.innerWidth"
                         )
                         assert overflow <= 1, f"{name} is {overflow}px too wide at {width}px"
-                        page.screenshot(path=str(SHOTS / f"console-{name}-{label}.png"))
+                        page.screenshot(
+                            path=str(SHOTS / f"console-{name}-{label}.png"),
+                            full_page=name == "incident-open" and label == "desktop",
+                        )
                         violations += [f"{name} ({label}): {v}" for v in _axe(page)]
                     context.close()
                 assert violations == [], "\n".join(violations)
