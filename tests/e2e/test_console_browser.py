@@ -12,66 +12,18 @@ screenshots at desktop (1280) and phone (390) width under docs/img/ (docs/web.md
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    ROOT,
-    Server,
-    _free_port,
-    _wait_healthy,
-)
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, server  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 AXE = ROOT / "tests" / "fixtures" / "axe" / "axe.min.js"
 SHOTS = ROOT / "docs" / "img"
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
-
-
-@pytest.fixture
-def console_server(tmp_path: Path) -> Iterator[Server]:
-    """warroom under uvicorn with its engine, SQLite in tmp_path, the example configuration
-    (test_browser's server, with more patience for a start on a busy machine)."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    token = secrets.token_urlsafe(30)[:40]
-    env = {
-        **os.environ,
-        "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'warroom.db'}",
-        "WARROOM_CONFIG": str(ROOT / "examples"),
-        "WARROOM_BOOTSTRAP_TOKEN": token,
-        "WARROOM_BASE_URL": url,
-    }
-    log = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "warroom.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_healthy(url, proc, log, timeout=90)
-            yield Server(url=url, token=token)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
 
 
 def _token(api: httpx.Client, user: str) -> str:
@@ -101,8 +53,7 @@ def _axe(page: Any) -> list[str]:
     ]
 
 
-def test_the_3am_scenario_in_the_browser(console_server: Server) -> None:
-    server = console_server
+def test_the_3am_scenario_in_the_browser(server: Server) -> None:  # noqa: F811
     if not CHROMIUM.exists():
         pytest.skip("chromium not installed (apt-get install chromium)")
     if not AXE.exists():
