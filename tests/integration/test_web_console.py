@@ -146,6 +146,9 @@ def test_the_whole_incident_runs_from_its_page(
     assert r.status_code == 422 and "revenue_loss" in r.text
     r = post("impact", affected_users="12,000", customer_data_exposed="1")
     assert r.status_code == 200 and "Impact recorded." in r.text
+    TimerRunner()(ctx)  # the impact escalation (customer data exposed) fires
+    fired = [line for line in timeline(client, api_tokens.admin, key) if "Escalated to" in line]
+    assert any("Customer data exposed (customer_data_exposed)" in line for line in fired), fired
     r = post("status", status="identified", message="bad deploy", public="1")
     assert r.status_code == 200
     r = post("status", status="resolved", message="rolled back")
