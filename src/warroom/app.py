@@ -19,9 +19,13 @@ import warroom.escalation.service
 import warroom.handoffs.web  # the pending handoff and its form, on the web router
 import warroom.runbooks.web  # the incident room's forms, on the web router
 import warroom.security.web  # evidence and breach clocks on the incident page
-import warroom.sla.service  # noqa: F401
+import warroom.sla.service
+import warroom.web.alerts_pages  # /alerts, on the web router
+import warroom.web.declare  # /declare, on the web router
+import warroom.web.incident_run  # noqa: F401  # the incident page's forms and live refresh
 from warroom import __version__
 from warroom.alerts.ingest import BatchWriter
+from warroom.alerts.manual_views import router as alert_actions_router
 from warroom.alerts.source_views import router as alert_sources_router
 from warroom.alerts.views import alertmanager_webhook, pagerduty_enqueue
 from warroom.alerts.views import router as alerts_router
@@ -158,6 +162,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
     app.include_router(triage_router)
     app.include_router(tokens_router)
     app.include_router(alerts_router)
+    app.include_router(alert_actions_router)
     app.include_router(integrations_router)
     app.include_router(notifications_router)
     app.include_router(alert_sources_router)

@@ -86,7 +86,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
             command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
         )
         try:
-            _wait_healthy(url, proc, log, timeout=15)
+            _wait_healthy(url, proc, log, timeout=90)  # a busy CI machine starts slowly
             yield Server(url=url, token=token)
         finally:
             proc.terminate()

@@ -41,6 +41,8 @@ from warroom.adapters.channels import setup_warnings
 from warroom.api import CtxDep, UowDep
 from warroom.auth import sessions
 from warroom.auth.logic import Principal, Role
+from warroom.authority.logic import decide
+from warroom.config.authority import Action as Governed
 from warroom.config.durations import format_compact
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
@@ -347,6 +349,7 @@ def _dashboard(ctx: AppContext, uow: UnitOfWork, principal: Principal) -> dict[s
         "resolved": resolved,
         "now": now,
         "setup_warnings": setup_warnings(ctx),
+        "nav_here": "/",
     }
 
 
@@ -401,10 +404,27 @@ def _incident_context(
         "transitions": _transition_choices(current),
         "can_ack": incident.acknowledged_at is None and current in OPEN_STATUSES,
         "note_types": [t.value for t in NOTE_TYPES],
+        "refusals": _refusals(ctx.config, incident, user.principal),
+        "nav_here": "/",
         **{name: panel(uow.session, incident, now) for name, panel in INCIDENT_PANELS.items()},
         "notice": notice,
         "error": error,
     }
+
+
+def _refusals(config: WarroomConfig, incident: Incident, who: Principal) -> dict[str, str]:
+    """What the authority rules would say to this person, per action (absent: allowed)."""
+    holders = {r.role: r.user for r in incident.roles}
+    found = {}
+    for action in (Governed.CHANGE_SEVERITY, Governed.ASSIGN_ROLES, Governed.RESOLVE):
+        decision = decide(
+            config, action=action, severity=incident.severity, holders=holders, actor=who
+        )
+        if not decision.allowed:
+            found[action.value] = decision.message
+        elif decision.override:
+            found[action.value] = f"as an admin you may; otherwise {decision.message}"
+    return found
 
 
 #: What capabilities add to the incident page: a name its template reads, and a function
