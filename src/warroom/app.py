@@ -18,7 +18,10 @@ import warroom.authority.staffing
 import warroom.escalation.service
 import warroom.handoffs.web  # the pending handoff and its form, on the web router
 import warroom.runbooks.web  # the incident room's forms, on the web router
-import warroom.sla.service  # noqa: F401
+import warroom.sla.service
+import warroom.web.admin_pages  # settings, tokens, integrations (admin), on the web router
+import warroom.web.oncall_pages  # on-call, schedules, overrides, on the web router
+import warroom.web.ops_pages  # noqa: F401  (escalation, notifications, maintenance)
 from warroom import __version__
 from warroom.alerts.ingest import BatchWriter
 from warroom.alerts.source_views import router as alert_sources_router

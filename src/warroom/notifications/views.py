@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from warroom.api import UowDep, Viewer
 from warroom.auth.logic import Principal, Role
@@ -61,16 +62,19 @@ def _read(row: Notification, viewer: Principal) -> NotificationRead:
     )
 
 
-@router.get("/notifications", response_model=list[NotificationRead])
-def list_notifications(
-    uow: UowDep,
-    who: Viewer,
-    incident: Annotated[str | None, Query()] = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
-    recipient: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[NotificationRead]:
-    """Notifications, newest first; restricted incidents' ones only for those who may see them."""
+def visible_notifications(
+    session: Session,
+    who: Principal,
+    *,
+    incident_id: int | None = None,
+    status: str | None = None,
+    recipient: str | None = None,
+    channel: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[Notification]:
+    """Notifications, newest first, without those of restricted incidents `who` may not
+    see (the API's list and the console's ledger both read this)."""
     query = select(Notification)
     if not who.can_see(restricted=True, participants=set()):
         hidden = select(Incident.id).where(
@@ -84,11 +88,35 @@ def list_notifications(
         query = query.where(
             or_(Notification.incident_id.is_(None), Notification.incident_id.not_in(hidden))
         )
-    if incident is not None:
-        query = query.where(Notification.incident_id == parse_key(incident))
+    if incident_id is not None:
+        query = query.where(Notification.incident_id == incident_id)
     if status is not None:
         query = query.where(Notification.status == status)
     if recipient is not None:
         query = query.where(Notification.recipient == recipient)
-    rows = uow.session.scalars(query.order_by(Notification.id.desc()).limit(limit))
+    if channel is not None:
+        query = query.where(Notification.channel == channel)
+    if since is not None:
+        query = query.where(Notification.created_at >= since)
+    return list(session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
+@router.get("/notifications", response_model=list[NotificationRead])
+def list_notifications(
+    uow: UowDep,
+    who: Viewer,
+    incident: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    recipient: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[NotificationRead]:
+    """Notifications, newest first; restricted incidents' ones only for those who may see them."""
+    rows = visible_notifications(
+        uow.session,
+        who,
+        incident_id=parse_key(incident) if incident is not None else None,
+        status=status,
+        recipient=recipient,
+        limit=limit,
+    )
     return [_read(row, who) for row in rows]
