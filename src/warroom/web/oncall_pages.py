@@ -39,11 +39,21 @@ MY_SHIFTS_AHEAD = timedelta(days=28)
 # --- view models --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DayPart:
+    """A shift's part within one local day: `start`/`end` clipped to the day."""
+
+    shift: Shift
+    start: datetime
+    end: datetime
+    label: str  # "all day", "09:00-17:00", "17:00-24:00" (en dash) in the day's zone
+
+
 @dataclass
 class Cell:
     """Who is on call in one layer during one local day."""
 
-    shifts: list[Shift] = field(default_factory=list)
+    shifts: list[DayPart] = field(default_factory=list)
 
 
 @dataclass
@@ -58,7 +68,8 @@ class GridRow:
 class ServiceOnCall:
     name: str
     title: str
-    policy: str | None
+    policy: str | None  # its title
+    policy_name: str | None
     people: list[tuple[str, str]]  # (who, where: "platform / primary")
 
 
@@ -80,6 +91,15 @@ def week_days(start: datetime, zone: ZoneInfo) -> list[tuple[datetime, datetime]
     return days
 
 
+def _part(shift: Shift, begin: datetime, end: datetime) -> DayPart:
+    start, stop = max(shift.start, begin), min(shift.end, end)
+    if start == begin and stop == end:
+        return DayPart(shift, start, stop, "all day")
+    zone = begin.tzinfo
+    until = "24:00" if stop == end else stop.astimezone(zone).strftime("%H:%M")
+    return DayPart(shift, start, stop, f"{start.astimezone(zone).strftime('%H:%M')}\u2013{until}")
+
+
 def week_grid(
     shifts: Sequence[Shift], days: Sequence[tuple[datetime, datetime]], titles: dict[str, str]
 ) -> list[GridRow]:
@@ -94,7 +114,7 @@ def week_grid(
             rows[(shift.schedule, layer)] = row
         for i, (begin, end) in enumerate(days):
             if shift.start < end and shift.end > begin:
-                row.cells[i].shifts.append(shift)
+                row.cells[i].shifts.append(_part(shift, begin, end))
     return list(rows.values())
 
 
@@ -129,6 +149,7 @@ def services_on_call(ctx: AppContext, now_on_call: Sequence[Shift]) -> list[Serv
                 name=svc.name,
                 title=svc.title or svc.name,
                 policy=policy.label if policy else None,
+                policy_name=policy.name if policy else None,
                 people=people,
             )
         )
