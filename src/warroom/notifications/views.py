@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from warroom.api import UowDep, Viewer
@@ -62,19 +62,9 @@ def _read(row: Notification, viewer: Principal) -> NotificationRead:
     )
 
 
-def visible_notifications(
-    session: Session,
-    who: Principal,
-    *,
-    incident_id: int | None = None,
-    status: str | None = None,
-    recipient: str | None = None,
-    channel: str | None = None,
-    since: datetime | None = None,
-    limit: int = 100,
-) -> list[Notification]:
-    """Notifications, newest first, without those of restricted incidents `who` may not
-    see (the API's list and the console's ledger both read this)."""
+def visible_query(who: Principal) -> Select[tuple[Notification]]:
+    """Every notification `who` may see: those of restricted incidents only for admins and
+    the incident's participants (the API's list and the console's pages read this)."""
     query = select(Notification)
     if not who.can_see(restricted=True, participants=set()):
         hidden = select(Incident.id).where(
@@ -88,6 +78,21 @@ def visible_notifications(
         query = query.where(
             or_(Notification.incident_id.is_(None), Notification.incident_id.not_in(hidden))
         )
+    return query
+
+
+def visible_notifications(
+    session: Session,
+    who: Principal,
+    *,
+    incident_id: int | None = None,
+    status: str | None = None,
+    recipient: str | None = None,
+    channel: str | None = None,
+    limit: int = 100,
+) -> list[Notification]:
+    """The notifications `who` may see, newest first, filtered."""
+    query = visible_query(who)
     if incident_id is not None:
         query = query.where(Notification.incident_id == incident_id)
     if status is not None:
@@ -96,8 +101,6 @@ def visible_notifications(
         query = query.where(Notification.recipient == recipient)
     if channel is not None:
         query = query.where(Notification.channel == channel)
-    if since is not None:
-        query = query.where(Notification.created_at >= since)
     return list(session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
 
 
