@@ -62,7 +62,7 @@ def _read(row: Notification, viewer: Principal) -> NotificationRead:
     )
 
 
-def visible_query(who: Principal) -> Select[tuple[Notification]]:
+def visible_query(who: Principal) -> Select[Notification]:
     """Every notification `who` may see: those of restricted incidents only for admins and
     the incident's participants (the API's list and the console's pages read this)."""
     query = select(Notification)
