@@ -8,23 +8,38 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.conftest import Tokens
 from tests.integration.test_web import HOSTILE, bearer, csrf_of, declare, login
 from warroom.auth.models import ApiToken
+from warroom.clock import FakeClock
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
+from warroom.db import Database
 from warroom.engine.models import Notification
 from warroom.engine.timer_job import TimerRunner
 from warroom.maintenance.models import MaintenanceWindow
 from warroom.notifications.delivery import Deliverer
 from warroom.notifications.service import plan_fallback
 from warroom.oncall.models import ScheduleOverride
+from warroom.settings import Settings
 
 PAGES = ("/oncall", "/schedules", "/schedules/platform", "/escalation", "/notifications",
          "/maintenance")  # fmt: skip
 ADMIN_PAGES = ("/settings", "/integrations")
+
+
+@pytest.fixture
+def ctx(db: Database, config: WarroomConfig, clock: FakeClock) -> AppContext:
+    """As the suite's, with a long request timeout: these pages are checked for what they
+    show, and a busy test machine must not turn a slow answer into a 503."""
+    settings = Settings(
+        database_url=db.url, auto_migrate=False, engine=False, request_timeout_seconds=120
+    )
+    return AppContext(settings=settings, db=db, config=config, clock=clock)
 
 
 def _count(ctx: AppContext, model: type) -> int:

@@ -16,10 +16,24 @@ from tests.conftest import EXAMPLES
 from tests.integration.test_web import login
 from warroom.app import create_app
 from warroom.cli import app as cli
+from warroom.clock import FakeClock
+from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
+from warroom.db import Database
 from warroom.demo import NotFresh, content_counts, run
 from warroom.engine.models import Notification
 from warroom.incidents.models import Incident
+from warroom.settings import Settings
+
+
+@pytest.fixture
+def ctx(db: Database, config: WarroomConfig, clock: FakeClock) -> AppContext:
+    """As the suite's, with a long request timeout: these pages are checked for what they
+    show, and a busy test machine must not turn a slow answer into a 503."""
+    settings = Settings(
+        database_url=db.url, auto_migrate=False, engine=False, request_timeout_seconds=120
+    )
+    return AppContext(settings=settings, db=db, config=config, clock=clock)
 
 
 def test_the_demo_fills_a_fresh_database_and_the_console_shows_it(ctx: AppContext) -> None:
