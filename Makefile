@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export WARROOM_CONFIG ?= examples
 
-.PHONY: run test lint typecheck unit bench fuzz clean
+.PHONY: run demo test lint typecheck unit bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/warroom serve
+
+# A fresh database with three days of incidents, alerts, schedules and pages; prints a
+# token to log in with. Then `make run` and open http://127.0.0.1:8080/login.
+demo: $(STAMP)
+	$(BIN)/warroom demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

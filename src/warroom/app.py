@@ -20,9 +20,12 @@ import warroom.handoffs.web  # the pending handoff and its form, on the web rout
 import warroom.runbooks.web  # the incident room's forms, on the web router
 import warroom.security.web  # evidence and breach clocks on the incident page
 import warroom.sla.service
+import warroom.web.admin_pages  # settings, tokens, integrations (admin), on the web router
 import warroom.web.alerts_pages  # /alerts, on the web router
 import warroom.web.declare  # /declare, on the web router
-import warroom.web.incident_run  # noqa: F401  # the incident page's forms and live refresh
+import warroom.web.incident_run  # the incident page's forms and live refresh
+import warroom.web.oncall_pages  # on-call, schedules, overrides, on the web router
+import warroom.web.ops_pages  # noqa: F401  (escalation, notifications, maintenance)
 from warroom import __version__
 from warroom.alerts.ingest import BatchWriter
 from warroom.alerts.manual_views import router as alert_actions_router

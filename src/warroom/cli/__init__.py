@@ -22,7 +22,7 @@ from typing import Annotated
 import typer
 
 from warroom import __version__
-from warroom.cli import admin, alerts, credentials, incidents, oncall, triage
+from warroom.cli import admin, alerts, credentials, demo, incidents, oncall, triage
 from warroom.drills.cli import app as drills_app
 from warroom.handoffs.cli import app as handoffs_app
 from warroom.postmortems.cli import app as postmortems_app
@@ -46,7 +46,7 @@ app = typer.Typer(
 )
 
 # Top-level commands, in the order `warroom --help` lists them.
-for group in (incidents.app, oncall.app, triage.app, admin.app):
+for group in (incidents.app, oncall.app, triage.app, admin.app, demo.app):
     app.registered_commands.extend(group.registered_commands)
 app.add_typer(admin.db_app, name="db")
 app.add_typer(credentials.token_app, name="token")

@@ -76,6 +76,14 @@ def create(
     return integration
 
 
+def rotate_key(session: Session, *, integration_id: int) -> Integration:
+    """Give the integration a new key: the old one stops working (once key caches expire)."""
+    row = get(session, integration_id=integration_id)
+    row.key = new_key()
+    session.flush()
+    return row
+
+
 def list_integrations(session: Session) -> list[Integration]:
     return list(session.scalars(select(Integration).order_by(Integration.id)))
 

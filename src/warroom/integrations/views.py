@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.orm import Session
 
 from warroom.alerts.webhook import check_webhook_settings
 from warroom.api import Admin, CtxDep, IdPath, UowDep
+from warroom.context import AppContext
 from warroom.hardening import bounded
 from warroom.heartbeats import service as heartbeats
 from warroom.integrations import service
@@ -71,24 +73,57 @@ def to_read(integration: Integration, base_url: str) -> IntegrationRead:
     )
 
 
+def create_integration_row(
+    ctx: AppContext,
+    session: Session,
+    *,
+    name: str,
+    type: IntegrationType,
+    service_name: str,
+    settings: dict[str, Any],
+) -> Integration:
+    """Create an integration (a heartbeat's clock starts; a webhook's settings are checked):
+    the API and the console both call this."""
+    row = service.create(
+        session,
+        config=ctx.config,
+        name=name,
+        type=type,
+        service=service_name,
+        settings=settings,
+        now=ctx.clock.now(),
+    )
+    if type is IntegrationType.HEARTBEAT:
+        heartbeats.register(session, integration=row, now=ctx.clock.now())
+    if type is IntegrationType.WEBHOOK:
+        check_webhook_settings(settings)
+    return row
+
+
 @router.post("", status_code=201, response_model=IntegrationRead)
 def create_integration(
     data: IntegrationCreate, ctx: CtxDep, uow: UowDep, who: Admin, request: Request
 ) -> IntegrationRead:
     """Create an integration for a service; the answer carries its key and where to post."""
-    row = service.create(
+    row = create_integration_row(
+        ctx,
         uow.session,
-        config=ctx.config,
         name=data.name,
         type=data.type,
-        service=data.service,
+        service_name=data.service,
         settings=data.settings,
-        now=ctx.clock.now(),
     )
-    if data.type is IntegrationType.HEARTBEAT:
-        heartbeats.register(uow.session, integration=row, now=ctx.clock.now())
-    if data.type is IntegrationType.WEBHOOK:
-        check_webhook_settings(data.settings)
+    uow.commit()
+    request.app.state.integration_keys.clear()
+    return to_read(row, ctx.settings.base_url)
+
+
+@router.post("/{integration_id}/rotate", response_model=IntegrationRead)
+def rotate_integration_key(
+    integration_id: IdPath, ctx: CtxDep, uow: UowDep, who: Admin, request: Request
+) -> IntegrationRead:
+    """A new key for the integration; the old one is refused from now on."""
+    row = service.rotate_key(uow.session, integration_id=integration_id)
     uow.commit()
     request.app.state.integration_keys.clear()
     return to_read(row, ctx.settings.base_url)

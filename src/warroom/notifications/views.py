@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
 
 from warroom.api import UowDep, Viewer
 from warroom.auth.logic import Principal, Role
@@ -91,6 +92,55 @@ def _read_chat(row: ChatDelivery) -> NotificationRead:
     )
 
 
+def hidden_incidents(who: Principal) -> Select[int] | None:
+    """The restricted incidents `who` may not see (None: they see every incident)."""
+    if who.can_see(restricted=True, participants=set()):
+        return None
+    return select(Incident.id).where(
+        Incident.restricted.is_(True),
+        Incident.id.not_in(
+            select(IncidentParticipant.incident_id).where(
+                IncidentParticipant.user == (who.user or "")
+            )
+        ),
+    )
+
+
+def visible_query(who: Principal) -> Select[Notification]:
+    """Every notification `who` may see: those of restricted incidents only for admins and
+    the incident's participants (the API's list and the console's pages read this)."""
+    query = select(Notification)
+    hidden = hidden_incidents(who)
+    if hidden is not None:
+        query = query.where(
+            or_(Notification.incident_id.is_(None), Notification.incident_id.not_in(hidden))
+        )
+    return query
+
+
+def visible_notifications(
+    session: Session,
+    who: Principal,
+    *,
+    incident_id: int | None = None,
+    status: str | None = None,
+    recipient: str | None = None,
+    channel: str | None = None,
+    limit: int = 100,
+) -> list[Notification]:
+    """The notifications `who` may see, newest first, filtered."""
+    query = visible_query(who)
+    if incident_id is not None:
+        query = query.where(Notification.incident_id == incident_id)
+    if status is not None:
+        query = query.where(Notification.status == status)
+    if recipient is not None:
+        query = query.where(Notification.recipient == recipient)
+    if channel is not None:
+        query = query.where(Notification.channel == channel)
+    return list(session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+
+
 @router.get("/notifications", response_model=list[NotificationRead])
 def list_notifications(
     uow: UowDep,
@@ -103,33 +153,19 @@ def list_notifications(
 ) -> list[NotificationRead]:
     """Notifications and the chat outbox's actions, newest first; restricted incidents'
     ones only for those who may see them."""
-    query = select(Notification)
-    hidden: Select[int] | None = None
-    if not who.can_see(restricted=True, participants=set()):
-        hidden = select(Incident.id).where(
-            Incident.restricted.is_(True),
-            Incident.id.not_in(
-                select(IncidentParticipant.incident_id).where(
-                    IncidentParticipant.user == (who.user or "")
-                )
-            ),
-        )
-        query = query.where(
-            or_(Notification.incident_id.is_(None), Notification.incident_id.not_in(hidden))
-        )
     incident_id = parse_key(incident) if incident is not None else None
-    if incident_id is not None:
-        query = query.where(Notification.incident_id == incident_id)
-    if status is not None:
-        query = query.where(Notification.status == status)
-    if recipient is not None:
-        query = query.where(Notification.recipient == recipient)
-    if channel is not None:
-        query = query.where(Notification.channel == channel)
-    rows = uow.session.scalars(query.order_by(Notification.id.desc()).limit(limit))
+    rows = visible_notifications(
+        uow.session,
+        who,
+        incident_id=incident_id,
+        status=status,
+        recipient=recipient,
+        channel=channel,
+        limit=limit,
+    )
     listed = [(row.created_at, _read(row, who)) for row in rows]
     chat_query = chat_outbox.query(
-        hidden=hidden,
+        hidden=hidden_incidents(who),
         incident_id=incident_id,
         status=status,
         recipient=recipient,

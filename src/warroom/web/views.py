@@ -350,7 +350,13 @@ def _dashboard(ctx: AppContext, uow: UnitOfWork, principal: Principal) -> dict[s
         "now": now,
         "setup_warnings": setup_warnings(ctx),
         "nav_here": "/",
+        **{name: panel(uow.session, principal, now) for name, panel in DASHBOARD_PANELS.items()},
     }
+
+
+#: What capabilities add to the dashboard: a name its template reads, and a function of
+#: (session, viewer, now) that reads it (the failing-channels banner: `warroom.web.ops_pages`).
+DASHBOARD_PANELS: dict[str, Callable[[Session, Principal, datetime], object]] = {}
 
 
 @dataclass(frozen=True)
