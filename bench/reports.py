@@ -134,7 +134,7 @@ def _measure(db: Database, label: str) -> None:
     def run(group_by: GroupBy | None) -> Callable[[], object]:
         def call() -> object:
             with db.unit_of_work() as uow:
-                query = metrics_service.Query(group_by=group_by)
+                query = metrics_service.Query(group_by=group_by, now=NOW)
                 answer = metrics_service.metrics(
                     uow.session, config=config, viewer=viewer, query=query
                 )

@@ -25,6 +25,7 @@ from warroom.incidents.service import _visible_to
 from warroom.reports import impact, learning
 from warroom.reports.logic import METRICS, PERCENTILES, GroupBy, finite, nearest_rank
 from warroom.reports.metrics_sql import seconds
+from warroom.reports.sla import add_sla, empty_sla, finish_sla, sla_columns
 
 NONE = "(none)"
 
@@ -35,6 +36,8 @@ class Query:
     until: datetime | None = None
     group_by: GroupBy | None = None
     services: tuple[str, ...] = field(default_factory=tuple)
+    # The moment SLA clocks still running are judged at (the injected clock's now).
+    now: datetime | None = None
 
 
 def _rows(
@@ -64,6 +67,7 @@ def _rows(
         Incident.id.label("incident_id"),
         key.label("key"),
         Incident.severity.label("severity"),
+        Incident.status.label("status"),
         Incident.started_at.label("started_at"),
         Incident.detected_at.label("detected_at"),
         Incident.declared_at.label("declared_at"),
@@ -201,13 +205,26 @@ def _sqlite_overall(session: Session, rows: Any) -> list[tuple[Any, ...]]:
     return out
 
 
-def _group(session: Session, rows: Any, key_is_constant: bool = False) -> dict[str, dict[str, Any]]:
+def _group(
+    session: Session,
+    config: WarroomConfig,
+    rows: Any,
+    now: datetime | None,
+    key_is_constant: bool = False,
+) -> dict[str, dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
-    counts = select(rows.c.key, rows.c.severity, func.count()).group_by(rows.c.key, rows.c.severity)
-    for key, severity, n in session.execute(counts):
-        group = groups.setdefault(key, {"key": key, "count": 0, "by_severity": {}})
+    counts = select(
+        rows.c.key, rows.c.severity, func.count(), *sla_columns(session, config, rows, now)
+    ).group_by(rows.c.key, rows.c.severity)
+    for key, severity, n, *states in session.execute(counts):
+        group = groups.setdefault(
+            key, {"key": key, "count": 0, "by_severity": {}, "sla": empty_sla()}
+        )
         group["count"] += n
         group["by_severity"][severity] = n
+        add_sla(group["sla"], n, states)
+    for group in groups.values():
+        finish_sla(group["sla"])
     for group in groups.values():
         for metric in METRICS:
             group[metric.name] = _empty(group["count"])
@@ -235,9 +252,10 @@ def metrics(
 ) -> dict[str, Any]:
     """Return the metrics of the incidents declared in [since, until) the viewer may see."""
     rows = _rows(session, config, viewer, query, None)
-    overall = _group(session, rows, key_is_constant=True).get("all") or {
+    overall = _group(session, config, rows, query.now, key_is_constant=True).get("all") or {
         "count": 0,
         "by_severity": {},
+        "sla": finish_sla(empty_sla()),
         **{m.name: _empty(0) for m in METRICS},
         **{f"{m.name}_seconds": None for m in METRICS},
     }
@@ -254,7 +272,8 @@ def metrics(
         "notes": notes,
     }
     if query.group_by is not None:
-        grouped = _group(session, _rows(session, config, viewer, query, query.group_by))
+        by = _rows(session, config, viewer, query, query.group_by)
+        grouped = _group(session, config, by, query.now)
         result["group_by"] = query.group_by.value
         result["groups"] = sorted(grouped.values(), key=lambda g: (-g["count"], g["key"]))
     return result

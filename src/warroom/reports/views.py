@@ -46,7 +46,11 @@ def get_metrics(
     if since is not None and until is not None and until <= since:
         raise ValidationFailed("until must be after since", field="until")
     query = metrics_service.Query(
-        since=since, until=until, group_by=group_by, services=tuple(service or ())
+        since=since,
+        until=until,
+        group_by=group_by,
+        services=tuple(service or ()),
+        now=ctx.clock.now(),
     )
     return metrics_service.metrics(uow.session, config=ctx.config, viewer=who, query=query)
 
