@@ -16,18 +16,12 @@ severity. An incident's clock is:
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal
-from sqlalchemy.orm import Session
 
-from warroom.config.schema import WarroomConfig
-from warroom.db import UTCDateTime
-from warroom.incidents.logic import OPEN_STATUSES
 from warroom.reports.logic import rate
-from warroom.reports.metrics_sql import seconds
-from warroom.sla.logic import MILESTONES, SlaClock
+from warroom.sla.logic import SlaClock
 
 STATES = ("met", "breached", "running")
 #: Slack for the floating-point arithmetic of SQLite's julianday(): a milestone reached
@@ -35,32 +29,28 @@ STATES = ("met", "breached", "running")
 _EPSILON = 0.001
 
 
+SLA_COLUMNS = 3 * len(SlaClock)
+
+
 def sla_columns(
-    session: Session, config: WarroomConfig, rows: Any, now: datetime | None
+    targets: dict[SlaClock, Any],
+    is_open: Any,
+    took: dict[SlaClock, Any],
+    now: Any | None,
+    declared: Any,
 ) -> list[Any]:
-    """Aggregate columns: for each clock in `SlaClock` order, counts of met, breached,
-    running (see the module's docstring) over the rows."""
+    """Aggregate columns: for each clock in `SlaClock` order, counts of met, breached and
+    running (see the module's docstring). `targets` are each clock's target in seconds
+    (NULL for a severity without one), `took` its milestone minus the declaration in
+    seconds (NULL when not reached); `now` and `declared` are seconds on one scale."""
     columns: list[Any] = []
-    is_open = rows.c.status.in_([s.value for s in OPEN_STATUSES])
     for clock in SlaClock:
-        targets = {
-            level.name: getattr(level.sla, clock.value).total_seconds()
-            for level in config.severities
-        }
-        if not targets:
-            columns += [literal(0), literal(0), literal(0)]
-            continue
-        target = case(targets, value=rows.c.severity, else_=None)
-        stop = rows.c[MILESTONES[clock]]
-        took = seconds(session, stop, rows.c.declared_at)
-        reached = and_(stop.is_not(None), target.is_not(None))
-        waiting = and_(stop.is_(None), target.is_not(None), is_open)
-        met = and_(reached, took <= target + _EPSILON)
-        late = and_(reached, took > target + _EPSILON)
-        if now is None:
-            overdue: Any = literal(False)
-        else:
-            overdue = seconds(session, literal(now, UTCDateTime()), rows.c.declared_at) >= target
+        target, spent = targets[clock], took[clock]
+        reached = and_(spent.is_not(None), target.is_not(None))
+        waiting = and_(spent.is_(None), target.is_not(None), is_open)
+        met = and_(reached, spent <= target + _EPSILON)
+        late = and_(reached, spent > target + _EPSILON)
+        overdue: Any = literal(False) if now is None else (now - declared >= target - _EPSILON)
         columns += [
             func.count(case((met, 1))),
             func.count(case((late, 1), (and_(waiting, overdue), 1))),
