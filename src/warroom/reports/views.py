@@ -22,8 +22,10 @@ from warroom.reports import importer, periodic, render
 from warroom.reports import metrics as metrics_service
 from warroom.reports.logic import GroupBy, Period
 from warroom.reports.pdf import report_pdf
+from warroom.reports.web import router as web_router
 
 router = APIRouter(tags=["reports"])
+router.include_router(web_router)
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
