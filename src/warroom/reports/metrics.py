@@ -200,6 +200,18 @@ def _grouped_statement(
             e.c.key, e.c.severity
         )
     ]
+    if session.get_bind().dialect.name == "postgresql":
+        # Ordered-set aggregates per group (the window below is slower there): one
+        # part per metric, its percentiles side by side; parts are numbered from 100.
+        for i, v in enumerate(spans):
+            picks = [func.percentile_disc(p / 100).within_group(v) for p in PERCENTILES]
+            filler = [null()] * (width - 1 - len(picks))
+            parts.append(
+                select(literal(100 + i), e.c.key, null(), func.count(v), *picks, *filler)
+                .where(v.is_not(None))
+                .group_by(e.c.key)
+            )
+        return union_all(*parts)
     for i, v in enumerate(spans):
         numbered = (
             select(
@@ -289,6 +301,11 @@ def _group(
     for part, key, severity, first, *rest in session.execute(
         _grouped_statement(session, config, rows, now)
     ):
+        if part >= 100:  # PostgreSQL: the measured count, then the percentiles
+            ranked.setdefault(key, {})[part - 100] = {
+                nearest_rank(p, int(first)): rest[k] for k, p in enumerate(PERCENTILES)
+            }
+            continue
         if part >= 0:
             ranked.setdefault(key, {}).setdefault(part, {})[int(first)] = rest[0]
             continue
