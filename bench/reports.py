@@ -7,6 +7,11 @@ then grouped by service), ROUNDS times each; beside it the bare aggregate SQL (t
 statements, executed without building the answer) so the overhead is visible. Last, the
 RSS of an idle `warroom serve` on the SQLite file.
 
+Prints `bench metrics_100k_<db>_p50|p99` (ms; `<db>` is sqlite or pg), the same
+`…_by_service_p50|p99`, `…_bare_sql_p50`, `bench metrics_100k_<db>_machine_busy` (1 when
+other processes used the machine meanwhile: the figures then overstate) and the load
+average on stderr; set-up time on stderr as `setup: …`.
+
     python -m bench reports        (or python -m bench.reports)
 
 WARROOM_BENCH_REPORTS_DB=sqlite (or pg) runs one database only.
@@ -25,7 +30,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import emit, free_port, note, pg_available, pg_url, scratch_db
+from bench.common import (
+    BusyWatch,
+    emit,
+    free_port,
+    note,
+    pg_available,
+    pg_url,
+    scratch_db,
+    setup_timer,
+)
 from warroom.auth.logic import Principal, Role
 from warroom.configuration import load_config
 from warroom.db import Database
@@ -134,7 +148,7 @@ def _measure(db: Database, label: str) -> None:
     def run(group_by: GroupBy | None) -> Callable[[], object]:
         def call() -> object:
             with db.unit_of_work() as uow:
-                query = metrics_service.Query(group_by=group_by)
+                query = metrics_service.Query(group_by=group_by, now=NOW)
                 answer = metrics_service.metrics(
                     uow.session, config=config, viewer=viewer, query=query
                 )
@@ -143,10 +157,13 @@ def _measure(db: Database, label: str) -> None:
 
         return call
 
+    databases = [db.engine.url.database or ""] if label == "pg" else []
+    watch = BusyWatch(f"metrics_100k_{label}", databases=databases).start()
+    note(f"reports: load average before measuring {os.getloadavg()[0]:.2f}")
     for suffix, group_by in (("", None), ("_by_service", GroupBy.SERVICE)):
         times = _timed(run(group_by))
-        emit(f"reports_metrics_100k_{label}{suffix}_p50", _p(times, 0.5), "ms")
-        emit(f"reports_metrics_100k_{label}{suffix}_p99", _p(times, 0.99), "ms")
+        emit(f"metrics_100k_{label}{suffix}_p50", _p(times, 0.5), "ms")
+        emit(f"metrics_100k_{label}{suffix}_p99", _p(times, 0.99), "ms")
 
     capture = _Capture()
     event.listen(db.engine, "before_cursor_execute", capture)
@@ -167,7 +184,9 @@ def _measure(db: Database, label: str) -> None:
         times = _timed(bare)
     finally:
         raw.close()
-    emit(f"reports_metrics_100k_{label}_bare_sql_p50", _p(times, 0.5), "ms")
+    emit(f"metrics_100k_{label}_bare_sql_p50", _p(times, 0.5), "ms")
+    note(f"reports: load average after measuring {os.getloadavg()[0]:.2f}")
+    watch.result()
 
 
 def _idle_rss(database_url: str) -> None:
@@ -217,9 +236,9 @@ def _idle_rss(database_url: str) -> None:
 def _one(label: str, url: str, after: Callable[[str], None] | None = None) -> None:
     db = Database(url)
     try:
-        upgrade(db.engine)
-        seconds = _fill(db)
-        note(f"reports: {INCIDENTS} incidents imported on {label} in {seconds:.1f} s (set-up)")
+        with setup_timer(f"metrics_100k_{label} ({INCIDENTS} incidents imported)"):
+            upgrade(db.engine)
+            _fill(db)
         _measure(db, label)
     finally:
         db.dispose()
@@ -233,14 +252,13 @@ def run_benchmark(_: object = None) -> None:
     if "sqlite" in databases:
         with tempfile.TemporaryDirectory(prefix="warroom-bench-reports-") as folder:
             _one("sqlite", f"sqlite:///{folder}/reports.db", _idle_rss)
-    if "pg" not in databases:
-        return
-    why = pg_available()
-    if why is not None:
-        note(f"reports: PostgreSQL skipped ({why})")
-        return
-    with scratch_db("warroom_bench_reports") as name:
-        _one("pg", pg_url(name, "postgresql+psycopg"))
+    if "pg" in databases:
+        why = pg_available()
+        if why is not None:
+            note(f"reports: PostgreSQL skipped ({why})")
+        else:
+            with scratch_db("warroom_bench_reports") as name:
+                _one("pg", pg_url(name, "postgresql+psycopg"))
 
 
 if __name__ == "__main__":

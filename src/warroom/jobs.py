@@ -26,6 +26,7 @@ from warroom.notifications.delivery import Deliverer, Throttle
 from warroom.notifications.service import plan_fallback
 from warroom.oncall.notices import plan_shift_notices
 from warroom.postmortems.reminders import send_reminders
+from warroom.reports.schedule import send_scheduled_reports
 from warroom.security.retention import retention_job
 from warroom.statuspage.job import StatusPagePublisher
 
@@ -55,6 +56,7 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("shift-notices", plan_shift_notices, periodic=True),
         Job("status-page", StatusPagePublisher(), periodic=True),
         Job("postmortem-reminders", send_reminders, periodic=True),
+        Job("scheduled-reports", send_scheduled_reports, periodic=True),
         *chat_jobs(ctx, lease),
         Job("evidence-retention", retention_job, periodic=True),
     ]

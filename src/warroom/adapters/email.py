@@ -8,6 +8,7 @@ by any receiver that deduplicates on it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import smtplib
@@ -86,6 +87,17 @@ class SmtpNotifier:
         if unsubscribe := message.payload.get("unsubscribe_url"):  # status page subscribers
             email["List-Unsubscribe"] = f"<{''.join(str(unsubscribe).split())}>"
         email.set_content(message.body or message.subject)
+        html = message.payload.get("html")
+        if isinstance(html, str):  # e.g. a scheduled report: the text stays the first part
+            email.add_alternative(html, subtype="html")
+        for attachment in message.payload.get("attachments") or []:
+            maintype, _, subtype = str(attachment["content_type"]).partition("/")
+            email.add_attachment(
+                base64.b64decode(attachment["base64"]),
+                maintype=maintype,
+                subtype=subtype or "octet-stream",
+                filename=str(attachment["filename"]),
+            )
         calendar = message.payload.get("calendar")
         if isinstance(calendar, str):  # an invitation (RFC 6047: iMIP)
             email.add_alternative(calendar, subtype="calendar", params={"method": "REQUEST"})

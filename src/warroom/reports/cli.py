@@ -29,6 +29,7 @@ class FormatOpt(StrEnum):
     MARKDOWN = "markdown"
     HTML = "html"
     JSON = "json"
+    PDF = "pdf"
 
 
 # `report` and `import`, added to the `warroom` command by one line in warroom.cli.
@@ -102,12 +103,25 @@ def _period(period: str) -> Any:
             str | None, typer.Option(help="A date (YYYY-MM-DD) in the period; default: the last.")
         ] = None,
         tz: Annotated[str | None, typer.Option(help="IANA time zone; default: configured.")] = None,
+        output: Annotated[
+            str | None,
+            typer.Option("--output", "-o", help="Write to this file (PDF: report-PERIOD.pdf)."),
+        ] = None,
         url: UrlOpt = DEFAULT_URL,
         token: TokenOpt = None,
     ) -> None:
         params: dict[str, Any] = {"format": fmt.value, "on": on, "tz": tz}
         with api(url, token) as client:
-            if fmt is FormatOpt.JSON:
+            if output is not None or fmt is FormatOpt.PDF:
+                target = output or f"report-{period}.pdf"
+                body = client._send("GET", f"{API}/reports/{period}", params=params).content
+                try:
+                    with open(target, "wb") as handle:
+                        handle.write(body)
+                except OSError as exc:
+                    fail(f"cannot write {target}: {exc.strerror}")
+                out.print(f"Wrote {target} ({len(body)} bytes).")
+            elif fmt is FormatOpt.JSON:
                 print_json(client.get(f"{API}/reports/{period}", params=params))
             else:
                 typer.echo(client.get_text(f"{API}/reports/{period}", params=params), nl=False)

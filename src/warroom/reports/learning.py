@@ -18,28 +18,33 @@ from warroom.reports.logic import rate
 DONE, WONT_DO = "done", "wont_do"
 
 
-def action_item_completion_rate(session: Session, rows: Any) -> float | None:
+def action_item_completion_rate(session: Session, narrow: Any) -> float | None:
     """Return the share of the incidents' action items that are done; `wont_do` items do not
-    count either way (a decision not to act is neither done nor outstanding)."""
-    ids = select(rows.c.incident_id).distinct()
-    done, total = session.execute(
-        select(func.count(case((ActionItem.status == DONE, 1))), func.count()).where(
-            ActionItem.incident_id.in_(ids), ActionItem.status != WONT_DO
-        )
-    ).one()
+    count either way (a decision not to act is neither done nor outstanding). `narrow`
+    restricts a SELECT over incidents to those counted (`metrics.scope`)."""
+    # From the action items to their incidents: the few items drive, not every incident.
+    query = (
+        select(func.count(case((ActionItem.status == DONE, 1))), func.count())
+        .select_from(ActionItem)
+        .join(Incident, Incident.id == ActionItem.incident_id)
+        .where(ActionItem.status != WONT_DO)
+    )
+    done, total = session.execute(narrow(query)).one()
     return rate(done, total)
 
 
-def repeat_rate(session: Session, rows: Any, count: int, window: timedelta) -> float | None:
+def repeat_rate(session: Session, narrow: Any, count: int, window: timedelta) -> float | None:
     """Return the share of the incidents whose postmortem's root-cause category was already
     that of another incident declared within `window` before (the postmortem's `repeat_of`)."""
     if count == 0:
         return None
-    ids = select(rows.c.incident_id).distinct()
     mine = session.execute(
-        select(Incident.id, func.lower(Postmortem.root_cause_category), Incident.declared_at)
-        .join(Postmortem, Postmortem.incident_id == Incident.id)
-        .where(Incident.id.in_(ids), Postmortem.root_cause_category.is_not(None))
+        narrow(
+            select(Incident.id, func.lower(Postmortem.root_cause_category), Incident.declared_at)
+            .select_from(Postmortem)
+            .join(Incident, Postmortem.incident_id == Incident.id)
+            .where(Postmortem.root_cause_category.is_not(None))
+        )
     ).all()
     if not mine:
         return rate(0, count)

@@ -34,7 +34,7 @@ def report(
 ) -> dict[str, Any]:
     """Return the report of one period: metrics, incidents over time, top services, open."""
     span = window(period, now=now, zone=zone, on=on, week_starts=config.reports.week_starts)
-    query = metrics_service.Query(since=span.since, until=span.until)
+    query = metrics_service.Query(since=span.since, until=span.until, now=now)
     figures = metrics_service.metrics(session, config=config, viewer=viewer, query=query)
     data: dict[str, Any] = {
         "period": period.value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from jinja2 import Environment, select_autoescape
@@ -23,7 +24,9 @@ def _duration(seconds: float | None) -> str:
 
 
 def bars(
-    values: list[tuple[str, int]], width: int = CHART_WIDTH, height: int = CHART_HEIGHT
+    values: Sequence[tuple[str, float]],
+    width: int = CHART_WIDTH,
+    height: int = CHART_HEIGHT,
 ) -> list[dict[str, Any]]:
     """Return the geometry of a vertical bar chart: one rectangle per value."""
     if not values:
@@ -63,6 +66,29 @@ def _rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+def metric_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """The MTTx table's rows: metric, mean, median, p90, incidents measured and missing."""
+    return _rows(data)
+
+
+def sla_rows(m: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """The SLA table's rows: clock, compliance, met, breached, running, missing."""
+    return [
+        (clock, _rate(t["compliance"]), str(t["met"]), str(t["breached"]), str(t["running"]),
+         str(t["missing"]))
+        for clock, t in (m.get("sla") or {}).items()
+    ]  # fmt: skip
+
+
+def sla_chart_values(m: dict[str, Any]) -> list[tuple[str, float]]:
+    """Compliance per clock in percent, for the clocks that have a figure."""
+    return [
+        (clock, round(t["compliance"] * 100, 1))
+        for clock, t in (m.get("sla") or {}).items()
+        if t["compliance"] is not None
+    ]
+
+
 def _impact(m: dict[str, Any]) -> str:
     bi = m.get("business_impact") or {}
     if bi.get("total") is None:
@@ -72,6 +98,14 @@ def _impact(m: dict[str, Any]) -> str:
 
 def _rate(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+def impact_text(m: dict[str, Any]) -> str:
+    return _impact(m)
+
+
+def rate_text(value: float | None) -> str:
+    return _rate(value)
 
 
 def markdown(data: dict[str, Any]) -> str:
@@ -91,6 +125,12 @@ def markdown(data: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in _rows(data)]
+    lines += [
+        "",
+        "| SLA clock | compliance | met | breached | running | missing |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in sla_rows(m)]
     lines += [
         "",
         f"Repeat rate: {_rate(m['repeat_rate'])}; "
@@ -135,13 +175,24 @@ _TEMPLATE = """<!doctype html>
 <style>
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
-svg text{font-size:9px;fill:#444}.bar{fill:#c0392b}.sev{fill:#2c3e50}
+svg text{font-size:9px;fill:#444}.bar{fill:#c0392b}.sev{fill:#2c3e50}.top{fill:#8e44ad}
 </style></head><body>
 <h1>Incident report, {{ d.period }}: {{ d.label }} <small>({{ d.timezone }})</small></h1>
 <p>Incidents: <strong>{{ m.count }}</strong></p>
 <table><tr><th>metric</th><th>mean</th><th>median</th><th>p90</th><th>incidents</th></tr>
 {% for r in rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>
 {% endfor %}</table>
+<h2>SLA compliance</h2>
+<table><tr><th>clock</th><th>compliance</th><th>met</th><th>breached</th><th>running</th>
+<th>missing</th></tr>
+{% for r in sla_rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+{% if sla_chart %}<svg role="img" aria-label="SLA compliance" width="{{ w }}" height="{{ h }}"
+ viewBox="0 0 {{ w }} {{ h }}" xmlns="http://www.w3.org/2000/svg">
+{% for b in sla_chart %}<rect class="sev" x="{{ b.x }}" y="{{ b.y }}" width="{{ b.w }}"
+ height="{{ b.h }}"><title>{{ b.label }}: {{ b.value }} %</title></rect>
+<text x="{{ b.x }}" y="{{ h - 2 }}">{{ b.label }} ({{ b.value }} %)</text>
+{% endfor %}</svg>{% endif %}
 <p>Repeat rate: {{ repeat }}; action-item completion: {{ completion }}</p>
 <p>Business impact: {{ impact }}</p>
 <h2>Incidents over time</h2>
@@ -160,7 +211,13 @@ svg text{font-size:9px;fill:#444}.bar{fill:#c0392b}.sev{fill:#2c3e50}
  height="{{ b.h }}"><title>{{ b.label }}: {{ b.value }}</title></rect>
 <text x="{{ b.x }}" y="{{ h - 2 }}">{{ b.label }} ({{ b.value }})</text>
 {% endfor %}</svg>
-{% if d.top_services %}<h2>Top services</h2><ul>
+{% if d.top_services %}<h2>Top services</h2>
+<svg role="img" aria-label="Top services" width="{{ w }}" height="{{ h }}"
+ viewBox="0 0 {{ w }} {{ h }}" xmlns="http://www.w3.org/2000/svg">
+{% for b in top %}<rect class="top" x="{{ b.x }}" y="{{ b.y }}" width="{{ b.w }}"
+ height="{{ b.h }}"><title>{{ b.label }}: {{ b.value }}</title></rect>
+<text x="{{ b.x }}" y="{{ h - 2 }}">{{ b.label }} ({{ b.value }})</text>
+{% endfor %}</svg><ul>
 {% for s in d.top_services %}<li>{{ s.service }}: {{ s.incidents }}</li>{% endfor %}</ul>{% endif %}
 {% if d.open_incidents is defined %}<h2>Open incidents</h2><ul>
 {% for i in d.open_incidents %}<li>{{ i.id }} {{ i.severity }} {{ i.status }}: {{ i.title }}</li>
@@ -187,4 +244,7 @@ def html(data: dict[str, Any]) -> str:
         h=CHART_HEIGHT,
         over_time=bars([(b["bucket"], b["incidents"]) for b in data["over_time"]]),
         severity=bars(sorted(m["by_severity"].items())),
+        sla_rows=sla_rows(m),
+        sla_chart=bars(sla_chart_values(m)),
+        top=bars([(s["service"], s["incidents"]) for s in data["top_services"]]),
     )

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime
 
 from warroom.api import Admin, CtxDep, UowDep, Viewer
@@ -21,8 +21,11 @@ from warroom.errors import ValidationFailed
 from warroom.reports import importer, periodic, render
 from warroom.reports import metrics as metrics_service
 from warroom.reports.logic import GroupBy, Period
+from warroom.reports.pdf import report_pdf
+from warroom.reports.web import router as web_router
 
 router = APIRouter(tags=["reports"])
+router.include_router(web_router)
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
@@ -30,6 +33,7 @@ class ReportFormat(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     HTML = "html"
+    PDF = "pdf"
 
 
 @router.get("/api/v1/reports/metrics")
@@ -46,7 +50,11 @@ def get_metrics(
     if since is not None and until is not None and until <= since:
         raise ValidationFailed("until must be after since", field="until")
     query = metrics_service.Query(
-        since=since, until=until, group_by=group_by, services=tuple(service or ())
+        since=since,
+        until=until,
+        group_by=group_by,
+        services=tuple(service or ()),
+        now=ctx.clock.now(),
     )
     return metrics_service.metrics(uow.session, config=ctx.config, viewer=who, query=query)
 
@@ -168,6 +176,13 @@ def get_report(
         return PlainTextResponse(render.markdown(data), media_type="text/markdown")
     if format is ReportFormat.HTML:
         return HTMLResponse(render.html(data))
+    if format is ReportFormat.PDF:
+        name = f"incident-report-{period.value}-{data['since'][:10]}.pdf"
+        return Response(
+            report_pdf(data),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
     return data
 
 

@@ -28,6 +28,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Maintenance", "/maintenance"),
     NavItem("Integrations", "/integrations"),
     NavItem("Notifications", "/notifications"),
+    NavItem("Reports", "/reports"),
     NavItem("Settings", "/settings", admin_only=True),
 )
 
