@@ -7,7 +7,11 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLES
+from warroom.config.problems import ConfigError
+from warroom.config.schema import names_severity
 from warroom.configuration import load_config, validate_path
 
 
@@ -50,3 +54,18 @@ def test_unknown_names_and_severities_name_their_key_path(tmp_path: Path) -> Non
         ),
         ("chat.yaml", 6, "chat.slack.invite.SEV9", "unknown severity 'SEV9'"),
     }
+
+
+def test_the_seed_names_in_chat_follow_a_renamed_scheme_by_rank(tmp_path: Path) -> None:
+    """On a P0-P3 scheme `SEV1` in `invite` and `bridge_severities` means P0, as in rules."""
+    folder = examples_with_chat(tmp_path, "SEV1: [incident-commander]\nP2: [incident-commander]")
+    shutil.copy(EXAMPLES / "alternate-schemes" / "p0-p3.yaml", folder / "severities.yaml")
+    config = load_config(folder)
+    assert names_severity(config, ["SEV1"], "P0")
+    assert not names_severity(config, ["SEV1"], "P1")
+    assert names_severity(config, ["P2"], "P2")
+    assert names_severity(config, config.chat.slack.bridge_severities, "P1")  # SEV2
+    assert not names_severity(config, config.chat.slack.bridge_severities, "P2")
+    examples_with_chat(folder, "SEV9: [incident-commander]")
+    with pytest.raises(ConfigError, match=r"chat\.slack\.invite\.SEV9: unknown severity 'SEV9'"):
+        load_config(folder)

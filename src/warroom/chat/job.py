@@ -22,7 +22,7 @@ from warroom.chat import logic
 from warroom.chat.adapters import ChatPort, NameTaken, SlackChat
 from warroom.chat.models import ChatAction, ChatChannel
 from warroom.chat.service import DONE, FAILED, PENDING, channel_of, incident_view, open_key
-from warroom.config.schema import WarroomConfig
+from warroom.config.schema import WarroomConfig, names_severity
 from warroom.context import AppContext
 from warroom.engine.models import Notification
 from warroom.engine.runner import Job, worker_id
@@ -471,7 +471,13 @@ def invited_handles(
     """Whom the severity's `chat.slack.invite` names stand for: a role's holder, an
     `escalation_targets` entry, a user, a team's members, a schedule's on-call at `at`."""
     handles: list[str] = []
-    for name in config.chat.slack.invite.get(incident.severity, []):
+    named = [
+        name
+        for severity, names in config.chat.slack.invite.items()
+        if names_severity(config, [severity], incident.severity)
+        for name in names
+    ]
+    for name in named:
         if name in config.roles and config.user(name) is None:
             found, _ = role_recipients(incident, name)
         else:

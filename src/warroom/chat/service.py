@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from warroom import events
 from warroom.chat.logic import IncidentView, escape, role_label
 from warroom.chat.models import ChatAction, ChatChannel
-from warroom.config.schema import WarroomConfig
+from warroom.config.schema import WarroomConfig, names_severity
 from warroom.db import insert_ignoring_conflict
 from warroom.drills import service as drills
 from warroom.incidents.logic import Status
@@ -79,7 +79,11 @@ def incident_view(config: WarroomConfig, incident: Incident, base_url: str) -> I
     level = config.severity(incident.severity)
     required = tuple(level.required_roles) if level else ()
     slack = config.chat.slack
-    bridge = slack.bridge_url if incident.severity in slack.bridge_severities else None
+    bridge = (
+        slack.bridge_url
+        if names_severity(config, slack.bridge_severities, incident.severity)
+        else None
+    )
     return IncidentView(
         key=incident.key,
         title=drills.labelled(incident.title) if incident.drill_id else incident.title,

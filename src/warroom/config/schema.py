@@ -13,7 +13,7 @@ without any YAML still runs the documented procedure.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -74,6 +74,16 @@ def rule_severity(config: WarroomConfig, name: str) -> SeverityLevel | None:
         if seed is not None and int(seed.group(1)) <= len(config.severities):
             level = config.severities[int(seed.group(1)) - 1]
     return level
+
+
+def names_severity(config: WarroomConfig, names: Iterable[str], severity: str) -> bool:
+    """Whether one of `names` (configured severity names, or the seeds' SEV1-SEV4 meaning the
+    level of that rank) is the level `severity`."""
+    for name in names:
+        level = rule_severity(config, name)
+        if level is not None and level.name == severity:
+            return True
+    return False
 
 
 def _alert_routing_problems(config: WarroomConfig) -> list[str]:
@@ -401,13 +411,12 @@ def _chat_problems(config: WarroomConfig) -> list[str]:
     """`chat.slack.invite`: severities by name, and the people each invites: a role (its
     holder), an `escalation_targets` entry, a user handle, a team or a schedule (on call)."""
     problems: list[str] = []
-    levels = {s.name for s in config.severities}
     known = {target_key(name) for name in config.escalation_targets}
     known |= {target_key(t.name) for t in config.teams}
     known |= {target_key(s.name) for s in config.schedules}
     for severity, names in config.chat.slack.invite.items():
         where = f"chat.slack.invite.{severity}"
-        if severity not in levels:
+        if rule_severity(config, severity) is None:
             problems.append(f"{where}: unknown severity {severity!r}")
         if not config.users:
             continue  # without users, a handle cannot be told from a typo
