@@ -11,7 +11,9 @@ time each write transaction held the database from `BEGIN` to `COMMIT`. Printed:
 - `engine_timer_longest_transaction_<db>`: the longest write transaction (ms); on SQLite
   the longest any other writer has to wait behind the engine;
 - `engine_timer_inprocess_<db>`: timers per second in this process (noisy; the counts are
-  what to compare).
+  what to compare);
+- `engine_timer_cpu_per_timer_<db>`: this process's CPU time per timer (ms), the
+  database server's not included.
 
 With `WARROOM_BENCH_PROFILE=1` the top of a cProfile of the run goes to stderr.
 """
@@ -81,6 +83,7 @@ def timer_profile(kind: str, *, count: int = 5_000) -> None:
             runner = TimerRunner()
             profile = cProfile.Profile() if os.environ.get("WARROOM_BENCH_PROFILE") else None
             started = time.monotonic()
+            cpu = time.process_time()
             if profile is not None:
                 profile.enable()
             for _ in range(10 * count):
@@ -89,6 +92,7 @@ def timer_profile(kind: str, *, count: int = 5_000) -> None:
             if profile is not None:
                 profile.disable()
             elapsed = time.monotonic() - started
+            cpu = time.process_time() - cpu
             for name in ("before_cursor_execute", "begin", "commit", "rollback"):
                 target = {"before_cursor_execute": before, "begin": begun}.get(name, ended)
                 event.remove(db.engine, name, target)
@@ -102,9 +106,13 @@ def timer_profile(kind: str, *, count: int = 5_000) -> None:
     emit(f"engine_timer_statements_per_timer_{kind}", round(total / max(done, 1), 2), "stmts")
     emit(f"engine_timer_longest_transaction_{kind}", round(max(held) * 1000, 1), "ms")
     emit(f"engine_timer_inprocess_{kind}", round(done / elapsed), "timers/s")
+    # The engine's own CPU per timer (not the database's): steadier than the rate when
+    # the machine is shared; 1,000 / it is the rate one free core would allow.
+    emit(f"engine_timer_cpu_per_timer_{kind}", round(cpu * 1000 / max(done, 1), 3), "ms")
     if profile is not None:
         out = io.StringIO()
-        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(40)
+        order = os.environ.get("WARROOM_BENCH_PROFILE_SORT", "cumulative")  # or tottime
+        pstats.Stats(profile, stream=out).sort_stats(order).print_stats(40)
         note(out.getvalue())
 
 

@@ -1,17 +1,26 @@
-"""The timer job: claim due timers, run them many per transaction, mark each one done.
+"""The timer job: claim due timers, run them many per transaction, mark them done.
 
-A pass claims up to `batch` due timers (one short transaction that publishes the lease;
-`SKIP LOCKED` on PostgreSQL, so engines side by side take disjoint batches; SQLite has one
-writer at a time anyway). It then runs them in as few transactions as it can: each
-transaction re-reads the claimed rows that this engine still holds (fencing: a timer that
-another engine took over after our lease ran out is left to it; on PostgreSQL the rows
-are locked, so nobody takes them over while the transaction runs), runs every handler in
-a savepoint of its own and commits once. A handler that fails rolls back its savepoint
-alone: its timer stays pending under our lease and is tried again once the lease runs
-out, while the others commit. A transaction ends after `per_transaction` timers or
-`budget` seconds, whichever comes first, so that a batch never holds SQLite's write lock
-(or PostgreSQL row locks) for long. If a whole transaction fails (a lost connection, a
-failed commit), its timers are run again one per transaction, as `batched=False` does.
+A pass claims up to `batch` due timers in one statement (`UPDATE … WHERE id IN (SELECT …
+LIMIT n FOR UPDATE SKIP LOCKED) RETURNING`, committed to publish the lease; engines side
+by side take disjoint batches; SQLite has one writer at a time anyway). It then runs them
+in as few transactions as it can. Each transaction re-reads the claimed rows this engine
+still holds (fencing: a timer another engine took over after our lease ran out is left to
+it; on PostgreSQL the rows are locked, so nobody takes one over while it runs), loads
+their incidents, runs the handlers and marks the timers done in one `UPDATE`.
+
+Optimistically first: no savepoints, and consecutive timers of a kind with a batch
+handler (`handles_batch`) go to it in one call, its writes set-based. If any handler
+raises, the whole transaction rolls back and the timers it had taken run again, each
+handler in a savepoint of its own: the failing one rolls back alone (its timer stays
+pending under our lease and is retried when the lease runs out), the others commit. If
+even that transaction fails as a whole (a lost connection, a failed commit), its timers
+run one per transaction, as `batched=False` does.
+
+A transaction reads as many timers as the last one's cost per timer says fit in `budget`
+seconds (at least `MIN_FIT`, at most `per_transaction`) and stops taking more once the
+budget is spent, so it never holds SQLite's write lock or PostgreSQL's row locks for long.
+On SQLite the job also pauses `SQLITE_GAP` between two of its write transactions while
+it drains a backlog, so that other writers waiting on the lock get it.
 """
 
 from __future__ import annotations

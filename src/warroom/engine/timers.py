@@ -64,18 +64,17 @@ def insert_timer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table: Table = Timer.__table__  # type: ignore[assignment]
+    stmt = _MANY.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table: Table = Timer.__table__  # type: ignore[assignment]
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+        _MANY[dialect] = stmt
     written: set[str] = set()
     for start in range(0, len(rows), 500):
-        part = rows[start : start + 500]
-        stmt = (
-            insert(table)
-            .values(list(part))
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.key)
-        )
-        written.update(session.scalars(stmt))
+        # One statement, compiled once: SQLAlchemy sends the executemany as multi-row
+        # VALUES batches ("insertmanyvalues") and gathers their RETURNING rows.
+        written.update(session.scalars(stmt, list(rows[start : start + 500])))
     result: list[bool] = []
     for row in rows:
         key = row["key"]
