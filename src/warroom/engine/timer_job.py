@@ -131,6 +131,8 @@ class TimerRunner:
             except _HandlerFailed as failed:
                 # Optimistic run lost (rolled back): the timers it had taken, again, each
                 # in a savepoint of its own, so that the failing one rolls back alone.
+                self._last_write = time.monotonic()  # it held the lock all the same
+                self._pause(ctx)
                 ran = self._run_guarded(ctx, chunk[: failed.taken])
             except Exception:
                 log.exception(
