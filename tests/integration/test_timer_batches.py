@@ -292,6 +292,9 @@ def _scenario(ctx: AppContext, clock: FakeClock, runner: TimerRunner, seed: int)
                             title=f"twin {minute}",
                             severity=rnd.choice(["SEV1", "SEV2", "SEV3"]),
                             services=rnd.sample(SERVICES, rnd.randint(1, 2)),
+                            # A commander: the update reminders go to someone (the
+                            # batch handler's deliveries), else only their notes.
+                            commander=rnd.choice([None, "jane.smith", "bob.wilson"]),
                         ),
                         actor=SYSTEM,
                         now=now,
@@ -375,6 +378,8 @@ def test_batches_give_the_same_results_as_one_by_one(
     status = [c.name for c in Timer.__table__.columns if c.name != "id"].index("status")
     assert sum(1 for t in one_by_one["timers"] if t[status] == timers.DONE) > 30
     assert len(one_by_one["notifications"]) > 20
+    reason = [c.name for c in Notification.__table__.columns if c.name != "id"].index("reason")
+    assert any(n[reason] == "reminder" for n in one_by_one["notifications"])
     for name in one_by_one:
         assert batches[name] == one_by_one[name], name
 
