@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import alerta, engine, ingest, oncall, paging, reports, status_page
+from bench import alerta, engine, engine_profile, ingest, oncall, paging, reports, status_page
 from bench.common import cleanup, emit, emit_machine_busy, install_signal_handlers, note
 from bench.load import LoadGenerator
 
@@ -79,6 +79,10 @@ def run_timers(args: argparse.Namespace) -> None:
     engine.run(args.logdir, args.scale)
 
 
+def run_timer_profile(args: argparse.Namespace) -> None:
+    engine_profile.run(args.scale)
+
+
 def run_alerta(args: argparse.Namespace) -> None:
     assert args.logdir is not None
     alerta.run(
@@ -112,6 +116,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "timer throughput (PG, SQLite, two engines on PG) and lateness with 100,000 "
             "pending timers (PG)",
             run_timers,
+        ),
+        Benchmark(
+            "timer_profile",
+            "statements per timer, longest write transaction and in-process rate of the "
+            "timer job (SQLite, PG; WARROOM_BENCH_PROFILE=1 adds a cProfile)",
+            run_timer_profile,
         ),
         Benchmark(
             "status_page",

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,7 +30,7 @@ from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Base, Database
 from warroom.engine import timers
-from warroom.engine.handlers import handles
+from warroom.engine.handlers import handles, handles_batch
 from warroom.engine.models import Notification, Timer
 from warroom.engine.timer_job import TimerRunner
 from warroom.incidents import service as incidents
@@ -75,8 +77,26 @@ def _after(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> No
     """Follow-ups do nothing; they are only counted."""
 
 
+# A kind with a batch handler: the optimistic run hands every consecutive timer of it to
+# one call; it does what the single handler does on each, so it fails as that one does.
+MANY_CALLS: list[int] = []
+
+
+@handles("test_many")
+def _many_one(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+    _probe(ctx, session, timer, now)
+
+
+@handles_batch("test_many")
+def _many(ctx: AppContext, session: Session, batch: list[Timer], now: datetime) -> None:
+    MANY_CALLS.append(len(batch))
+    for timer in batch:
+        _probe(ctx, session, timer, now)
+
+
 @pytest.fixture
 def probes() -> Iterator[None]:
+    MANY_CALLS.clear()
     FAILING.clear()
     FAILING_SUBSCRIBER.clear()
     yield
@@ -92,11 +112,11 @@ def ctx(db: Database, config: WarroomConfig, clock: FakeClock) -> AppContext:
     return AppContext(settings=settings, db=db, config=config, clock=clock)
 
 
-def _schedule_probes(ctx: AppContext, count: int) -> None:
+def _schedule_probes(ctx: AppContext, count: int, kind: str = "test_probe") -> None:
     now = ctx.clock.now()
     with ctx.db.unit_of_work() as uow:
         for i in range(count):
-            timers.schedule(uow.session, kind="test_probe", key=f"p{i}", due_at=now, now=now)
+            timers.schedule(uow.session, kind=kind, key=f"p{i}", due_at=now, now=now)
         uow.commit()
 
 
@@ -151,6 +171,58 @@ def test_a_failing_handler_rolls_back_alone_and_runs_again_after_its_lease(
         assert rows[key].attempts == 2
         assert f"{key}:handler" in rows and f"{key}:subscriber" in rows
     assert len(rows) == 12 * 3
+
+
+def test_a_failing_timer_of_a_batch_handler_rolls_back_alone(
+    ctx: AppContext, clock: FakeClock, probes: None
+) -> None:
+    """The optimistic run (no savepoints, one batch handler call) is lost when one timer
+    fails; the timers are run again a savepoint each and only the failing one is kept
+    back, to succeed after its lease."""
+    _schedule_probes(ctx, 10, kind="test_many")
+    # (A budget no transaction here reaches: on a slow machine the retry a savepoint
+    # each would end after a few timers, and the next transaction try a batch again.)
+    runner = TimerRunner(owner="engine-a", lease=timedelta(seconds=30), budget=60)
+    runner(ctx)
+    # No failure: one call for all ten, one transaction, every effect kept.
+    assert MANY_CALLS == [10]
+    rows = _timers(ctx)
+    assert all(rows[f"p{i}"].status == timers.DONE for i in range(10))
+    assert all(f"p{i}:handler" in rows and f"p{i}:subscriber" in rows for i in range(10))
+
+    with ctx.db.unit_of_work() as uow:
+        uow.session.execute(update(Timer).values(status=timers.DONE))  # follow-ups: out
+        uow.commit()
+    for i in range(10):
+        _schedule_one(ctx, f"q{i}")
+    FAILING.add("q4")
+    MANY_CALLS.clear()
+    runner(ctx)
+    assert MANY_CALLS == [10]  # tried once as a batch, then one by one
+    rows = _timers(ctx)
+    for i in range(10):
+        key = f"q{i}"
+        if key == "q4":
+            assert rows[key].status == timers.PENDING and rows[key].attempts == 1
+            assert f"{key}:handler" not in rows and f"{key}:subscriber" not in rows
+        else:
+            assert rows[key].status == timers.DONE, key
+            assert rows[f"{key}:handler"].status == timers.PENDING, key
+            assert rows[f"{key}:subscriber"].status == timers.PENDING, key
+
+    FAILING.clear()
+    clock.advance(timedelta(seconds=31))
+    runner(ctx)
+    rows = _timers(ctx)
+    assert rows["q4"].status == timers.DONE and rows["q4"].attempts == 2
+    assert "q4:handler" in rows and "q4:subscriber" in rows
+
+
+def _schedule_one(ctx: AppContext, key: str) -> None:
+    now = ctx.clock.now()
+    with ctx.db.unit_of_work() as uow:
+        timers.schedule(uow.session, kind="test_many", key=key, due_at=now, now=now)
+        uow.commit()
 
 
 def test_a_transaction_holds_at_most_per_transaction_timers(
@@ -220,6 +292,9 @@ def _scenario(ctx: AppContext, clock: FakeClock, runner: TimerRunner, seed: int)
                             title=f"twin {minute}",
                             severity=rnd.choice(["SEV1", "SEV2", "SEV3"]),
                             services=rnd.sample(SERVICES, rnd.randint(1, 2)),
+                            # A commander: the update reminders go to someone (the
+                            # batch handler's deliveries), else only their notes.
+                            commander=rnd.choice([None, "jane.smith", "bob.wilson"]),
                         ),
                         actor=SYSTEM,
                         now=now,
@@ -295,7 +370,7 @@ def test_batches_give_the_same_results_as_one_by_one(
         )
         ctx = AppContext(settings=settings, db=db, config=config, clock=clock)
         # Small transactions, so that batches end and start again in the middle of a pass.
-        runner = TimerRunner(owner="twin", batched=batched, batch=40, per_transaction=7)
+        runner = TimerRunner(owner="twin", batched=batched, batch=40, per_transaction=7, gap=0)
         _scenario(ctx, clock, runner, seed)
         snapshots.append(_snapshot(db))
     one_by_one, batches = snapshots
@@ -303,5 +378,66 @@ def test_batches_give_the_same_results_as_one_by_one(
     status = [c.name for c in Timer.__table__.columns if c.name != "id"].index("status")
     assert sum(1 for t in one_by_one["timers"] if t[status] == timers.DONE) > 30
     assert len(one_by_one["notifications"]) > 20
+    reason = [c.name for c in Notification.__table__.columns if c.name != "id"].index("reason")
+    assert any(n[reason] == "reminder" for n in one_by_one["notifications"])
     for name in one_by_one:
         assert batches[name] == one_by_one[name], name
+
+
+# --- SQLite: a writer outside the engine is not starved by a backlog --------------------
+
+
+@handles("test_slow")
+def _slow(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+    """Work that keeps the engine's transaction busy: a write, then 2 ms."""
+    timers.schedule(session, kind="test_after", key=f"{timer.key}:slow", due_at=now, now=now)
+    time.sleep(0.002)
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_writer_gets_the_sqlite_lock_while_the_engine_drains_a_backlog(
+    ctx: AppContext, db: Database
+) -> None:
+    """The engine runs transaction after transaction while it drains 1,500 timers; a
+    writer in another connection, with a busy timeout of one second, must get the lock
+    every time (between two transactions the engine pauses longer than SQLite's busy
+    handler sleeps)."""
+    now = ctx.clock.now()
+    with ctx.db.unit_of_work() as uow:
+        timers.schedule_many(
+            uow.session,
+            [{"kind": "test_slow", "key": f"s{i}", "due_at": now} for i in range(1_500)],
+            now=now,
+        )
+        uow.commit()
+    runner = TimerRunner(owner="engine-a")
+
+    def drain() -> None:
+        while runner(ctx) == 0.0:
+            pass
+
+    engine = threading.Thread(target=drain)
+    other = Database(db.url, timeout=1.0)
+    waits: list[float] = []
+    try:
+        engine.start()
+        time.sleep(0.2)  # the engine is inside its first transactions
+        while engine.is_alive():
+            began = time.monotonic()
+            with other.unit_of_work() as uow:  # BEGIN IMMEDIATE: the write lock
+                timers.schedule(
+                    uow.session, kind="test_after", key=f"w{len(waits)}", due_at=now, now=now
+                )
+                uow.commit()
+            waits.append(time.monotonic() - began)
+            time.sleep(0.05)
+    finally:
+        engine.join()
+        other.dispose()
+    assert len(waits) >= 5, waits  # the backlog took a while: the writer went in often
+    assert max(waits) < 1.0
+    rows = _timers(ctx)
+    assert (
+        sum(1 for k, t in rows.items() if k.startswith("s") and ":" not in k and t.status == "done")
+        == 1_500
+    )

@@ -23,3 +23,22 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
         return handler
 
     return register
+
+
+BatchHandler = Callable[[AppContext, Session, list[Timer], datetime], None]
+
+#: Optional set-based handlers: several due timers of one kind in one call, with the same
+#: effects as the kind's handler run on each in turn (the twin tests hold them to it).
+#: The timer job uses them when it runs a batch optimistically; when anything in the
+#: batch fails it runs the timers again one handler call each, a savepoint each.
+BATCH_HANDLERS: dict[str, BatchHandler] = {}
+
+
+def handles_batch(kind: str) -> Callable[[BatchHandler], BatchHandler]:
+    def register(handler: BatchHandler) -> BatchHandler:
+        if kind in BATCH_HANDLERS and BATCH_HANDLERS[kind] is not handler:
+            raise ValueError(f"two batch handlers for timer kind {kind!r}")
+        BATCH_HANDLERS[kind] = handler
+        return handler
+
+    return register

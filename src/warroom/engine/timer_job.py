@@ -1,17 +1,26 @@
-"""The timer job: claim due timers, run them many per transaction, mark each one done.
+"""The timer job: claim due timers, run them many per transaction, mark them done.
 
-A pass claims up to `batch` due timers (one short transaction that publishes the lease;
-`SKIP LOCKED` on PostgreSQL, so engines side by side take disjoint batches; SQLite has one
-writer at a time anyway). It then runs them in as few transactions as it can: each
-transaction re-reads the claimed rows that this engine still holds (fencing: a timer that
-another engine took over after our lease ran out is left to it; on PostgreSQL the rows
-are locked, so nobody takes them over while the transaction runs), runs every handler in
-a savepoint of its own and commits once. A handler that fails rolls back its savepoint
-alone: its timer stays pending under our lease and is tried again once the lease runs
-out, while the others commit. A transaction ends after `per_transaction` timers or
-`budget` seconds, whichever comes first, so that a batch never holds SQLite's write lock
-(or PostgreSQL row locks) for long. If a whole transaction fails (a lost connection, a
-failed commit), its timers are run again one per transaction, as `batched=False` does.
+A pass claims up to `batch` due timers in one statement (`UPDATE … WHERE id IN (SELECT …
+LIMIT n FOR UPDATE SKIP LOCKED) RETURNING`, committed to publish the lease; engines side
+by side take disjoint batches; SQLite has one writer at a time anyway). It then runs them
+in as few transactions as it can. Each transaction re-reads the claimed rows this engine
+still holds (fencing: a timer another engine took over after our lease ran out is left to
+it; on PostgreSQL the rows are locked, so nobody takes one over while it runs), loads
+their incidents, runs the handlers and marks the timers done in one `UPDATE`.
+
+Optimistically first: no savepoints, and consecutive timers of a kind with a batch
+handler (`handles_batch`) go to it in one call, its writes set-based. If any handler
+raises, the whole transaction rolls back and the timers it had taken run again, each
+handler in a savepoint of its own: the failing one rolls back alone (its timer stays
+pending under our lease and is retried when the lease runs out), the others commit. If
+even that transaction fails as a whole (a lost connection, a failed commit), its timers
+run one per transaction, as `batched=False` does.
+
+A transaction reads as many timers as the last one's cost per timer says fit in `budget`
+seconds (at least `MIN_FIT`, at most `per_transaction`) and stops taking more once the
+budget is spent, so it never holds SQLite's write lock or PostgreSQL's row locks for long.
+On SQLite the job also pauses `SQLITE_GAP` between two of its write transactions while
+it drains a backlog, so that other writers waiting on the lock get it.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -27,7 +37,7 @@ from sqlalchemy.orm import Session, selectinload
 from warroom import events
 from warroom.context import AppContext
 from warroom.engine import timers
-from warroom.engine.handlers import HANDLERS
+from warroom.engine.handlers import BATCH_HANDLERS, HANDLERS
 from warroom.engine.models import Timer
 from warroom.engine.runner import worker_id
 from warroom.engine.wakeup import notify
@@ -36,7 +46,25 @@ from warroom.incidents.models import Incident
 log = logging.getLogger("warroom.timers")
 
 MAX_SLEEP = 30.0
+#: Timers the first transaction of a runner reads; then as many as fit in the budget.
+FIRST_FIT = 32
+#: Timers a transaction reads at least, however slow the last one was: a transaction has
+#: a fixed cost (reads, commit) that a smaller one does not shrink.
+MIN_FIT = 16
+#: SQLite's busy handler sleeps up to 100 ms between two tries for the write lock; a pause
+#: longer than that between two of the engine's write transactions lets every waiting
+#: writer in (a web request, the CLI), instead of the engine taking the lock again at
+#: once, transaction after transaction, past the waiter's busy timeout.
+SQLITE_GAP = 0.12
 Claimed = tuple[int, str]
+
+
+class _HandlerFailed(Exception):
+    """A handler raised in an optimistic batch (rolled back): `taken` timers to run again."""
+
+    def __init__(self, taken: int) -> None:
+        super().__init__(f"a handler failed after {taken} timers")
+        self.taken = taken
 
 
 class TimerRunner:
@@ -49,6 +77,7 @@ class TimerRunner:
         batched: bool = True,
         per_transaction: int = 250,
         budget: float = 0.25,
+        gap: float | None = None,
     ) -> None:
         self.owner = owner or worker_id()
         self._batch = batch
@@ -56,16 +85,23 @@ class TimerRunner:
         self._batched = batched
         self._per_transaction = max(per_transaction, 1)
         self._budget = budget
+        # How many timers the next transaction reads: as many as fit in the budget by the
+        # last transaction's cost per timer (its reads and commit included), at most
+        # `per_transaction`. Reading a full chunk and running two of it before the budget
+        # ran out was most of a batch's time on a busy machine.
+        self._fit = min(self._per_transaction, FIRST_FIT)
+        # SQLite: a pause between two write transactions of this job while it drains a
+        # backlog, so that a writer waiting on the lock gets it (see `_pause`).
+        self._gap = gap
+        self._last_write = float("-inf")
 
     def __call__(self, ctx: AppContext) -> float | None:
+        self._pause(ctx)
         now = ctx.clock.now()
         with ctx.db.unit_of_work() as uow:
-            claimed = [
-                (t.id, t.kind)
-                for t in timers.claim_due(
-                    uow.session, now=now, owner=self.owner, limit=self._batch, lease=self._lease
-                )
-            ]
+            claimed = timers.claim_due_ids(
+                uow.session, now=now, owner=self.owner, limit=self._batch, lease=self._lease
+            )
             # What we just claimed is under our lease now: the next one after this batch.
             upcoming = timers.next_due(uow.session, now=now)
             uow.commit()
@@ -86,27 +122,77 @@ class TimerRunner:
     def _run_batches(self, ctx: AppContext, claimed: Sequence[Claimed]) -> None:
         start = 0
         while start < len(claimed):
-            chunk = claimed[start : start + self._per_transaction]
+            chunk = claimed[start : start + self._fit]
+            self._pause(ctx)
+            began = time.monotonic()
             try:
                 ran = self._run_batch(ctx, chunk)
+                self._refit(ran, time.monotonic() - began)
+            except _HandlerFailed as failed:
+                # Optimistic run lost (rolled back): the timers it had taken, again, each
+                # in a savepoint of its own, so that the failing one rolls back alone.
+                self._last_write = time.monotonic()  # it held the lock all the same
+                self._pause(ctx)
+                ran = self._run_guarded(ctx, chunk[: failed.taken])
             except Exception:
                 log.exception(
                     "a transaction of %d timers failed as a whole; running them one by one",
                     len(chunk),
                 )
-                for timer_id, kind in chunk:
-                    self._run_one(ctx, timer_id, kind)
-                ran = len(chunk)
+                ran = self._run_one_by_one(ctx, chunk)
             start += ran
+            self._last_write = time.monotonic()
 
-    def _run_batch(self, ctx: AppContext, chunk: Sequence[Claimed]) -> int:
+    def _pause(self, ctx: AppContext) -> None:
+        """On SQLite, wait until `gap` has passed since this job's last write transaction
+        (only while it drains a backlog: an idle engine's last write is long past)."""
+        gap = self._gap if self._gap is not None else SQLITE_GAP
+        if ctx.db.dialect != "sqlite" or gap <= 0:
+            return
+        wait = self._last_write + gap - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+    def _refit(self, ran: int, seconds: float) -> None:
+        if ran <= 0 or seconds <= 0:
+            return
+        fit = int(self._budget * 0.8 * ran / seconds)
+        # Grow by at most doubling, so that one fast transaction does not overshoot.
+        least = min(MIN_FIT, self._per_transaction)
+        self._fit = max(least, min(fit, 2 * self._fit, self._per_transaction))
+
+    def _run_guarded(self, ctx: AppContext, chunk: Sequence[Claimed]) -> int:
+        """Run `chunk` with a savepoint per timer; one by one if even that fails."""
+        try:
+            return self._run_batch(ctx, chunk, savepoints=True)
+        except Exception:
+            log.exception(
+                "a transaction of %d timers failed as a whole; running them one by one",
+                len(chunk),
+            )
+            return self._run_one_by_one(ctx, chunk)
+
+    def _run_one_by_one(self, ctx: AppContext, chunk: Sequence[Claimed]) -> int:
+        for timer_id, kind in chunk:
+            self._run_one(ctx, timer_id, kind)
+        return len(chunk)
+
+    def _run_batch(
+        self, ctx: AppContext, chunk: Sequence[Claimed], *, savepoints: bool = False
+    ) -> int:
         """Run claimed timers in one transaction until the chunk or the time budget is
-        spent; return how many of the chunk were taken."""
+        spent; return how many of the chunk were taken.
+
+        Without `savepoints` (the first try) no handler gets a savepoint of its own: two
+        statements less per timer. A handler that raises then rolls the whole transaction
+        back and raises `_HandlerFailed` with the number of timers taken so far; the caller
+        runs those again with `savepoints`, where the failing one rolls back alone."""
         started = time.monotonic()
         with ctx.db.unit_of_work() as uow:
             session = uow.session
+            ids = [timer_id for timer_id, _ in chunk]
             query = select(Timer).where(
-                Timer.id.in_([timer_id for timer_id, _ in chunk]),
+                timers.ids_in(session, Timer.id, ids),
                 Timer.lease_owner == self.owner,
                 Timer.status == timers.PENDING,
             )
@@ -114,19 +200,31 @@ class TimerRunner:
                 # Incidents before their timers, in id order: the order a request that
                 # changes an incident takes them (the incident, then cancelling its
                 # timers), so the two never wait on each other in a circle.
-                _lock_incidents(session, [timer_id for timer_id, _ in chunk])
+                _lock_incidents(session, ids)
                 query = query.order_by(Timer.id).with_for_update()
             held = {timer.id: timer for timer in session.scalars(query)}
             # Held here: the session keeps only weak references to what it loaded.
             _incidents = _prefetch_incidents(session, held.values())
             taken = 0
             finished: list[int] = []
-            for timer_id, _ in chunk:
-                taken += 1
-                timer = held.get(timer_id)
-                # (None: another engine took it over after our lease ran out.)
-                if timer is not None and self._run_in_savepoint(ctx, session, timer):
-                    finished.append(timer_id)
+            while taken < len(chunk):
+                if savepoints:
+                    timer_id = chunk[taken][0]
+                    taken += 1
+                    timer = held.get(timer_id)
+                    # (None: another engine took it over after our lease ran out.)
+                    if timer is not None and self._run_in_savepoint(ctx, session, timer):
+                        finished.append(timer_id)
+                else:
+                    group = _group(chunk, taken, held)
+                    taken += group.taken
+                    try:
+                        self._run_group(ctx, session, group.timers)
+                    except Exception as exc:
+                        events.discard(session)
+                        uow.rollback()
+                        raise _HandlerFailed(taken) from exc
+                    finished += [timer.id for timer in group.timers]
                 if time.monotonic() - started >= self._budget:
                     break
             # Marked done together, in the transaction that holds their effects.
@@ -135,19 +233,33 @@ class TimerRunner:
             uow.commit()
         return taken
 
+    def _run_group(self, ctx: AppContext, session: Session, group: list[Timer]) -> None:
+        """Run timers of one kind: its batch handler if it has one, else one by one."""
+        if not group:
+            return
+        many = BATCH_HANDLERS.get(group[0].kind)
+        if many is None or len(group) == 1:
+            for timer in group:
+                self._run_handler(ctx, session, timer)
+            return
+        many(ctx, session, group, ctx.clock.now())
+        events.dispatch(session)
+
+    def _run_handler(self, ctx: AppContext, session: Session, timer: Timer) -> None:
+        handler = HANDLERS.get(timer.kind)
+        if handler is None:
+            log.error("no handler for timer kind %s; dropping timer %s", timer.kind, timer.key)
+        else:
+            handler(ctx, session, timer, ctx.clock.now())
+        # The subscribers of what the handler did react in its transaction too.
+        events.dispatch(session)
+
     def _run_in_savepoint(self, ctx: AppContext, session: Session, timer: Timer) -> bool:
         """Run one handler in a savepoint; return whether it succeeded."""
         timer_id, kind = timer.id, timer.kind
-        handler = HANDLERS.get(kind)
-        now = ctx.clock.now()
         try:
             with session.begin_nested():
-                if handler is None:
-                    log.error("no handler for timer kind %s; dropping timer %s", kind, timer.key)
-                else:
-                    handler(ctx, session, timer, now)
-                # The subscribers of what the handler did react inside its savepoint too.
-                events.dispatch(session)
+                self._run_handler(ctx, session, timer)
         except Exception:
             events.discard(session)
             if not session.is_active:
@@ -183,9 +295,29 @@ class TimerRunner:
             log.exception("timer %s (%s) failed; it will be retried", timer_id, kind)
 
 
+@dataclass
+class _Group:
+    timers: list[Timer]
+    taken: int  # entries of the chunk it covers (timers fenced off included)
+
+
+def _group(chunk: Sequence[Claimed], start: int, held: dict[int, Timer]) -> _Group:
+    """The timers from `start` on that one call can run: the next one, with those that
+    follow it of the same kind when that kind has a batch handler."""
+    kind = chunk[start][1]
+    end = start + 1
+    if kind in BATCH_HANDLERS:
+        while end < len(chunk) and chunk[end][1] == kind:
+            end += 1
+    found = [held.get(timer_id) for timer_id, _ in chunk[start:end]]
+    return _Group([t for t in found if t is not None], end - start)
+
+
 def _lock_incidents(session: Session, timer_ids: list[int]) -> None:
     """Lock the incidents these timers belong to, in id order (PostgreSQL)."""
-    ids = select(Timer.incident_id).where(Timer.id.in_(timer_ids), Timer.incident_id.is_not(None))
+    ids = select(Timer.incident_id).where(
+        timers.ids_in(session, Timer.id, timer_ids), Timer.incident_id.is_not(None)
+    )
     session.execute(
         select(Incident.id)
         .where(Incident.id.in_(ids))
@@ -202,7 +334,7 @@ def _prefetch_incidents(session: Session, batch: Iterable[Timer]) -> list[Incide
     for start in range(0, len(ids), 500):
         loaded += session.scalars(
             select(Incident)
-            .where(Incident.id.in_(ids[start : start + 500]))
+            .where(timers.ids_in(session, Incident.id, ids[start : start + 500]))
             .options(selectinload(Incident.roles), selectinload(Incident.services))
         )
     return loaded

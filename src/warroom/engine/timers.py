@@ -13,14 +13,95 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, Table, and_, any_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from warroom.db import insert_ignoring_conflict
 from warroom.engine.models import Timer
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
 DEFAULT_LEASE = timedelta(seconds=60)
+
+
+def ids_in(
+    session: Session, column: InstrumentedAttribute[int] | Any, ids: Sequence[int]
+) -> ColumnElement[bool]:
+    """`column IN ids`: on PostgreSQL `= ANY(:ids)`, one array parameter, so that the
+    statement's text is the same whatever the number of ids (an `IN` list is new text for
+    every length, which psycopg parses again each time: most of a batch's cost there)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(list(ids))
+
+
+_INSERTS: dict[str, Any] = {}
+
+
+def insert_timer_row(session: Session, values: dict[str, Any]) -> bool:
+    """`INSERT INTO timers … ON CONFLICT (key) DO NOTHING RETURNING id` with `values`;
+    return whether the row was written. The statement is built once per dialect and run
+    with parameters: building one per call cost more than running it (handlers write
+    two or three timer rows each: follow-ups and once-markers)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERTS.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table: Table = Timer.__table__  # type: ignore[assignment]
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
+        _INSERTS[dialect] = stmt
+    return session.execute(stmt, values).first() is not None
+
+
+_MANY: dict[str, Any] = {}
+
+
+def insert_timer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[bool]:
+    """Write many timer rows at once (`ON CONFLICT (key) DO NOTHING`, multi-row VALUES);
+    return for each whether it was written, as `insert_timer_row` one after another would
+    (a key repeated in `rows`: only its first row counts). Every row has the same keys."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    stmt = _MANY.get(dialect)
+    if stmt is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table: Table = Timer.__table__  # type: ignore[assignment]
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+        _MANY[dialect] = stmt
+    written: set[str] = set()
+    for start in range(0, len(rows), 500):
+        # One statement, compiled once: SQLAlchemy sends the executemany as multi-row
+        # VALUES batches ("insertmanyvalues") and gathers their RETURNING rows.
+        written.update(session.scalars(stmt, list(rows[start : start + 500])))
+    result: list[bool] = []
+    for row in rows:
+        key = row["key"]
+        result.append(key in written)
+        written.discard(key)  # a repeat of a key in `rows` was not written
+    return result
+
+
+def schedule_many(session: Session, rows: Sequence[dict[str, Any]], *, now: datetime) -> list[bool]:
+    """`schedule` for many timers at once: each row has kind, key, due_at and optional
+    payload and incident_id. Return for each whether it was created."""
+    return insert_timer_rows(
+        session,
+        [
+            {
+                "kind": row["kind"],
+                "key": row["key"],
+                "due_at": row["due_at"],
+                "payload": row.get("payload") or {},
+                "status": PENDING,
+                "incident_id": row.get("incident_id"),
+                "attempts": 0,
+                "created_at": now,
+            }
+            for row in rows
+        ],
+    )
 
 
 def schedule(
@@ -44,8 +125,7 @@ def schedule(
         "attempts": 0,
         "created_at": now,
     }
-    stmt = insert_ignoring_conflict(session, Timer, values, conflict=["key"])
-    return session.execute(stmt).first() is not None
+    return insert_timer_row(session, values)
 
 
 def cancel(
@@ -99,6 +179,44 @@ def claim_due(
     return timers
 
 
+def claim_due_ids(
+    session: Session,
+    *,
+    now: datetime,
+    owner: str,
+    limit: int = 100,
+    lease: timedelta = DEFAULT_LEASE,
+) -> list[tuple[int, str]]:
+    """Claim up to `limit` due timers for `owner` in one statement; return their (id, kind)
+    in due order. The caller commits to publish the lease.
+
+    `UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING`: one round
+    trip whatever the batch, where loading the rows and writing each lease took one
+    statement per timer. On PostgreSQL the inner `SKIP LOCKED` makes engines side by side
+    take disjoint batches; SQLite has one writer at a time anyway."""
+    due = (
+        select(Timer.id)
+        .where(
+            Timer.status == PENDING,
+            Timer.due_at <= now,
+            or_(Timer.lease_until.is_(None), Timer.lease_until < now),
+        )
+        .order_by(Timer.due_at, Timer.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = session.execute(
+        update(Timer)
+        .where(Timer.id.in_(due.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=now + lease, attempts=Timer.attempts + 1)
+        .returning(Timer.id, Timer.kind, Timer.due_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    # RETURNING gives no order: the subquery's is the one to keep.
+    return [(row.id, row.kind) for row in sorted(rows, key=lambda r: (r.due_at, r.id))]
+
+
 def finish(session: Session, *, timer_id: int, owner: str, now: datetime) -> bool:
     """Mark a claimed timer done, if this owner still holds it (fencing a stale worker)."""
     result = session.execute(
@@ -116,7 +234,7 @@ def finish_many(session: Session, timer_ids: Sequence[int], *, owner: str, now: 
         result = session.execute(
             update(Timer)
             .where(
-                Timer.id.in_(timer_ids[start : start + 500]),
+                ids_in(session, Timer.id, timer_ids[start : start + 500]),
                 Timer.lease_owner == owner,
                 Timer.status == PENDING,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from warroom.config.schema import WarroomConfig
-from warroom.db import insert_ignoring_conflict
 from warroom.engine import timers
 from warroom.engine.models import Timer
 from warroom.incidents import service as incidents
@@ -60,8 +60,31 @@ def once(session: Session, key: str, *, now: datetime, incident_id: int | None =
         "created_at": now,
         "finished_at": now,
     }
-    stmt = insert_ignoring_conflict(session, Timer, values, conflict=["key"])
-    return session.execute(stmt).first() is not None
+    return timers.insert_timer_row(session, values)
+
+
+def once_many(
+    session: Session, items: list[tuple[str, int | None]], *, now: datetime
+) -> list[bool]:
+    """`once` for many (key, incident id) pairs in one statement, with the same answers
+    as calling it on each in turn."""
+    return timers.insert_timer_rows(
+        session,
+        [
+            {
+                "kind": ONCE,
+                "key": _fit(key),
+                "due_at": now,
+                "payload": {},
+                "status": timers.DONE,
+                "incident_id": incident_id,
+                "attempts": 0,
+                "created_at": now,
+                "finished_at": now,
+            }
+            for key, incident_id in items
+        ],
+    )
 
 
 def marked(session: Session, key: str) -> bool:
@@ -114,6 +137,38 @@ def note(
         details=details,
     )
     return True
+
+
+@dataclass(frozen=True)
+class Note:
+    """One timeline note for `note_many`."""
+
+    incident: Incident
+    key: str
+    description: str
+    type: EventType = EventType.ESCALATION
+    timestamp: datetime | None = None
+    details: dict[str, Any] | None = None
+
+
+def note_many(session: Session, notes: list[Note], *, now: datetime) -> list[bool]:
+    """`note` for many notes: their once-markers in one statement, then the notes that
+    were new (added to the session; its next flush writes them in one statement)."""
+    wrote = once_many(session, [(f"tl:{n.key}", n.incident.id) for n in notes], now=now)
+    for item, written in zip(notes, wrote, strict=True):
+        if written:
+            incidents.record(
+                session,
+                incident=item.incident,
+                type=item.type,
+                description=item.description,
+                now=now,
+                actor=ACTOR,
+                source=EventSource.AUTOMATION,
+                timestamp=item.timestamp,
+                details=item.details,
+            )
+    return wrote
 
 
 def role_holder(incident: Incident, role: str) -> str | None:
