@@ -113,8 +113,11 @@ class DirectRoutes:
             if refusal is not None:
                 return refusal
             scope[BODY] = body
+        request = Request(scope, receive)
+        if BODY in scope:
+            request._body = scope[BODY]  # what Request.body() and .stream() then return
         try:
-            return await handler(Request(scope, receive))
+            return await handler(request)
         except WarroomError as exc:
             return error_response(exc)
         except Exception as exc:

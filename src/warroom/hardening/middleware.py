@@ -70,7 +70,7 @@ def too_large(limit: int) -> JSONResponse:
     return JSONResponse(
         {
             "error": {
-                "code": "payloadtoo_large",
+                "code": "payload_too_large",
                 "message": f"body: larger than {limit} bytes",
                 "details": [{"field": "body", "message": f"at most {limit} bytes"}],
             }
