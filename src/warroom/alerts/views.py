@@ -31,6 +31,7 @@ from warroom.alerts.logic import (
 from warroom.alerts.service import Applied, Source
 from warroom.api import IdPath, IdQuery, UowDep, Viewer, bearer_token
 from warroom.context import AppContext
+from warroom.direct_routes import BODY
 from warroom.errors import Unauthorized, ValidationFailed
 from warroom.incidents.service import parse_key
 from warroom.integrations.service import PD_EVENTS_TYPES, IntegrationType, KeyCache
@@ -45,7 +46,12 @@ class BodyTooLarge(Exception):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes of the body; raise BodyTooLarge beyond, without reading
-    the rest."""
+    the rest. On a direct route the body has already been read (`direct_routes.BODY`)."""
+    read = request.scope.get(BODY)
+    if read is not None:
+        if len(read) > limit:
+            raise BodyTooLarge
+        return bytes(read)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge

@@ -81,6 +81,20 @@ class FaultLog:
 FAULTS = FaultLog()
 
 
+def internal_error() -> JSONResponse:
+    """The answer to an unexpected error: no exception name, no details."""
+    return JSONResponse(
+        {
+            "error": {
+                "code": "internal_error",
+                "message": "internal error; the server log has the details",
+                "details": None,
+            }
+        },
+        status_code=500,
+    )
+
+
 def database_unavailable(where: str, exc: BaseException) -> JSONResponse:
     """Log (rate-limited) and answer 503 for a database failure seen at `where`."""
     reason = describe_failure(exc)

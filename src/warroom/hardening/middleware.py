@@ -32,15 +32,15 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warroom import jsonbody
-from warroom.direct_routes import internal_error
 from warroom.hardening.faults import (
     FAULTS,
     database_unavailable,
+    internal_error,
     is_database_unavailable,
     unavailable_response,
 )
 
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 #: Web forms that read their own multipart body as it streams (evidence uploads): the
 #: route checks the session, the CSRF token and the size itself, before and while it
@@ -77,7 +77,7 @@ def _unauthorized(message: str) -> JSONResponse:
     )
 
 
-def _too_large(limit: int) -> JSONResponse:
+def too_large(limit: int) -> JSONResponse:
     return JSONResponse(
         {
             "error": {
@@ -102,14 +102,21 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
-def _header(scope: Scope, wanted: bytes) -> str:
+def header(scope: Scope, wanted: bytes) -> str:
+    """The first header of this (lower-case) name, or ""."""
     for name, value in scope.get("headers", ()):
         if name == wanted:
             return str(value.decode("latin-1"))
     return ""
 
 
-def _nul_parameter(raw: bytes) -> str | None:
+def declared_length(scope: Scope) -> int:
+    """The body's Content-Length, or -1 when it is absent or not a number."""
+    declared = header(scope, b"content-length")
+    return int(declared) if declared.isdigit() else -1
+
+
+def nul_parameter(raw: bytes) -> str | None:
     """The name of the first query or form parameter holding a NUL character."""
     if not _NUL.search(raw):
         return None
@@ -218,13 +225,13 @@ class Guard:
         # Filters are read on GET; intake routes (POST with a key in the URL) answer an
         # unusable key as an unknown one themselves.
         filters = scope["method"] in ("GET", "HEAD") or self._needs_bearer(scope)
-        name = _nul_parameter(scope.get("query_string", b"")) if filters else None
+        name = nul_parameter(scope.get("query_string", b"")) if filters else None
         if name is not None:
             await problem(422, "validation_error", name, "contains a NUL character")(
                 scope, receive, send
             )
             return
-        if scope["method"] not in _BODY_METHODS:
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         protected = self._needs_bearer(scope)
@@ -236,15 +243,15 @@ class Guard:
             if not await run_in_threadpool(_token_known, scope, token):
                 await _unauthorized("invalid or revoked token")(scope, receive, send)
                 return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared.isdigit() and int(declared) > self.max_body:
-            await _too_large(self.max_body)(scope, receive, send)
+            await too_large(self.max_body)(scope, receive, send)
             return
-        body = await _read(receive, self.max_body)
+        body = await read_bounded(receive, self.max_body)
         if body is None:
-            await _too_large(self.max_body)(scope, receive, send)
+            await too_large(self.max_body)(scope, receive, send)
             return
-        refusal = _refuse_body(body, _header(scope, b"content-type").lower(), json=protected)
+        refusal = refuse_body(body, header(scope, b"content-type").lower(), json=protected)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
@@ -253,9 +260,9 @@ class Guard:
     def _streams(self, scope: Scope) -> bool:
         """Whether this is a raw upload to a route that streams its body itself (marked
         `x-warroom-streaming` in the OpenAPI document: it bounds the size on its own)."""
-        if scope["method"] not in _BODY_METHODS:
+        if scope["method"] not in BODY_METHODS:
             return False
-        kind = _header(scope, b"content-type").lower().split(";")[0].strip()
+        kind = header(scope, b"content-type").lower().split(";")[0].strip()
         if kind != "application/octet-stream":
             return False
         if self._streaming_routes is None:
@@ -269,7 +276,7 @@ class Guard:
         """Whether this is a multipart form to a web route that streams it (`STREAMING_FORMS`)."""
         if scope["method"] != "POST" or not STREAMING_FORMS:
             return False
-        kind = _header(scope, b"content-type").lower().split(";")[0].strip()
+        kind = header(scope, b"content-type").lower().split(";")[0].strip()
         path = scope["path"]
         return kind == "multipart/form-data" and any(p.match(path) for p in STREAMING_FORMS)
 
@@ -334,7 +341,7 @@ def _token_known(scope: Scope, token: str) -> bool:
         return tokens.authenticate(uow.session, token=token, now=ctx.clock.now()) is not None
 
 
-async def _read(receive: Receive, limit: int) -> bytes | None:
+async def read_bounded(receive: Receive, limit: int) -> bytes | None:
     """The whole body, or None as soon as it grows past `limit`."""
     chunks: list[bytes] = []
     size = 0
@@ -365,9 +372,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _refuse_body(body: bytes, content_type: str, *, json: bool) -> JSONResponse | None:
+def refuse_body(body: bytes, content_type: str, *, json: bool) -> JSONResponse | None:
     if content_type.startswith("application/x-www-form-urlencoded"):
-        name = _nul_parameter(body)
+        name = nul_parameter(body)
         if name is not None:
             return problem(400, "bad_request", name, "contains a NUL character (\\u0000)")
         return None
