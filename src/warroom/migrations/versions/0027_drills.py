@@ -40,7 +40,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_incidents_drill_id", table_name="incidents")
-    with op.batch_alter_table("incidents") as batch:
-        batch.drop_column("drill_id")
+    # Not batch mode: on SQLite that copies `incidents` and drops the original, which the
+    # foreign keys of every table that references it refuse. SQLite >= 3.35 drops a plain
+    # (unindexed, unconstrained) column in place, as PostgreSQL does.
+    op.execute("ALTER TABLE incidents DROP COLUMN drill_id")
     op.drop_index("ix_drills_status", table_name="drills")
     op.drop_table("drills")
