@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 # Imported for their side effect: they register event subscribers and timer handlers.
 import warroom.authority.staffing
+import warroom.chat.outbox  # the chat outbox, listed in GET /api/v1/notifications
 import warroom.escalation.service
 import warroom.handoffs.web  # the pending handoff and its form, on the web router
 import warroom.runbooks.web  # the incident room's forms, on the web router

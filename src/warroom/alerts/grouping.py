@@ -72,7 +72,7 @@ class IncidentGroups:
 
     def drill_of(self, alert: Alert) -> int | None:
         """The drill that sent this alert (warroom.drills), or None for a real one."""
-        from warroom.drills.service import drill_of_alert
+        from warroom.drillmarks import drill_of_alert
 
         return drill_of_alert(self.session, alert, self._drills)
 

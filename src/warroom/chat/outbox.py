@@ -15,6 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from warroom.chat.models import ChatAction, ChatChannel
+from warroom.notifications.views import LEDGER_SOURCES, LedgerFilter, NotificationRead
 
 #: The notifications' state → the chat outbox's (a chat action is never sending/throttled).
 STATES = {"pending": "pending", "sent": "done", "failed": "failed"}
@@ -135,3 +136,44 @@ def deliveries(session: Session, stmt: Select[ChatAction]) -> list[ChatDelivery]
             )
         )
     return shown
+
+
+def ledger_rows(session: Session, wanted: LedgerFilter) -> list[tuple[datetime, NotificationRead]]:
+    """The chat actions `GET /api/v1/notifications` lists, as its rows."""
+    stmt = query(
+        hidden=wanted.hidden,
+        incident_id=wanted.incident_id,
+        status=wanted.status,
+        recipient=wanted.recipient,
+        channel=wanted.channel,
+        limit=wanted.limit,
+    )
+    if stmt is None:
+        return []
+    return [
+        (
+            row.created_at,
+            NotificationRead(
+                id=row.id,
+                source="chat",
+                incident=f"INC-{row.incident_id}" if row.incident_id else None,
+                alert_id=None,
+                recipient=row.recipient,
+                channel=row.channel,
+                address=row.address,
+                reason="chat",
+                subject=row.subject,
+                status=row.status,
+                attempts=row.attempts,
+                due_at=row.due_at,
+                sent_at=row.sent_at,
+                provider_id=None,
+                last_error=row.last_error,
+                next_attempt_at=row.next_attempt_at,
+            ),
+        )
+        for row in deliveries(session, stmt)
+    ]
+
+
+LEDGER_SOURCES.append(ledger_rows)

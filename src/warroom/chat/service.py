@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from warroom import drillmarks as drills
 from warroom import events
 from warroom.chat.logic import IncidentView, escape, role_label
 from warroom.chat.models import ChatAction, ChatChannel
 from warroom.config.schema import WarroomConfig, names_severity
 from warroom.db import insert_ignoring_conflict
-from warroom.drills import service as drills
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
 from warroom.notifications.render import MessageContext, MessageKind

@@ -9,8 +9,8 @@ from pydantic import Field, field_validator
 
 from warroom.alerts.logic import AlertSeverity
 from warroom.config.base import Duration, Handle, Slug, Strict
+from warroom.drillmarks import DRILL_LABEL
 
-DRILL_LABEL = "warroom_drill"
 MAX_ALERTS = 100
 
 

@@ -24,8 +24,11 @@ from warroom.alerts.service import Source, apply_event
 from warroom.auth.logic import Principal
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
-from warroom.drills.models import Drill
-from warroom.drills.scenario import DRILL_LABEL, Scenario
+from warroom.drillmarks import (
+    DRILL_LABEL,
+    Drill,
+)
+from warroom.drills.scenario import Scenario
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents import checks
 from warroom.incidents import service as incidents
@@ -38,15 +41,9 @@ from warroom.timeline.models import TimelineEvent
 
 RUNNING = "running"
 FINISHED = "finished"
-LABEL = "[DRILL]"
 # Seed 000: acknowledge within 5 minutes (MTTA target for SEV1); roles within 15.
 DEFAULT_DECLARE = timedelta(minutes=5)
 DEFAULT_ROLES = timedelta(minutes=15)
-
-
-def labelled(title: str) -> str:
-    """A drill's message title: `[DRILL] …` (once)."""
-    return title if title.startswith(LABEL) else f"{LABEL} {title}"
 
 
 def parse_key(key: str | int) -> int:
@@ -180,34 +177,6 @@ def inject_due(session: Session, *, drill: Drill, now: datetime) -> int:
         )
     drill.injected = entries
     return len(due)
-
-
-def drill_of_alert(session: Session, alert: Alert, cache: dict[int, set[int]]) -> int | None:
-    """The drill this alert belongs to: labelled so, and sent by that drill."""
-    labels = alert.labels if isinstance(alert.labels, dict) else {}
-    value = labels.get(DRILL_LABEL)
-    if not isinstance(value, str) or not value.isdigit():
-        return None
-    drill_id = int(value)
-    if drill_id not in cache:
-        drill = session.get(Drill, drill_id)
-        cache[drill_id] = {e["alert_id"] for e in drill.injected} if drill is not None else set()
-    return drill_id if alert.id in cache[drill_id] else None
-
-
-def participants(session: Session, incident: Incident) -> set[str] | None:
-    """Who may be paged for the incident: its drill's participants, or None (anyone)."""
-    if incident.drill_id is None:
-        return None
-    drill = session.get(Drill, incident.drill_id)
-    return set(drill.participants) if drill is not None else set()
-
-
-def is_drill(session: Session, incident_id: int | None) -> bool:
-    if incident_id is None:
-        return False
-    incident = session.get(Incident, incident_id)
-    return incident is not None and incident.drill_id is not None
 
 
 def advance(ctx: AppContext) -> float | None:

@@ -21,7 +21,7 @@ from warroom.auth.logic import Principal
 from warroom.config.durations import format_duration
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
-from warroom.drills.service import participants as drill_participants
+from warroom.drillmarks import participants as drill_participants
 from warroom.engine import outbox, timers
 from warroom.engine.handlers import handles
 from warroom.engine.models import Timer

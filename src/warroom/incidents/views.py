@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 from warroom.api import CtxDep, OffsetQuery, Responder, UowDep, Viewer
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
-from warroom.incidents import service
+from warroom.incidents import reads, service
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import (
@@ -28,7 +28,6 @@ from warroom.incidents.schemas import (
     StatusChange,
     TimelineRead,
 )
-from warroom.security import audit
 from warroom.timeline.logic import Entry, render_markdown
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
@@ -81,7 +80,7 @@ def list_incidents(
 @router.get("/{key}", response_model=IncidentRead)
 def show(key: str, ctx: CtxDep, uow: UowDep, who: Viewer) -> IncidentRead:
     incident = service.get(uow.session, key=key, viewer=who)
-    audit.record_read(uow, who, incident, f"GET /api/v1/incidents/{incident.key}")
+    reads.record_read(uow, who, incident, f"GET /api/v1/incidents/{incident.key}")
     return service.to_read(incident, now=ctx.clock.now())
 
 
@@ -220,7 +219,7 @@ def timeline(
 ) -> TimelineRead | Response:
     """The ordered timeline with the incident's duration; `?format=markdown` for text."""
     incident = service.get(uow.session, key=key, viewer=who)
-    audit.record_read(uow, who, incident, f"GET /api/v1/incidents/{incident.key}/timeline")
+    reads.record_read(uow, who, incident, f"GET /api/v1/incidents/{incident.key}/timeline")
     events = service.timeline(uow.session, incident=incident)
     now = ctx.clock.now()
     read = service.to_read(incident, now=now)

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from warroom import drillmarks as drills
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
-from warroom.drills import service as drills
 from warroom.engine import outbox
 from warroom.engine.models import Notification
 from warroom.notifications.logic import Urgency, contact_plan, fallback_order

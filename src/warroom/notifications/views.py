@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -14,8 +16,6 @@ from sqlalchemy.orm import Session
 
 from warroom.api import UowDep, Viewer
 from warroom.auth.logic import Principal, Role
-from warroom.chat import outbox as chat_outbox
-from warroom.chat.outbox import ChatDelivery
 from warroom.engine.models import Notification
 from warroom.incidents.models import Incident, IncidentParticipant
 from warroom.incidents.service import parse_key
@@ -71,25 +71,23 @@ def _read(row: Notification, viewer: Principal) -> NotificationRead:
     )
 
 
-def _read_chat(row: ChatDelivery) -> NotificationRead:
-    return NotificationRead(
-        id=row.id,
-        source="chat",
-        incident=f"INC-{row.incident_id}" if row.incident_id else None,
-        alert_id=None,
-        recipient=row.recipient,
-        channel=row.channel,
-        address=row.address,
-        reason="chat",
-        subject=row.subject,
-        status=row.status,
-        attempts=row.attempts,
-        due_at=row.due_at,
-        sent_at=row.sent_at,
-        provider_id=None,
-        last_error=row.last_error,
-        next_attempt_at=row.next_attempt_at,
-    )
+@dataclass(frozen=True)
+class LedgerFilter:
+    """What the listing asks of every source: hidden incidents and the query's filters."""
+
+    hidden: Select[int] | None
+    incident_id: int | None
+    status: str | None
+    recipient: str | None
+    channel: str | None
+    limit: int
+
+
+#: Other outboxes listed beside the notifications, each newest first as (created, row).
+#: They register themselves (the chat outbox: `warroom.chat.outbox`), so this module
+#: imports none of them.
+LedgerSource = Callable[[Session, LedgerFilter], list[tuple[datetime, NotificationRead]]]
+LEDGER_SOURCES: list[LedgerSource] = []
 
 
 def hidden_incidents(who: Principal) -> Select[int] | None:
@@ -164,19 +162,11 @@ def list_notifications(
         limit=limit,
     )
     listed = [(row.created_at, _read(row, who)) for row in rows]
-    chat_query = chat_outbox.query(
-        hidden=hidden_incidents(who),
-        incident_id=incident_id,
-        status=status,
-        recipient=recipient,
-        channel=channel,
-        limit=limit,
-    )
-    if chat_query is not None:
-        chat = [
-            (a.created_at, _read_chat(a)) for a in chat_outbox.deliveries(uow.session, chat_query)
-        ]
-        # Each list keeps its own order; the two interleave by when each row was made.
-        merged = heapq.merge(listed, chat, key=lambda pair: pair[0], reverse=True)
+    wanted = LedgerFilter(hidden_incidents(who), incident_id, status, recipient, channel, limit)
+    for source in LEDGER_SOURCES:
+        # Each list keeps its own order; they interleave by when each row was made.
+        merged = heapq.merge(
+            listed, source(uow.session, wanted), key=lambda pair: pair[0], reverse=True
+        )
         listed = list(itertools.islice(merged, limit))
     return [read for _, read in listed]

@@ -29,6 +29,7 @@ import warroom.events  # noqa: F401  (its before_commit listener must run before
 from warroom.auth.logic import ACTING_PRINCIPAL, ACTING_REQUEST, Principal, bind_actor
 from warroom.clock import Clock, SystemClock, as_utc
 from warroom.db import Base, UnitOfWork
+from warroom.incidents import reads
 from warroom.security.chains import append_many, head
 from warroom.security.logic import Link, Problem, verify_chain
 from warroom.security.models import AuditEntry
@@ -235,3 +236,7 @@ def record_read(uow: UnitOfWork, who: Principal, incident: Incident, request: st
     }
     write(session.connection(), [entry], now=_now(session))
     uow.commit()
+
+
+# Reads of restricted incidents elsewhere (the incident API, the web page) come here.
+reads.RESTRICTED_READ.append(record_read)

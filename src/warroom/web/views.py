@@ -48,12 +48,11 @@ from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from warroom.incidents import service
+from warroom.incidents import reads, service
 from warroom.incidents.logic import OPEN_STATUSES, Status, allowed_transitions
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import EventCreate
 from warroom.pages import SECURITY_HEADERS, STATIC_DIR, TEMPLATE_DIR
-from warroom.security import audit
 from warroom.timeline.logic import EventType
 from warroom.web.nav import NAV
 
@@ -562,7 +561,7 @@ def incident_page(key: str, request: Request, ctx: CtxDep, uow: UowDep) -> Respo
         incident = service.get(uow.session, key=key, viewer=user.principal)
     except NotFound:
         return _not_found(request, user)
-    audit.record_read(uow, user.principal, incident, f"GET /incidents/{incident.key}")
+    reads.record_read(uow, user.principal, incident, f"GET /incidents/{incident.key}")
     template = "_incident.html" if _is_htmx(request) else "incident.html"
     return _render(template, **_incident_context(ctx, uow, user, incident))
 
