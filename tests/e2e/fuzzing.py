@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,8 @@ class Outcome:
     exit_code: int
     statuses: Counter[int]
     output: str
+    # Each 5xx as "METHOD URL body → status: answer", so a failed run says what to replay.
+    server_error_requests: list[str] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -43,6 +45,7 @@ class Outcome:
         return (
             f"fuzz {label}: {self.requests} requests; status codes {codes}; "
             f"5xx {self.server_errors}; schemathesis exit {self.exit_code}"
+            + "".join(f"\n  {request}" for request in self.server_error_requests)
         )
 
 
@@ -86,10 +89,17 @@ def fuzz(url: str, token: str, *, seconds: int, examples: int, folder: Path) -> 
         cwd=folder,  # its cache stays out of the checkout
     )
     statuses: Counter[int] = Counter()
+    errors: list[str] = []
     if har.exists():
         for entry in json.loads(har.read_text())["log"]["entries"]:
-            statuses[int(entry["response"]["status"])] += 1
-    return Outcome(done.returncode, statuses, done.stdout + done.stderr)
+            status = int(entry["response"]["status"])
+            statuses[status] += 1
+            if status >= 500:
+                request = entry["request"]
+                body = (request.get("postData") or {}).get("text", "")[:300]
+                answer = (entry["response"].get("content") or {}).get("text", "")[:300]
+                errors.append(f"{request['method']} {request['url']} {body} → {status}: {answer}")
+    return Outcome(done.returncode, statuses, done.stdout + done.stderr, errors)
 
 
 def run_on(database: str, *, seconds: int, examples: int) -> Outcome:

@@ -297,3 +297,21 @@ def test_the_handoff_carries_the_environment_and_the_next_update_due(
     r = client.post(base + "/status", json={"status": "resolved"}, headers=auth(api_tokens.jane))
     assert r.status_code == 200, r.text
     assert 'id="next-update"' not in client.get(f"/incidents/{key}").text
+
+
+def test_a_handoff_id_no_integer_column_holds_is_refused_not_a_server_error(
+    client: TestClient, api_tokens: Tokens
+) -> None:
+    """Found by the PostgreSQL fuzz run: 2**47 overflowed INTEGER there and answered 500."""
+    key = _declare(client, api_tokens.jane, commander="jane.smith")
+    for suffix in ("", "/confirm", "/cancel"):
+        method = client.get if not suffix else client.post
+        r = method(f"/api/v1/incidents/{key}/handoffs/140737488355328{suffix}",
+                   headers=auth(api_tokens.jane))  # fmt: skip
+        assert r.status_code == 422 and "hid" in r.text, r.text
+    r = client.post(
+        f"/api/v1/incidents/{key}/approvals/140737488355328/decision",
+        json={"granted": True, "reason": "ok"},
+        headers=auth(api_tokens.jane),
+    )
+    assert r.status_code == 422 and "aid" in r.text, r.text

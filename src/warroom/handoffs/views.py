@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from warroom.api import CtxDep, Responder, UowDep, Viewer
+from warroom.api import CtxDep, IdPath, Responder, UowDep, Viewer
 from warroom.handoffs import history
 from warroom.handoffs import service as handoffs
 from warroom.handoffs.models import Handoff
@@ -59,7 +59,7 @@ def create_handoff(
 
 
 @router.get("/{key}/handoffs/{hid}", response_model=HandoffRead)
-def get_handoff(key: str, hid: int, ctx: CtxDep, uow: UowDep, who: Viewer) -> HandoffRead:
+def get_handoff(key: str, hid: IdPath, ctx: CtxDep, uow: UowDep, who: Viewer) -> HandoffRead:
     """One handoff document."""
     incident = incidents.get(uow.session, key=key, viewer=who)
     return handoff_read(incident, handoffs.get(uow.session, incident, hid))
@@ -67,7 +67,7 @@ def get_handoff(key: str, hid: int, ctx: CtxDep, uow: UowDep, who: Viewer) -> Ha
 
 @router.patch("/{key}/handoffs/{hid}", response_model=HandoffRead)
 def update_handoff(
-    key: str, hid: int, data: HandoffUpdate, ctx: CtxDep, uow: UowDep, who: Responder
+    key: str, hid: IdPath, data: HandoffUpdate, ctx: CtxDep, uow: UowDep, who: Responder
 ) -> HandoffRead:
     """Edit the draft's sections."""
     incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
@@ -84,7 +84,7 @@ def update_handoff(
 
 
 @router.post("/{key}/handoffs/{hid}/confirm", response_model=HandoffRead)
-def confirm_handoff(key: str, hid: int, ctx: CtxDep, uow: UowDep, who: Responder) -> HandoffRead:
+def confirm_handoff(key: str, hid: IdPath, ctx: CtxDep, uow: UowDep, who: Responder) -> HandoffRead:
     """The incoming IC confirms; the role moves in the same transaction."""
     incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
     item = handoffs.confirm(
@@ -100,7 +100,7 @@ def confirm_handoff(key: str, hid: int, ctx: CtxDep, uow: UowDep, who: Responder
 
 
 @router.post("/{key}/handoffs/{hid}/cancel", response_model=HandoffRead)
-def cancel_handoff(key: str, hid: int, ctx: CtxDep, uow: UowDep, who: Responder) -> HandoffRead:
+def cancel_handoff(key: str, hid: IdPath, ctx: CtxDep, uow: UowDep, who: Responder) -> HandoffRead:
     """Withdraw a draft."""
     incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)
     item = handoffs.cancel(

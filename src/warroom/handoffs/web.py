@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from warroom.api import CtxDep, UowDep
+from warroom.api import CtxDep, IdPath, UowDep
 from warroom.auth.logic import Principal
 from warroom.handoffs import service as handoffs
 from warroom.handoffs.models import Handoff
@@ -36,7 +36,7 @@ INCIDENT_PANELS["handoff"] = pending_handoff  # _room.html on the incident page
 
 @router.post("/incidents/{key}/handoffs/{hid}/confirm")
 def confirm_handoff(
-    key: str, hid: int, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
+    key: str, hid: IdPath, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
 ) -> Response:
     def confirm(incident: Incident, who: Principal) -> str:
         done = handoffs.confirm(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from warroom.api import CtxDep, UowDep
+from warroom.api import CtxDep, IdPath, UowDep
 from warroom.config.postmortems import SECTIONS
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
@@ -216,7 +216,7 @@ def add_action_item(
 
 @router.post("/action-items/{item_id}/status")
 def move_action_item(
-    item_id: int, request: Request, ctx: CtxDep, uow: UowDep, status: FormStr = "",
+    item_id: IdPath, request: Request, ctx: CtxDep, uow: UowDep, status: FormStr = "",
     reason: FormStr = "", csrf_token: FormStr = "",
 ) -> Response:  # fmt: skip
     checked = _checked(request, ctx, uow, csrf_token)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fastapi import APIRouter
 
-from warroom.api import CtxDep, Responder, UowDep, Viewer
+from warroom.api import CtxDep, IdPath, Responder, UowDep, Viewer
 from warroom.config.schema import WarroomConfig
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
@@ -139,7 +139,7 @@ def request_approval(
 
 @router.post("/{key}/approvals/{aid}/decision", response_model=ApprovalRead)
 def decide_approval(
-    key: str, aid: int, data: ApprovalDecision, ctx: CtxDep, uow: UowDep, who: Responder
+    key: str, aid: IdPath, data: ApprovalDecision, ctx: CtxDep, uow: UowDep, who: Responder
 ) -> ApprovalRead:
     """Grant or refuse; 403 naming who may decide when the caller may not."""
     incident = incidents.get(uow.session, key=key, viewer=who, for_update=True)

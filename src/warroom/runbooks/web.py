@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
-from warroom.api import CtxDep, UowDep
+from warroom.api import CtxDep, IdPath, UowDep
 from warroom.auth.logic import Principal
 from warroom.errors import ValidationFailed
 from warroom.incidents.models import Incident
@@ -56,7 +56,7 @@ def tick_step(
 @router.post("/incidents/{key}/approvals/{aid}/decision")
 def decide_approval(
     key: str,
-    aid: int,
+    aid: IdPath,
     request: Request,
     ctx: CtxDep,
     uow: UowDep,

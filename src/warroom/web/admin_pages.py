@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from warroom.adapters.channels import Finding, channel_findings
-from warroom.api import CtxDep, UowDep
+from warroom.api import CtxDep, IdPath, UowDep
 from warroom.auth import service as tokens
 from warroom.auth.logic import Role
 from warroom.configuration import validate_path
@@ -141,7 +141,7 @@ def create_token(
 
 @router.post("/settings/tokens/{token_id}/revoke")
 def revoke_token(
-    token_id: int, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
+    token_id: IdPath, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
 ) -> Response:
     def revoke(who: WebUser) -> str:
         row = tokens.revoke(uow.session, token_id=token_id, now=ctx.clock.now())
@@ -227,7 +227,7 @@ def create_integration(
 
 @router.post("/integrations/{integration_id}/rotate")
 def rotate_integration(
-    integration_id: int, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
+    integration_id: IdPath, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
 ) -> Response:
     def rotate(who: WebUser) -> str:
         row = integrations.rotate_key(uow.session, integration_id=integration_id)

@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from warroom.api import CtxDep, UowDep
+from warroom.api import CtxDep, IdPath, UowDep
 from warroom.auth.logic import Role
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
@@ -415,7 +415,7 @@ def create_override(
 @router.post("/schedules/{name}/overrides/{override_id}/cancel")
 def cancel_override(
     name: str,
-    override_id: int,
+    override_id: IdPath,
     request: Request,
     ctx: CtxDep,
     uow: UowDep,

@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from warroom.api import CtxDep, UowDep
+from warroom.api import CtxDep, IdPath, UowDep
 from warroom.auth.logic import Principal, Role
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
@@ -267,7 +267,7 @@ def schedule_maintenance(
 
 @router.post("/maintenance/{window_id}/end")
 def end_maintenance(
-    window_id: int, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
+    window_id: IdPath, request: Request, ctx: CtxDep, uow: UowDep, csrf_token: FormStr = ""
 ) -> Response:
     def end(who: WebUser) -> str:
         row = maintenance.cancel(uow.session, window_id=window_id, now=ctx.clock.now())
