@@ -60,11 +60,14 @@ Claimed = tuple[int, str]
 
 
 class _HandlerFailed(Exception):
-    """A handler raised in an optimistic batch (rolled back): `taken` timers to run again."""
+    """A handler raised in an optimistic batch (rolled back): `taken` timers to run again,
+    but not `failed` (the one whose handler raised, when it ran alone): it keeps its lease
+    and is tried again when the lease runs out, as a failed timer always was."""
 
-    def __init__(self, taken: int) -> None:
+    def __init__(self, taken: int, failed: frozenset[int]) -> None:
         super().__init__(f"a handler failed after {taken} timers")
         self.taken = taken
+        self.failed = failed
 
 
 class TimerRunner:
@@ -130,10 +133,14 @@ class TimerRunner:
                 self._refit(ran, time.monotonic() - began)
             except _HandlerFailed as failed:
                 # Optimistic run lost (rolled back): the timers it had taken, again, each
-                # in a savepoint of its own, so that the failing one rolls back alone.
+                # in a savepoint of its own, except the one that failed (its lease runs out).
+                for timer_id in sorted(failed.failed):
+                    log.error(
+                        "timer %s failed; it will be retried", timer_id, exc_info=failed.__cause__
+                    )
                 self._last_write = time.monotonic()  # it held the lock all the same
                 self._pause(ctx)
-                ran = self._run_guarded(ctx, chunk[: failed.taken])
+                ran = self._run_guarded(ctx, chunk[: failed.taken], skip=failed.failed)
             except Exception:
                 log.exception(
                     "a transaction of %d timers failed as a whole; running them one by one",
@@ -161,10 +168,12 @@ class TimerRunner:
         least = min(MIN_FIT, self._per_transaction)
         self._fit = max(least, min(fit, 2 * self._fit, self._per_transaction))
 
-    def _run_guarded(self, ctx: AppContext, chunk: Sequence[Claimed]) -> int:
-        """Run `chunk` with a savepoint per timer; one by one if even that fails."""
+    def _run_guarded(
+        self, ctx: AppContext, chunk: Sequence[Claimed], skip: frozenset[int] = frozenset()
+    ) -> int:
+        """Run `chunk` but `skip` with a savepoint per timer; one by one if even that fails."""
         try:
-            return self._run_batch(ctx, chunk, savepoints=True)
+            return self._run_batch(ctx, chunk, savepoints=True, skip=skip)
         except Exception:
             log.exception(
                 "a transaction of %d timers failed as a whole; running them one by one",
@@ -178,7 +187,12 @@ class TimerRunner:
         return len(chunk)
 
     def _run_batch(
-        self, ctx: AppContext, chunk: Sequence[Claimed], *, savepoints: bool = False
+        self,
+        ctx: AppContext,
+        chunk: Sequence[Claimed],
+        *,
+        savepoints: bool = False,
+        skip: frozenset[int] = frozenset(),
     ) -> int:
         """Run claimed timers in one transaction until the chunk or the time budget is
         spent; return how many of the chunk were taken.
@@ -211,7 +225,7 @@ class TimerRunner:
                 if savepoints:
                     timer_id = chunk[taken][0]
                     taken += 1
-                    timer = held.get(timer_id)
+                    timer = held.get(timer_id) if timer_id not in skip else None
                     # (None: another engine took it over after our lease ran out.)
                     if timer is not None and self._run_in_savepoint(ctx, session, timer):
                         finished.append(timer_id)
@@ -223,7 +237,8 @@ class TimerRunner:
                     except Exception as exc:
                         events.discard(session)
                         uow.rollback()
-                        raise _HandlerFailed(taken) from exc
+                        alone = frozenset(t.id for t in group.timers if len(group.timers) == 1)
+                        raise _HandlerFailed(taken, alone) from exc
                     finished += [timer.id for timer in group.timers]
                 if time.monotonic() - started >= self._budget:
                     break
