@@ -3,22 +3,16 @@ server on loopback."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import yaml
-from typer.testing import CliRunner
 
 from tests.conftest import Tokens
-from warroom.app import create_app
-from warroom.cli import app as cli_app
+from tests.integration.served import run, serving
 from warroom.clock import FakeClock
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
@@ -34,32 +28,8 @@ def server(db: Database, config: WarroomConfig, clock: FakeClock) -> Iterator[st
     clock.set(datetime(2026, 12, 4, 20, 0, tzinfo=UTC))
     settings = Settings(database_url=db.url, auto_migrate=False, engine=False)
     ctx = AppContext(settings=settings, db=db, config=config, clock=clock)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=20)
-
-
-def run(url: str, token: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(
-        cli_app, list(args), env={"WARROOM_URL": url, "WARROOM_TOKEN": token, "COLUMNS": "200"}
-    )
-    return result.exit_code, result.stdout, result.stderr
+    with serving(ctx) as url:
+        yield url
 
 
 def test_import_dry_run_then_for_real(server: str, api_tokens: Tokens, tmp_path: Path) -> None:

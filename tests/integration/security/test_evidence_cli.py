@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from typer.testing import CliRunner
 
 from tests.conftest import Tokens
 from tests.integration.security.conftest import KEY, blobs
-from warroom.app import create_app
-from warroom.cli import app as cli_app
+from tests.integration.served import run, serving
 from warroom.clock import FakeClock
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
@@ -33,32 +27,8 @@ def server(db: Database, config: WarroomConfig, clock: FakeClock, tmp_path: Path
         evidence_key=KEY, evidence_dir=tmp_path / "locker",
     )  # fmt: skip
     ctx = AppContext(settings=settings, db=db, config=config, clock=clock)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=20)
-
-
-def run(url: str, token: str, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(
-        cli_app, list(args), env={"WARROOM_URL": url, "WARROOM_TOKEN": token, "COLUMNS": "200"}
-    )
-    return result.exit_code, result.stdout, result.stderr
+    with serving(ctx) as url:
+        yield url
 
 
 def test_add_list_get_verify_from_the_command_line(
