@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,30 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
     pytest.fail(f"the server did not answer /healthz within {timeout} s:\n{log.read_text()}")
 
 
+@contextmanager
+def uvicorn_app(env: dict[str, str], cwd: Path, port: int, *, timeout: float) -> Iterator[str]:
+    """warroom's app factory under uvicorn on `port` with `env`, its log in `cwd`; yields the
+    URL once /healthz answers (within `timeout`), and stops the server after the block."""
+    url = f"http://127.0.0.1:{port}"
+    log = cwd / "server.log"
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "warroom.app:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(url, proc, log, timeout=timeout)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     """warroom under uvicorn on a free port, SQLite in tmp_path, the example configuration."""
@@ -76,25 +101,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "WARROOM_BOOTSTRAP_TOKEN": token,
         "WARROOM_BASE_URL": url,
     }
-    log = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "warroom.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_healthy(url, proc, log, timeout=90)  # a busy CI machine starts slowly
-            yield Server(url=url, token=token)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    with uvicorn_app(env, tmp_path, port, timeout=90):  # a busy CI machine starts slowly
+        yield Server(url=url, token=token)
 
 
 def test_a_responder_works_an_incident_in_the_browser(server: Server, tmp_path: Path) -> None:

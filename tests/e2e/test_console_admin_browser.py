@@ -25,7 +25,7 @@ from tests.e2e.test_browser import (
     ROOT,
     Server,
     _free_port,
-    _wait_healthy,
+    uvicorn_app,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -67,25 +67,8 @@ def demo_server(tmp_path: Path) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "WARROOM_DATABASE_URL": f"sqlite:///{database}",
            "WARROOM_CONFIG": str(ROOT / "examples"), "WARROOM_BASE_URL": url}  # fmt: skip
-    log = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "warroom.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_healthy(url, proc, log, timeout=90)
-            yield Server(url=url, token=token)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    with uvicorn_app(env, tmp_path, port, timeout=90):
+        yield Server(url=url, token=token)
 
 
 def test_an_override_and_a_token_from_the_console(demo_server: Server) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from tests.e2e.test_browser import (
     ROOT,
     Server,
     _free_port,
-    _wait_healthy,
+    uvicorn_app,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -41,25 +39,8 @@ def locker_server(tmp_path: Path) -> Iterator[Server]:
         "WARROOM_EVIDENCE_KEY": secrets.token_urlsafe(40),
         "WARROOM_EVIDENCE_DIR": str(tmp_path / "locker"),
     }
-    log = tmp_path / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "warroom.app:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            _wait_healthy(url, proc, log, timeout=60)
-            yield Server(url=url, token=token)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+    with uvicorn_app(env, tmp_path, port, timeout=60):
+        yield Server(url=url, token=token)
 
 
 def test_upload_evidence_from_the_incident_page(locker_server: Server, tmp_path: Path) -> None:
