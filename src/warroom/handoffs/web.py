@@ -18,7 +18,8 @@ from warroom.auth.logic import Principal
 from warroom.handoffs import service as handoffs
 from warroom.handoffs.models import Handoff
 from warroom.incidents.models import Incident
-from warroom.web.views import INCIDENT_PANELS, FormStr, _act, router
+from warroom.web.incident_page import INCIDENT_PANELS, act_on_incident
+from warroom.web.shell import FormStr, router
 
 
 def pending_handoff(session: Session, incident: Incident, now: datetime) -> Handoff | None:
@@ -49,4 +50,4 @@ def confirm_handoff(
         )
         return f"You are now the Incident Commander (from {done.from_user or 'nobody'})."
 
-    return _act(request, ctx, uow, key, csrf_token, confirm)
+    return act_on_incident(request, ctx, uow, key, csrf_token, confirm)

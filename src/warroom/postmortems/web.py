@@ -17,19 +17,19 @@ from warroom.incidents import service as incidents
 from warroom.postmortems import actions, service
 from warroom.postmortems.logic import ActionStatus, ActionType, PostmortemStatus, Priority
 from warroom.postmortems.schemas import ActionItemCreate, ActionItemUpdate, PostmortemUpdate
-from warroom.web.views import (
+from warroom.web.shell import (
+    WebRoute,
     WebUser,
-    _csrf_ok,
-    _current_user,
-    _forbidden,
-    _not_found,
-    _render,
-    _same_origin,
-    _to_login,
-    _WebRoute,
+    csrf_ok,
+    current_user,
+    forbidden_page,
+    not_found_page,
+    render_template,
+    same_origin,
+    to_login,
 )
 
-router = APIRouter(include_in_schema=False, route_class=_WebRoute)
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
 FormStr = Annotated[str, Form()]
 LABELS = {
     "summary": "1. Summary", "impact": "2. Impact", "root_cause": "4. What happened (root cause)",
@@ -69,7 +69,7 @@ def _page(
         whys = [*whys, {"why": "", "because": ""}]
     now = ctx.clock.now()
     items = [actions.to_read(a, now=now) for a in service.actions_of(uow.session, incident.id)]
-    return _render(
+    return render_template(
         "postmortem.html", status_code, user=user, key=incident.key, title=incident.title,
         items=items, priorities=list(Priority), types=list(ActionType),
         statuses=list(ActionStatus),
@@ -81,23 +81,23 @@ def _page(
 
 @router.get("/incidents/{key}/postmortem")
 def postmortem_page(key: str, request: Request, ctx: CtxDep, uow: UowDep) -> Response:
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         return _page(ctx, uow, user, key)
     except NotFound:
-        return _not_found(request, user)
+        return not_found_page(request, user)
 
 
 def _checked(request: Request, ctx: AppContext, uow: UnitOfWork, csrf: str) -> WebUser | Response:
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
-    if not _same_origin(request, ctx) or not _csrf_ok(request, user.token, csrf):
-        return _forbidden(request, user, "The request was refused (bad or missing CSRF token).")
+        return to_login(request)
+    if not same_origin(request, ctx) or not csrf_ok(request, user.token, csrf):
+        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
     if not user.can_act:
-        return _forbidden(request, user, "Your token may only read incidents.")
+        return forbidden_page(request, user, "Your token may only read incidents.")
     return user
 
 
@@ -134,7 +134,7 @@ async def save_postmortem(key: str, request: Request, ctx: CtxDep, uow: UowDep) 
             actor=checked.principal.actor, now=ctx.clock.now(),
         )  # fmt: skip
     except NotFound:
-        return _not_found(request, checked)
+        return not_found_page(request, checked)
     except (Conflict, ValidationFailed) as exc:
         uow.rollback()
         status = 409 if isinstance(exc, Conflict) else 422
@@ -163,7 +163,7 @@ def move_postmortem(
             actor=checked.principal.actor, now=ctx.clock.now(),
         )  # fmt: skip
     except NotFound:
-        return _not_found(request, checked)
+        return not_found_page(request, checked)
     except (Conflict, ValidationFailed) as exc:
         uow.rollback()
         status_code = 409 if isinstance(exc, Conflict) else 422
@@ -205,7 +205,7 @@ def add_action_item(
             actor=checked.principal.actor, now=ctx.clock.now(),
         )  # fmt: skip
     except NotFound:
-        return _not_found(request, checked)
+        return not_found_page(request, checked)
     except (Conflict, ValidationFailed) as exc:
         uow.rollback()
         status = 409 if isinstance(exc, Conflict) else 422
@@ -236,7 +236,7 @@ def move_action_item(
             actor=checked.principal.actor, now=ctx.clock.now(),
         )  # fmt: skip
     except NotFound:
-        return _not_found(request, checked)
+        return not_found_page(request, checked)
     except (Conflict, ValidationFailed) as exc:
         uow.rollback()
         status_code = 409 if isinstance(exc, Conflict) else 422

@@ -14,9 +14,9 @@ from fastapi.responses import Response
 from warroom.api import CtxDep, UowDep
 from warroom.reports import periodic, render
 from warroom.reports.logic import Period
-from warroom.web.views import _current_user, _render, _to_login, _WebRoute
+from warroom.web.shell import WebRoute, current_user, render_template, to_login
 
-router = APIRouter(include_in_schema=False, route_class=_WebRoute)
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 #: Chart size on the page, in SVG units.
 WIDTH, HEIGHT = 640, 160
@@ -24,9 +24,9 @@ WIDTH, HEIGHT = 640, 160
 
 @router.get("/reports")
 def reports_page(request: Request, ctx: CtxDep, uow: UowDep) -> Response:
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
+        return to_login(request)
     chosen = request.query_params.get("period", Period.WEEKLY.value)
     on_text = request.query_params.get("on", "").strip()
     error: str | None = None
@@ -46,7 +46,7 @@ def reports_page(request: Request, ctx: CtxDep, uow: UowDep) -> Response:
         "on": on_text, "error": error, "w": WIDTH, "h": HEIGHT,
     }  # fmt: skip
     if error is not None:
-        return _render("reports.html", 400, **context)
+        return render_template("reports.html", 400, **context)
     data = periodic.report(
         uow.session,
         config=ctx.config,
@@ -57,7 +57,7 @@ def reports_page(request: Request, ctx: CtxDep, uow: UowDep) -> Response:
         on=on,
     )
     m = data["metrics"]
-    return _render(
+    return render_template(
         "reports.html",
         d=data,
         m=m,

@@ -17,7 +17,8 @@ from warroom.runbooks import approvals
 from warroom.runbooks import service as checklists
 from warroom.runbooks.logic import StepState
 from warroom.runbooks.room import room
-from warroom.web.views import INCIDENT_PANELS, FormStr, _act, router
+from warroom.web.incident_page import INCIDENT_PANELS, act_on_incident
+from warroom.web.shell import FormStr, router
 
 INCIDENT_PANELS["room"] = room  # _room.html on the incident page
 
@@ -50,7 +51,7 @@ def tick_step(
         )
         return f"{row.state.capitalize()}: {row.text}"
 
-    return _act(request, ctx, uow, key, csrf_token, tick)
+    return act_on_incident(request, ctx, uow, key, csrf_token, tick)
 
 
 @router.post("/incidents/{key}/approvals/{aid}/decision")
@@ -81,4 +82,4 @@ def decide_approval(
         )
         return f"Approval {item.status}: {item.action}"
 
-    return _act(request, ctx, uow, key, csrf_token, decide)
+    return act_on_incident(request, ctx, uow, key, csrf_token, decide)

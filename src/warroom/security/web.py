@@ -40,21 +40,19 @@ from warroom.security.models import EvidenceItem, LegalHold
 from warroom.security.schemas import BreachCreate, BreachRead, DraftRead, NotificationCreate
 from warroom.security.store import EvidenceStore, PayloadTooLarge, Stored
 from warroom.security.views import _record, evidence_store
-from warroom.web.views import (
-    INCIDENT_PANELS,
+from warroom.web.incident_page import INCIDENT_PANELS, act_on_incident, incident_context
+from warroom.web.shell import (
+    TEMPLATES,
     FormStr,
     WebUser,
-    _act,
-    _csrf_ok,
-    _current_user,
-    _forbidden,
-    _incident_context,
-    _not_found,
-    _render,
-    _same_origin,
-    _templates,
-    _to_login,
+    csrf_ok,
+    current_user,
+    forbidden_page,
+    not_found_page,
+    render_template,
     router,
+    same_origin,
+    to_login,
 )
 
 _FIELD_LIMIT = 4000  # bytes of a form field other than the file
@@ -152,8 +150,8 @@ def size_text(size: int) -> str:
 
 
 INCIDENT_PANELS["security"] = security_panel  # _security.html on the incident page
-_templates.filters["time_left"] = time_left
-_templates.filters["size"] = size_text
+TEMPLATES.filters["time_left"] = time_left
+TEMPLATES.filters["size"] = size_text
 stream_form(r"/incidents/[^/]+/evidence")
 
 
@@ -173,8 +171,8 @@ def _page(
     with ctx.db.unit_of_work() as uow:
         incident = incidents.get(uow.session, key=key, viewer=user.principal)
         audit.record_read(uow, user.principal, incident, f"GET /incidents/{incident.key}")
-        context = _incident_context(ctx, uow, user, incident, notice=notice, error=error)
-        return _render("incident.html", status, **context)
+        context = incident_context(ctx, uow, user, incident, notice=notice, error=error)
+        return render_template("incident.html", status, **context)
 
 
 def _admitted(
@@ -182,13 +180,13 @@ def _admitted(
 ) -> tuple[WebUser | None, Response | None]:
     """The caller, or the answer refusing them (login, bad origin or CSRF token)."""
     with ctx.db.unit_of_work() as uow:
-        user = _current_user(request, ctx, uow)
+        user = current_user(request, ctx, uow)
     if user is None:
-        return None, _to_login(request)
-    if not _same_origin(request, ctx) or (
-        form_csrf is not None and not _csrf_ok(request, user.token, form_csrf)
+        return None, to_login(request)
+    if not same_origin(request, ctx) or (
+        form_csrf is not None and not csrf_ok(request, user.token, form_csrf)
     ):
-        return user, _forbidden(request, user, _BAD_CSRF)
+        return user, forbidden_page(request, user, _BAD_CSRF)
     return user, None
 
 
@@ -202,12 +200,12 @@ def _evidence_action(
     """Run one evidence action for someone who may read it; errors show on the page."""
     user, refusal = _admitted(request, ctx, csrf_token)
     if refusal is not None or user is None:
-        return refusal or _to_login(request)
+        return refusal or to_login(request)
     with ctx.db.unit_of_work() as uow:
         try:
             incident = incidents.get(uow.session, key=key, viewer=user.principal, for_update=True)
         except NotFound:
-            return _not_found(request, user)
+            return not_found_page(request, user)
         try:
             evidence.check_access(incident, user.principal, ctx.config, write=False)
             return action(uow, incident, user)
@@ -262,7 +260,7 @@ class _Upload:
         return self.fields.get(name, "")
 
     def _start_file(self) -> None:
-        if not _csrf_ok(self.request, self.user.token, self._field("csrf_token")):
+        if not csrf_ok(self.request, self.user.token, self._field("csrf_token")):
             raise Forbidden(_BAD_CSRF)
         if not self._field("reason").strip():
             raise ValidationFailed("reason: say why this is evidence", field="reason")
@@ -337,11 +335,11 @@ async def upload_evidence(key: str, request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
     user, refusal = await asyncio.to_thread(_admitted, request, ctx, None)
     if refusal is not None or user is None:
-        return refusal or _to_login(request)
+        return refusal or to_login(request)
     try:
         incident_id = await asyncio.to_thread(_admit_writer, ctx, user, key)
     except NotFound:
-        return _not_found(request, user)
+        return not_found_page(request, user)
     except Forbidden as exc:
         return await asyncio.to_thread(_page, ctx, user, key, 403, error=exc.message)
     kind, options = parse_options_header(request.headers.get("content-type", ""))
@@ -450,9 +448,9 @@ def verify_evidence(key: str, request: Request, ctx: CtxDep, csrf_token: FormStr
             }
         else:
             message = {"error": "Evidence verification FAILED: " + "; ".join(result.problems())}
-        context = _incident_context(ctx, uow, user, incident, **message)
+        context = incident_context(ctx, uow, user, incident, **message)
         context["security"].verification = result
-        return _render("incident.html", 200, **context)
+        return render_template("incident.html", 200, **context)
 
     return _evidence_action(request, ctx, key, csrf_token, verify)
 
@@ -472,7 +470,7 @@ def place_hold(
         )  # fmt: skip
         return "The evidence is under legal hold."
 
-    return _act(request, ctx, uow, key, csrf_token, hold)
+    return act_on_incident(request, ctx, uow, key, csrf_token, hold)
 
 
 @router.post("/incidents/{key}/legal-hold/release")
@@ -494,7 +492,7 @@ def release_hold(
             raise Conflict(exc.message) from None
         return "The legal hold is released."
 
-    return _act(request, ctx, uow, key, csrf_token, release)
+    return act_on_incident(request, ctx, uow, key, csrf_token, release)
 
 
 # --- breach -------------------------------------------------------------------------------
@@ -558,7 +556,7 @@ def mark_breach(
         )
         return "Marked as a personal-data breach: the regulatory clocks run."
 
-    return _act(request, ctx, uow, key, csrf_token, mark)
+    return act_on_incident(request, ctx, uow, key, csrf_token, mark)
 
 
 @router.post("/incidents/{key}/breach/notifications")
@@ -583,4 +581,4 @@ def record_notification(
             raise ValidationFailed(exc.message, field="obligation") from None
         return f"Recorded: {clock.recipient} notified."
 
-    return _act(request, ctx, uow, key, csrf_token, notified)
+    return act_on_incident(request, ctx, uow, key, csrf_token, notified)

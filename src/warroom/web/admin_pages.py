@@ -29,7 +29,7 @@ from warroom.integrations import service as integrations
 from warroom.integrations.service import IntegrationType
 from warroom.integrations.views import create_integration_row, to_read
 from warroom.web.console import act, page, render, viewer_zone
-from warroom.web.views import FormStr, WebUser, router
+from warroom.web.shell import FormStr, WebUser, router
 
 #: How long a token made from the page lasts, by the form's choice ("" = until revoked).
 EXPIRIES = {"": None, "1": 1, "7": 7, "30": 30, "90": 90, "365": 365}

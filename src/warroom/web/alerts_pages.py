@@ -30,14 +30,14 @@ from warroom.incidents.service import parse_key
 from warroom.integrations.models import Integration
 from warroom.web.declare import guard
 from warroom.web.nav import active_item
-from warroom.web.views import (
+from warroom.web.shell import (
     FormStr,
     WebUser,
-    _current_user,
-    _is_htmx,
-    _render,
-    _to_login,
+    current_user,
+    is_htmx,
+    render_template,
     router,
+    to_login,
 )
 
 PAGE_SIZE = 50
@@ -49,11 +49,11 @@ def _integrations(uow: UnitOfWork) -> dict[int, str]:
     return {int(row[0]): str(row[1]) for row in rows}
 
 
-def _not_found(request: Request, user: WebUser) -> Response:
+def not_found_page(request: Request, user: WebUser) -> Response:
     message = "There is no such alert, or you may not see it."
-    if _is_htmx(request):
-        return _render("_message.html", 404, level="error", message=message)
-    return _render("error.html", 404, user=user, title="Not found", message=message)
+    if is_htmx(request):
+        return render_template("_message.html", 404, level="error", message=message)
+    return render_template("error.html", 404, user=user, title="Not found", message=message)
 
 
 def _number(raw: str) -> int | None:
@@ -72,9 +72,9 @@ def alerts_page(
     incident: str = "",
     page: str = "1",
 ) -> Response:
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
+        return to_login(request)
     problems: list[str] = []
     chosen_status: tuple[AlertStatus, ...] = ()
     if status:
@@ -111,7 +111,7 @@ def alerts_page(
         )
     query = {"status": status, "source": source, "service": service, "incident": incident}
     kept = {k: v for k, v in query.items() if v}
-    return _render(
+    return render_template(
         "alerts.html",
         400 if problems else 200,
         user=user,
@@ -169,18 +169,18 @@ def _alert_context(
 
 @router.get("/alerts/{alert_id}")
 def alert_page(alert_id: str, request: Request, ctx: CtxDep, uow: UowDep) -> Response:
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
+        return to_login(request)
     number = _number(alert_id)
     try:
         if number is None:
             raise NotFound("no such alert")
         alert = alerts.get(uow.session, alert_id=number, viewer=user.principal)
     except NotFound:
-        return _not_found(request, user)
-    template = "_alert.html" if _is_htmx(request) else "alert.html"
-    return _render(template, **_alert_context(ctx, uow, user, alert))
+        return not_found_page(request, user)
+    template = "_alert.html" if is_htmx(request) else "alert.html"
+    return render_template(template, **_alert_context(ctx, uow, user, alert))
 
 
 def _alert_act(
@@ -201,19 +201,19 @@ def _alert_act(
             raise NotFound("no such alert")
         alert = alerts.get(uow.session, alert_id=number, viewer=user.principal)
     except NotFound:
-        return _not_found(request, user)
+        return not_found_page(request, user)
     try:
         notice = action(alert, user)
     except (Conflict, ValidationFailed, Forbidden, NotFound) as exc:
         uow.rollback()
         alert = alerts.get(uow.session, alert_id=alert.id, viewer=user.principal)
         context = _alert_context(ctx, uow, user, alert, error=exc.message)
-        template = "_alert.html" if _is_htmx(request) else "alert.html"
-        return _render(template, exc.status_code, **context)
+        template = "_alert.html" if is_htmx(request) else "alert.html"
+        return render_template(template, exc.status_code, **context)
     uow.commit()
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return RedirectResponse(f"/alerts/{alert.id}", status_code=303)
-    return _render("_alert.html", **_alert_context(ctx, uow, user, alert, notice=notice))
+    return render_template("_alert.html", **_alert_context(ctx, uow, user, alert, notice=notice))
 
 
 @router.post("/alerts/{alert_id}/ack")

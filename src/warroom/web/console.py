@@ -1,7 +1,7 @@
 """What the console's own pages share (on-call, escalation, notifications, maintenance,
 settings): the signed-in caller, the POST checks, the viewer's time zone, and two filters.
 
-The pages live beside the incident pages on the web router (`warroom.web.views.router`),
+The pages live beside the incident pages on the web router (`warroom.web.shell.router`),
 so they get the same session, CSRF, security headers and no-store answers. A page reads
 through the same service functions as the API, and a form calls the same ones to change
 anything; the role checks are the API's (viewer reads, responder acts, admin administers).
@@ -23,15 +23,15 @@ from warroom.context import AppContext
 from warroom.db import UnitOfWork
 from warroom.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from warroom.web.nav import active_item
-from warroom.web.views import (
+from warroom.web.shell import (
+    TEMPLATES,
     WebUser,
-    _csrf_ok,
-    _current_user,
-    _forbidden,
-    _render,
-    _same_origin,
-    _templates,
-    _to_login,
+    csrf_ok,
+    current_user,
+    forbidden_page,
+    render_template,
+    same_origin,
+    to_login,
 )
 
 #: The cookie the console's script sets to the browser's IANA time zone.
@@ -75,19 +75,19 @@ def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%a %d %b %H:%
     return value.astimezone(zone).strftime(fmt)
 
 
-_templates.filters["local"] = local_time
-_templates.filters["zone_abbr"] = lambda zone, at: at.astimezone(zone).strftime("%Z")
+TEMPLATES.filters["local"] = local_time
+TEMPLATES.filters["zone_abbr"] = lambda zone, at: at.astimezone(zone).strftime("%Z")
 
 
 def page(
     request: Request, ctx: AppContext, uow: UnitOfWork, role: Role = Role.VIEWER
 ) -> WebUser | Response:
     """The caller of a GET page, or the answer to give instead (login, 403)."""
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
+        return to_login(request)
     if not user.principal.has(role):
-        return _forbidden(request, user, f"This page is for the {role.value} role.")
+        return forbidden_page(request, user, f"This page is for the {role.value} role.")
     return user
 
 
@@ -95,7 +95,9 @@ def render(
     request: Request, name: str, user: WebUser, status_code: int = 200, **context: Any
 ) -> Response:
     """A console page, with the navigation entry it belongs to marked."""
-    return _render(name, status_code, user=user, nav_here=active_item(request.url.path), **context)
+    return render_template(
+        name, status_code, user=user, nav_here=active_item(request.url.path), **context
+    )
 
 
 #: Renders a console page for the caller, with a notice or an error and a status code.
@@ -114,13 +116,13 @@ def act(
     """Run one change from a console form: session, Origin, CSRF, role, then the service
     call; commit and show the page with the notice `action` returns, or roll back and
     show it with the refusal (its status code: 403, 404, 409, 422)."""
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
-    if not _same_origin(request, ctx) or not _csrf_ok(request, user.token, form_csrf):
-        return _forbidden(request, user, "The request was refused (bad or missing CSRF token).")
+        return to_login(request)
+    if not same_origin(request, ctx) or not csrf_ok(request, user.token, form_csrf):
+        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
     if not user.principal.has(role):
-        return _forbidden(request, user, f"Only the {role.value} role may do this.")
+        return forbidden_page(request, user, f"Only the {role.value} role may do this.")
     bind_actor(uow.session, user.principal, f"{request.method} {request.url.path}")
     try:
         notice = action(user)

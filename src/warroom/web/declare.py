@@ -28,17 +28,17 @@ from warroom.incidents import service
 from warroom.incidents.schemas import IncidentCreate
 from warroom.severity.logic import Classification, ImpactMetrics, classify
 from warroom.web.nav import active_item
-from warroom.web.views import (
+from warroom.web.shell import (
     FormStr,
     WebUser,
-    _csrf_ok,
-    _current_user,
-    _forbidden,
-    _is_htmx,
-    _render,
-    _same_origin,
-    _to_login,
+    csrf_ok,
+    current_user,
+    forbidden_page,
+    is_htmx,
+    render_template,
     router,
+    same_origin,
+    to_login,
 )
 
 FormList = Annotated[list[str], Form()]
@@ -56,13 +56,13 @@ QUESTIONS = (
 
 def guard(request: Request, ctx: AppContext, uow: UnitOfWork, csrf: str) -> WebUser | Response:
     """The signed-in responder behind a state-changing POST, or the answer refusing it."""
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
-    if not _same_origin(request, ctx) or not _csrf_ok(request, user.token, csrf):
-        return _forbidden(request, user, "The request was refused (bad or missing CSRF token).")
+        return to_login(request)
+    if not same_origin(request, ctx) or not csrf_ok(request, user.token, csrf):
+        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
     if not user.can_act:
-        return _forbidden(request, user, "Your token may only read.")
+        return forbidden_page(request, user, "Your token may only read.")
     return user
 
 
@@ -150,11 +150,11 @@ def _alert(uow: UnitOfWork, user: WebUser, raw: str) -> Alert | None:
 def declare_page(
     request: Request, ctx: CtxDep, uow: UowDep, alert: str = "", severity: str = ""
 ) -> Response:
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
+        return to_login(request)
     if not user.can_act:
-        return _forbidden(request, user, "Your token may only read; a responder declares.")
+        return forbidden_page(request, user, "Your token may only read; a responder declares.")
     source = _alert(uow, user, alert) if alert else None
     values = {"commander": user.principal.user or "", "severity": severity}
     services: list[str] = []
@@ -163,7 +163,7 @@ def declare_page(
         values["description"] = f"Declared from alert {source.id} ({source.dedup_key})."
         if not ctx.config.services or ctx.config.service(source.service):
             services = [source.service]
-    return _render(
+    return render_template(
         "declare.html", **_form_context(ctx, user, Answers(values, services), alert=source)
     )
 
@@ -195,11 +195,11 @@ def declare_classify(
 ) -> Response:
     """The classifier's answer as a fragment (and the severity select, suggestion chosen);
     without htmx, the whole form again as it was typed, with the answer."""
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
-    if not _same_origin(request, ctx) or not _csrf_ok(request, user.token, csrf_token):
-        return _forbidden(request, user, "The request was refused (bad or missing CSRF token).")
+        return to_login(request)
+    if not same_origin(request, ctx) or not csrf_ok(request, user.token, csrf_token):
+        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
     answers = _answers(
         {
             "error_rate_percent": error_rate_percent,
@@ -224,9 +224,9 @@ def declare_classify(
     context = _form_context(
         ctx, user, answers, alert=source, classification=found, classify_error=problem
     )
-    if not _is_htmx(request):
-        return _render("declare.html", 422 if problem else 200, **context)
-    return _render("_classify.html", oob=found is not None, **context)
+    if not is_htmx(request):
+        return render_template("declare.html", 422 if problem else 200, **context)
+    return render_template("_classify.html", oob=found is not None, **context)
 
 
 @router.post("/declare")
@@ -334,4 +334,4 @@ def _refused(
     ctx: AppContext, user: WebUser, answers: Answers, source: Alert | None, message: str
 ) -> Response:
     context = _form_context(ctx, user, answers, alert=source, error=message)
-    return _render("declare.html", 422, **context)
+    return render_template("declare.html", 422, **context)

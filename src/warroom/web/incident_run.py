@@ -2,7 +2,7 @@
 the live refresh.
 
 The forms post to routes on the web router (session, CSRF, Origin and role checked by
-`_act`), which call the incident service exactly as the API routes do: the authority
+`act_on_incident`), which call the incident service exactly as the API routes do: the authority
 rules refuse a change here as they do there, and the refusal is shown on the page.
 
 `INCIDENT_PANELS["nextup"]` is the "what to do next" card: who was paged and when the next
@@ -37,16 +37,14 @@ from warroom.incidents import service
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import ImpactUpdate
 from warroom.sla.logic import MILESTONES, SlaClock
-from warroom.web.views import (
-    INCIDENT_PANELS,
+from warroom.web.incident_page import INCIDENT_PANELS, act_on_incident, incident_context
+from warroom.web.shell import (
     FormStr,
-    _act,
-    _current_user,
-    _incident_context,
-    _not_found,
-    _render,
-    _to_login,
+    current_user,
+    not_found_page,
+    render_template,
     router,
+    to_login,
 )
 
 UPDATE_DUE = "update_due"
@@ -217,15 +215,15 @@ INCIDENT_PANELS["run"] = run_choices  # the severity, role and impact forms
 @router.get("/incidents/{key}/live")
 def incident_live(key: str, request: Request, ctx: CtxDep, uow: UowDep) -> Response:
     """Out-of-band fragments of the incident page, for its polling."""
-    user = _current_user(request, ctx, uow)
+    user = current_user(request, ctx, uow)
     if user is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         incident = service.get(uow.session, key=key, viewer=user.principal)
     except NotFound:
-        return _not_found(request, user)
-    context = _incident_context(ctx, uow, user, incident)
-    return _render("_incident_live.html", oob=True, **context)
+        return not_found_page(request, user)
+    context = incident_context(ctx, uow, user, incident)
+    return render_template("_incident_live.html", oob=True, **context)
 
 
 # --- actions --------------------------------------------------------------------------------
@@ -259,7 +257,7 @@ def change_severity(
         )
         return f"Severity changed from {previous} to {incident.severity}."
 
-    return _act(request, ctx, uow, key, csrf_token, change)
+    return act_on_incident(request, ctx, uow, key, csrf_token, change)
 
 
 @router.post("/incidents/{key}/roles")
@@ -288,7 +286,7 @@ def assign_role(
         title = ctx.config.roles[role].title
         return f"{handle} is {title}." if done else f"{handle} already was {title}."
 
-    return _act(request, ctx, uow, key, csrf_token, assign)
+    return act_on_incident(request, ctx, uow, key, csrf_token, assign)
 
 
 @router.post("/incidents/{key}/roles/{role}/claim")
@@ -313,7 +311,7 @@ def claim_role(
         title = ctx.config.roles[role].title
         return f"You are {title}." if done else f"You already were {title}."
 
-    return _act(request, ctx, uow, key, csrf_token, claim)
+    return act_on_incident(request, ctx, uow, key, csrf_token, claim)
 
 
 @router.post("/incidents/{key}/roles/{role}/release")
@@ -331,7 +329,7 @@ def release_role(
         )
         return f"{ctx.config.roles[role].title} is vacant."
 
-    return _act(request, ctx, uow, key, csrf_token, release)
+    return act_on_incident(request, ctx, uow, key, csrf_token, release)
 
 
 @router.post("/incidents/{key}/impact")
@@ -389,4 +387,4 @@ def update_impact(
         )
         return "Impact recorded." if changed else "Nothing new in that impact."
 
-    return _act(request, ctx, uow, key, csrf_token, record)
+    return act_on_incident(request, ctx, uow, key, csrf_token, record)

@@ -30,7 +30,7 @@ from warroom.oncall.logic import Shift
 from warroom.oncall.schemas import OverrideCreate
 from warroom.oncall.views import feed_url
 from warroom.web.console import act, page, render, viewer_zone
-from warroom.web.views import FormStr, WebUser, _render, router
+from warroom.web.shell import FormStr, WebUser, render_template, router
 
 DAYS = 7
 MY_SHIFTS_AHEAD = timedelta(days=28)
@@ -299,7 +299,7 @@ def _schedule_page(
 ) -> Response:
     defined = oncall.get(uow.session, config=ctx.config, name=name)
     if defined is None:
-        return _render(
+        return render_template(
             "error.html",
             404,
             user=user,

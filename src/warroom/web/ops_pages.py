@@ -37,8 +37,9 @@ from warroom.maintenance import service as maintenance
 from warroom.notifications.views import _read, visible_notifications, visible_query
 from warroom.oncall import service as oncall
 from warroom.web.console import act, page, render, viewer_zone
+from warroom.web.incident_page import DASHBOARD_PANELS, INCIDENT_PANELS
 from warroom.web.oncall_pages import parse_local
-from warroom.web.views import DASHBOARD_PANELS, INCIDENT_PANELS, FormStr, WebUser, router
+from warroom.web.shell import FormStr, WebUser, router
 
 #: How far back the dashboard looks for failed deliveries.
 RECENT_FAILURES = timedelta(hours=24)
