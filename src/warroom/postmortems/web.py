@@ -20,12 +20,10 @@ from warroom.postmortems.schemas import ActionItemCreate, ActionItemUpdate, Post
 from warroom.web.shell import (
     WebRoute,
     WebUser,
-    csrf_ok,
     current_user,
-    forbidden_page,
+    form_caller,
     not_found_page,
     render_template,
-    same_origin,
     to_login,
 )
 
@@ -91,14 +89,7 @@ def postmortem_page(key: str, request: Request, ctx: CtxDep, uow: UowDep) -> Res
 
 
 def _checked(request: Request, ctx: AppContext, uow: UnitOfWork, csrf: str) -> WebUser | Response:
-    user = current_user(request, ctx, uow)
-    if user is None:
-        return to_login(request)
-    if not same_origin(request, ctx) or not csrf_ok(request, user.token, csrf):
-        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
-    if not user.can_act:
-        return forbidden_page(request, user, "Your token may only read incidents.")
-    return user
+    return form_caller(request, ctx, uow, csrf, refusal="Your token may only read incidents.")
 
 
 @router.post("/incidents/{key}/postmortem")

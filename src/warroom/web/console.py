@@ -26,11 +26,10 @@ from warroom.web.nav import active_item
 from warroom.web.shell import (
     TEMPLATES,
     WebUser,
-    csrf_ok,
     current_user,
     forbidden_page,
+    form_caller,
     render_template,
-    same_origin,
     to_login,
 )
 
@@ -116,13 +115,9 @@ def act(
     """Run one change from a console form: session, Origin, CSRF, role, then the service
     call; commit and show the page with the notice `action` returns, or roll back and
     show it with the refusal (its status code: 403, 404, 409, 422)."""
-    user = current_user(request, ctx, uow)
-    if user is None:
-        return to_login(request)
-    if not same_origin(request, ctx) or not csrf_ok(request, user.token, form_csrf):
-        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
-    if not user.principal.has(role):
-        return forbidden_page(request, user, f"Only the {role.value} role may do this.")
+    user = form_caller(request, ctx, uow, form_csrf, role=role)
+    if isinstance(user, Response):
+        return user
     bind_actor(uow.session, user.principal, f"{request.method} {request.url.path}")
     try:
         notice = action(user)

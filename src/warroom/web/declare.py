@@ -31,13 +31,12 @@ from warroom.web.nav import active_item
 from warroom.web.shell import (
     FormStr,
     WebUser,
-    csrf_ok,
     current_user,
     forbidden_page,
+    form_caller,
     is_htmx,
     render_template,
     router,
-    same_origin,
     to_login,
 )
 
@@ -56,14 +55,7 @@ QUESTIONS = (
 
 def guard(request: Request, ctx: AppContext, uow: UnitOfWork, csrf: str) -> WebUser | Response:
     """The signed-in responder behind a state-changing POST, or the answer refusing it."""
-    user = current_user(request, ctx, uow)
-    if user is None:
-        return to_login(request)
-    if not same_origin(request, ctx) or not csrf_ok(request, user.token, csrf):
-        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
-    if not user.can_act:
-        return forbidden_page(request, user, "Your token may only read.")
-    return user
+    return form_caller(request, ctx, uow, csrf, refusal="Your token may only read.")
 
 
 @dataclass
@@ -195,11 +187,9 @@ def declare_classify(
 ) -> Response:
     """The classifier's answer as a fragment (and the severity select, suggestion chosen);
     without htmx, the whole form again as it was typed, with the answer."""
-    user = current_user(request, ctx, uow)
-    if user is None:
-        return to_login(request)
-    if not same_origin(request, ctx) or not csrf_ok(request, user.token, csrf_token):
-        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
+    user = form_caller(request, ctx, uow, csrf_token, role=None)
+    if isinstance(user, Response):
+        return user
     answers = _answers(
         {
             "error_rate_percent": error_rate_percent,

@@ -25,16 +25,12 @@ from warroom.incidents.models import Incident
 from warroom.timeline.logic import EventType
 from warroom.web.shell import (
     WebUser,
-    csrf_ok,
-    current_user,
-    forbidden_page,
+    form_caller,
     is_htmx,
     not_found_page,
     render_template,
-    same_origin,
     severity_class,
     severity_rank,
-    to_login,
 )
 
 ACTIVE_STATUSES = (Status.INVESTIGATING, Status.IDENTIFIED, Status.MONITORING)
@@ -221,13 +217,9 @@ def act_on_incident(
     action: Action,
 ) -> Response:
     """Run one change for a responder: check session, CSRF and role, commit, re-render."""
-    user = current_user(request, ctx, uow)
-    if user is None:
-        return to_login(request)
-    if not same_origin(request, ctx) or not csrf_ok(request, user.token, form_csrf):
-        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
-    if not user.can_act:
-        return forbidden_page(request, user, "Your token may only read incidents.")
+    user = form_caller(request, ctx, uow, form_csrf, refusal="Your token may only read incidents.")
+    if isinstance(user, Response):
+        return user
     try:
         incident = service.get(uow.session, key=key, viewer=user.principal, for_update=True)
     except NotFound:

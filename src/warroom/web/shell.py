@@ -256,6 +256,28 @@ def not_found_page(request: Request, user: WebUser | None) -> HTMLResponse:
 # --- routes -------------------------------------------------------------------------------
 
 
+def form_caller(
+    request: Request,
+    ctx: AppContext,
+    uow: UnitOfWork,
+    csrf: str,
+    *,
+    role: Role | None = Role.RESPONDER,
+    refusal: str | None = None,
+) -> WebUser | Response:
+    """The signed-in caller behind a state-changing POST, or the answer refusing it: the
+    login page for nobody, 403 for another site's request or a bad CSRF token, 403 (with
+    `refusal`) for a caller without `role`."""
+    user = current_user(request, ctx, uow)
+    if user is None:
+        return to_login(request)
+    if not same_origin(request, ctx) or not csrf_ok(request, user.token, csrf):
+        return forbidden_page(request, user, "The request was refused (bad or missing CSRF token).")
+    if role is not None and not user.principal.has(role):
+        return forbidden_page(request, user, refusal or f"Only the {role.value} role may do this.")
+    return user
+
+
 class WebRoute(APIRoute):
     """Every web response carries the security headers and is never cached."""
 
