@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from warroom.api import CtxDep, UowDep
+from warroom.api import CtxDep, ReadUowDep
 from warroom.reports import periodic, render
 from warroom.reports.logic import Period
 from warroom.web.views import _current_user, _render, _to_login, _WebRoute
@@ -23,7 +23,7 @@ WIDTH, HEIGHT = 640, 160
 
 
 @router.get("/reports")
-def reports_page(request: Request, ctx: CtxDep, uow: UowDep) -> Response:
+def reports_page(request: Request, ctx: CtxDep, uow: ReadUowDep) -> Response:
     user = _current_user(request, ctx, uow)
     if user is None:
         return _to_login(request)
