@@ -69,6 +69,7 @@ def reports_page(request: Request, ctx: CtxDep, uow: ReadUowDep) -> Response:
         sla_chart=render.bars(render.sla_chart_values(m), WIDTH, HEIGHT),
         top=render.bars([(s["service"], s["incidents"]) for s in data["top_services"]],
                         WIDTH, HEIGHT),
+        mttx=render.mttx_charts(data, WIDTH, HEIGHT),
         repeat=render.rate_text(m["repeat_rate"]),
         completion=render.rate_text(m["action_item_completion_rate"]),
         impact=render.impact_text(m),
