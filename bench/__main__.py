@@ -129,6 +129,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             status_page.run_benchmark,
         ),
         Benchmark("reports", "the metrics report over 100,000 incidents", reports.run_benchmark),
+        Benchmark(
+            "idle_rss",
+            "idle RSS of `warroom serve` on an empty database (part of `reports`)",
+            reports.run_idle_rss,
+        ),
     )
 }
 DEFAULT = [

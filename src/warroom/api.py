@@ -42,6 +42,17 @@ def get_uow(ctx: CtxDep) -> Iterator[UnitOfWork]:
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 
 
+def get_read_uow(ctx: CtxDep) -> Iterator[UnitOfWork]:
+    with ctx.db.unit_of_work(read_only=True) as uow:
+        yield uow
+
+
+#: For a long read-only request (metrics, reports): on SQLite it does not hold the write
+#: lock while it runs, and a write in it is refused (`warroom.db`). Use it with the
+#: `Read*` principals below, so that authentication shares the same unit of work.
+ReadUowDep = Annotated[UnitOfWork, Depends(get_read_uow)]
+
+
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -66,11 +77,13 @@ def authenticate(ctx: AppContext, uow: UnitOfWork, token: str | None) -> Princip
     return principal
 
 
-def require(role: Role) -> Callable[..., Principal]:
+def require(role: Role, *, read_only: bool = False) -> Callable[..., Principal]:
+    unit = Depends(get_read_uow if read_only else get_uow)
+
     def dependency(
         request: Request,
         ctx: CtxDep,
-        uow: UowDep,
+        uow: UnitOfWork = unit,
         _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
     ) -> Principal:
         principal = authenticate(ctx, uow, bearer_token(request))
@@ -87,3 +100,4 @@ def require(role: Role) -> Callable[..., Principal]:
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Responder = Annotated[Principal, Depends(require(Role.RESPONDER))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+ReadViewer = Annotated[Principal, Depends(require(Role.VIEWER, read_only=True))]

@@ -58,7 +58,7 @@ from warroom.integrations.service import KeyCache
 from warroom.integrations.views import router as integrations_router
 from warroom.jobs import all_jobs
 from warroom.maintenance.views import router as maintenance_router
-from warroom.migrations import upgrade
+from warroom.migrations import at_head, upgrade
 from warroom.notifications.views import router as notifications_router
 from warroom.oncall.views import feeds_router
 from warroom.oncall.views import router as oncall_router
@@ -99,8 +99,8 @@ def build_context(
 
 def prepare(ctx: AppContext) -> None:
     """Bring the schema up to date and make sure the bootstrap token exists."""
-    if ctx.settings.auto_migrate:
-        upgrade(ctx.db.engine)
+    if ctx.settings.auto_migrate and not at_head(ctx.db.engine):
+        upgrade(ctx.db.engine)  # imports Alembic only when there is something to do
     if ctx.settings.bootstrap_token:
         with ctx.db.unit_of_work() as uow:
             tokens.ensure_bootstrap(

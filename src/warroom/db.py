@@ -2,6 +2,14 @@
 
 The unit of work is the single commit point (routes, CLI commands and engine jobs open one;
 services never commit). Domain events recorded during the unit run after the commit.
+
+A unit of work opened with `read_only=True` is for long reads (metrics, reports, exports).
+On SQLite, where every other transaction begins `BEGIN IMMEDIATE` and so holds the single
+write lock from its first statement, it begins a plain deferred `BEGIN` under
+`PRAGMA query_only`: in WAL mode it reads a snapshot while ingest and the engine go on
+writing. On PostgreSQL it is `SET TRANSACTION READ ONLY`. Either way a write is refused: a
+flush raises `ReadOnlyViolation` naming what was about to be written, and a statement that
+writes fails in the database.
 """
 
 from __future__ import annotations
@@ -15,7 +23,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Engine, MetaData, Table, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -91,6 +108,33 @@ def normalise_url(url: str) -> str:
 # seconds (WARROOM_DB_TIMEOUT; docs/robustness.md).
 DEFAULT_TIMEOUT = 5.0
 
+#: The execution option (on the engine a read-only unit of work binds) that its transaction
+#: begins read-only; the `begin` listeners below read it.
+READ_ONLY = "warroom_read_only"
+
+
+class ReadOnlyViolation(RuntimeError):
+    """Code tried to write in a read-only unit of work: a programming error, never input's."""
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """pysqlite's own transaction handling defers BEGIN; take it over so that a write
+    transaction starts with BEGIN IMMEDIATE and never fails half-way on a lock upgrade, and
+    a read-only one with a deferred BEGIN that never takes the write lock at all."""
+    read_only = bool(conn.get_execution_options().get(READ_ONLY))
+    info = conn.connection.info
+    # query_only lasts for the connection, not the transaction: set and unset it only when
+    # the mode changes, so a run of write transactions pays no extra statement.
+    if info.get(READ_ONLY, False) != read_only:
+        conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+        info[READ_ONLY] = read_only
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _postgresql_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
 
 def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Engine:
     url = normalise_url(url)
@@ -103,9 +147,7 @@ def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) ->
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         busy_ms = max(1, int(timeout * 1000))
         event.listen(engine, "connect", lambda conn, rec: _sqlite_pragmas(conn, rec, busy_ms))
-        # pysqlite's own transaction handling defers BEGIN; take it over so that a write
-        # transaction starts with BEGIN IMMEDIATE and never fails half-way on a lock upgrade.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -124,7 +166,9 @@ def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) ->
         "keepalives_count": 3,
         **kwargs.pop("connect_args", {}),
     }
-    return create_engine(url, connect_args=pg_args, **kwargs)
+    engine = create_engine(url, connect_args=pg_args, **kwargs)
+    event.listen(engine, "begin", _postgresql_begin)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -> None:
@@ -142,8 +186,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = 30000) -
 class UnitOfWork:
     """One transaction. `commit()` commits, then runs the after-commit callbacks."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, read_only: bool = False) -> None:
         self.session = session
+        self.read_only = read_only
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -168,6 +213,8 @@ class Database:
         self.timeout = timeout
         self.engine = make_engine(self.url, timeout=timeout, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_only_engine = self.engine.execution_options(**{READ_ONLY: True})
+        event.listen(self.sessions, "before_flush", _refuse_read_only_flush)
 
     def bind_context(self, **info: Any) -> None:
         """Make facts every session's event subscribers need (the configuration, the base
@@ -179,10 +226,18 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[UnitOfWork]:
-        """Yield a unit of work; roll back whatever was not committed when the block ends."""
-        with self.sessions() as session:
-            uow = UnitOfWork(session)
+    def unit_of_work(self, *, read_only: bool = False) -> Iterator[UnitOfWork]:
+        """Yield a unit of work; roll back whatever was not committed when the block ends.
+
+        `read_only` for a long read: it does not hold SQLite's write lock, and it refuses to
+        write (module docstring)."""
+        if read_only:
+            session = self.sessions(bind=self._read_only_engine)
+            session.info[READ_ONLY] = True
+        else:
+            session = self.sessions()
+        with session:
+            uow = UnitOfWork(session, read_only=read_only)
             try:
                 yield uow
             except BaseException:
@@ -206,6 +261,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _refuse_read_only_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if not session.info.get(READ_ONLY):
+        return
+    pending = [*session.new, *session.dirty, *session.deleted]
+    kinds = ", ".join(sorted({type(obj).__name__ for obj in pending}))
+    raise ReadOnlyViolation(
+        f"a read-only unit of work cannot write ({len(pending)} changed objects: {kinds}); "
+        "open Database.unit_of_work() without read_only=True to change data"
+    )
 
 
 class WalCheckpointer:

@@ -11,14 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import JSON, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from warroom.db import Base, UTCDateTime
 from warroom.incidents.models import Incident
 
 __all__ = [
-    "DRILL_LABEL", "LABEL", "Drill", "drill_of_alert", "is_drill", "labelled", "participants",
+    "DRILL_LABEL", "LABEL", "Drill", "drill_alert_ids", "drill_of_alert", "is_drill", "labelled",
+    "participants",
 ]  # fmt: skip
 
 LABEL = "[DRILL]"
@@ -68,6 +69,14 @@ def drill_of_alert(session: Session, alert: _Alert, cache: dict[int, set[int]]) 
         drill = session.get(Drill, drill_id)
         cache[drill_id] = {e["alert_id"] for e in drill.injected} if drill is not None else set()
     return drill_id if alert.id in cache[drill_id] else None
+
+
+def drill_alert_ids(session: Session, *, since: datetime, until: datetime) -> set[int]:
+    """The alerts injected by the drills that ran at some time in [since, until]: what an
+    alert count over that span leaves out (a drill's alerts arrive only while it runs)."""
+    running = (Drill.finished_at.is_(None)) | (Drill.finished_at >= since)
+    rows = session.scalars(select(Drill.injected).where(Drill.started_at <= until, running))
+    return {e["alert_id"] for injected in rows for e in injected if e.get("alert_id")}
 
 
 def participants(session: Session, incident: Incident) -> set[str] | None:

@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import Tokens
 from warroom.clock import FakeClock
+from warroom.config.people import User
 from warroom.config.schema import WarroomConfig
 from warroom.configuration import load_config
+from warroom.context import AppContext
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "import"
 
@@ -226,3 +228,38 @@ def test_bad_requests_name_the_field(client: TestClient, api_tokens: Tokens) -> 
         "/api/v1/import/pagerduty", json={"documents": [{}]}, headers=auth(api_tokens.viewer)
     )
     assert r.status_code == 403
+
+
+def test_schedules_of_configured_users_become_database_schedules(
+    ctx: AppContext, client: TestClient, api_tokens: Tokens, config: WarroomConfig, tmp_path: Path
+) -> None:
+    """PagerDuty's Primary-On-Call rotates earline.greenholt and kenji: not users yet, so it
+    stays in the fragment; once the fragment's users are configured, importing again makes
+    it a database schedule (and leaves it out of the fragment), and a third time leaves it."""
+    first = post(client, api_tokens.admin, "pagerduty")
+    assert first["schedules_created"] == []
+    assert "kenji" in reasons_of(first["warnings"], "schedule")["Primary-On-Call"]
+    users = fragment_is_valid_config(first["config"], config, tmp_path)["users"]
+    ctx.config = config.model_copy(
+        update={"users": [*config.users, *(User.model_validate(u) for u in users)]}
+    )
+    dry = post(client, api_tokens.admin, "pagerduty", dry_run=True)
+    assert dry["schedules_created"] == ["Primary-On-Call"]
+    assert client.get("/api/v1/schedules/Primary-On-Call", headers=auth(api_tokens.admin)
+                      ).status_code == 404  # fmt: skip
+    second = post(client, api_tokens.admin, "pagerduty")
+    assert second["schedules_created"] == ["Primary-On-Call"]
+    assert second["incidents"]["created"] == 0  # the incidents were imported the first time
+    assert "schedules" not in (yaml.safe_load(second["config"]) or {})
+    stored = client.get("/api/v1/schedules/Primary-On-Call", headers=auth(api_tokens.admin))
+    assert stored.status_code == 200, stored.text
+    layers = stored.json()["layers"]
+    assert layers[0]["participants"] == ["earline.greenholt", "kenji"] and len(layers) == 2
+    assert stored.json()["time_zone"] == "America/New_York"
+    third = post(client, api_tokens.admin, "pagerduty")
+    assert third["schedules_created"] == []
+    assert "in the database" in reasons_of(third["warnings"], "schedule")["Primary-On-Call"]
+
+
+def reasons_of(notes: list[dict[str, str]], kind: str) -> dict[str, str]:
+    return {n["id"]: n["reason"] for n in notes if n["kind"] == kind}

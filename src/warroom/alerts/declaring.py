@@ -36,6 +36,7 @@ from warroom.auth.logic import SYSTEM
 from warroom.authority.rotation import assign_from_rotation
 from warroom.config.alerts import AutoDeclareRule
 from warroom.config.durations import format_duration
+from warroom.drillmarks import drill_alert_ids
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import IncidentCreate
@@ -326,18 +327,31 @@ class AutoDeclaring(IncidentGroups):
 
     # --- alert counts ----------------------------------------------------------------
 
-    def _count_fires(self, rule: AutoDeclareRule, facts: AlertFacts) -> dict[str, Any] | None:
+    def _count_fires(
+        self, rule: AutoDeclareRule, alert: Alert, facts: AlertFacts
+    ) -> dict[str, Any] | None:
+        """Whether a count rule fires on this alert's arrival.
+
+        Real alerts and drill alerts are never counted together: a real alert counts the
+        real alerts (every drill's injected ones left out), so an exercise cannot declare a
+        real incident nor push a real spike over its threshold; a drill's alert counts only
+        that drill's alerts, under a state of its own, so the drill can exercise the rule (its
+        incident is the drill's, `fire_for_alert`) without holding back the real rule's
+        once-per-window.
+        """
         condition = rule.when.alert_count
         assert condition is not None
         if condition.integration_type and facts.integration_type != condition.integration_type:
             return None
         if condition.service and facts.service != condition.service:
             return None
-        state = self.session.get(RuleState, (rule.name, COUNT_SUBJECT))
+        drill = self.drill_of(alert)
+        subject = COUNT_SUBJECT if drill is None else f"{COUNT_SUBJECT}:drill:{drill}"
+        state = self.session.get(RuleState, (rule.name, subject))
         fired_at = state.fired_at if state is not None else None
         if not rules.count_may_fire_again(fired_at, condition.within, self.now):
             return None
-        found = self._spikes.get(rule.name)
+        found = self._spikes.get((rule.name, drill))
         if found is None:
             base_start, window_start, end = rules.count_windows(condition, self.now)
             query = select(func.count(Alert.id)).where(Alert.suppressed.is_(False))
@@ -347,6 +361,12 @@ class AutoDeclaring(IncidentGroups):
                 )
             if condition.service:
                 query = query.where(Alert.service == condition.service)
+            if drill is None:
+                injected = drill_alert_ids(self.session, since=base_start, until=end)
+                if injected:
+                    query = query.where(Alert.id.not_in(injected))
+            else:
+                query = query.where(Alert.id.in_(self._drills[drill]))
             count = self.session.scalar(
                 query.where(Alert.first_seen >= window_start, Alert.first_seen <= end)
             )
@@ -354,12 +374,12 @@ class AutoDeclaring(IncidentGroups):
                 query.where(Alert.first_seen >= base_start, Alert.first_seen < window_start)
             )
             found = rules.spike(condition, count or 0, baseline or 0)
-            self._spikes[rule.name] = found
+            self._spikes[(rule.name, drill)] = found
         if not found.fires:
             return None
         values = found.values()
         if state is None:
-            state = RuleState(rule=rule.name, subject=COUNT_SUBJECT, pending_since=self.now)
+            state = RuleState(rule=rule.name, subject=subject, pending_since=self.now)
             self.session.add(state)
         state.fired_at = self.now
         state.last_evaluated_at = self.now

@@ -67,7 +67,7 @@ class IncidentGroups:
         self._by_key: dict[str, int | None] = {}
         self._integrations: dict[int, tuple[str, str]] = {}
         self._calendar: Calendar | None = None
-        self._spikes: dict[str, rules.Spike] = {}
+        self._spikes: dict[tuple[str, int | None], rules.Spike] = {}  # by (rule, drill)
         self._drills: dict[int, set[int]] = {}
 
     def drill_of(self, alert: Alert) -> int | None:

@@ -194,7 +194,9 @@ def _next_due(
     candidates: list[datetime] = []
     for state in states:
         rule = enabled.get(state.rule)
-        if rule is None or state.subject in (LAST_EVALUATION, COUNT_SUBJECT):
+        if rule is None or state.subject == LAST_EVALUATION:
+            continue
+        if state.subject.split(":", 1)[0] == COUNT_SUBJECT:  # the real count, or a drill's
             continue
         if rule.when.kind == "promql" and rule not in promql_rules:
             continue
@@ -351,7 +353,7 @@ class Routing(AutoDeclaring):
                 else:
                     self._remember_pending(rule, alert, match.values)
             elif kind == "alert_count" and fired is None:
-                values = self._count_fires(rule, facts)
+                values = self._count_fires(rule, alert, facts)
                 if values is not None:
                     fired = (rule, values)
         if joined is not None:

@@ -12,8 +12,6 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from icalendar import Calendar, Event, vText
-
 from warroom.oncall.logic import Shift
 
 PRODID = "-//warroom//on-call schedules//EN"
@@ -73,6 +71,8 @@ def render(
     `titles` maps a schedule's name to its title for the descriptions. A `feed` (a
     subscribed calendar) also says how often to refresh it.
     """
+    from icalendar import Calendar, Event, vText  # on first use: ~3 MB a server need not hold
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from icalendar import Calendar, Event, vCalAddress, vText
+from typing import TYPE_CHECKING
 
 from warroom.oncall.ical import text
+
+if TYPE_CHECKING:
+    from icalendar import vCalAddress
 
 PRODID = "-//warroom//postmortem reviews//EN"
 
@@ -25,6 +27,8 @@ def review_uid(incident_key: str, postmortem_id: int) -> str:
 
 
 def _address(person: Attendee, role: str | None = None) -> vCalAddress:
+    from icalendar import vCalAddress, vText
+
     address = vCalAddress(f"mailto:{person.email}")
     address.params["CN"] = vText(text(person.name))
     if role:
@@ -48,6 +52,8 @@ def invitation(
     url: str | None = None,
 ) -> bytes:
     """One VEVENT in a METHOD:REQUEST calendar; a higher `sequence` updates an earlier one."""
+    from icalendar import Calendar, Event  # on first use (see oncall.ical.render)
+
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")

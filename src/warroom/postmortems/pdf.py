@@ -4,6 +4,9 @@ User text is written with fpdf2's plain-text calls (no Markdown, no HTML), so no
 user types can become structure. DejaVu Sans is used when the system has it (Debian's
 fonts-dejavu-core), for any script; otherwise the built-in Helvetica, which holds Latin-1
 only, and other characters are shown as `?`.
+
+fpdf2 (with Pillow and fontTools behind it) costs a server ~30 MB of memory, so it is imported
+on the first PDF, not when the server starts (`tests/unit/test_lazy_imports.py`).
 """
 
 from __future__ import annotations
@@ -11,9 +14,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from fpdf import FPDF
-from fpdf.fonts import FontFace
 
 from warroom.config.durations import format_duration
 from warroom.postmortems.render import KEY_EVENT_TYPES, Document, Facts
@@ -29,6 +29,8 @@ _ASCII = str.maketrans(
 
 class _Writer:
     def __init__(self) -> None:
+        from fpdf import FPDF
+
         self.pdf = FPDF(format="A4")
         self.pdf.set_auto_page_break(auto=True, margin=15)
         self.pdf.set_title("Postmortem")
@@ -60,6 +62,8 @@ class _Writer:
         self.pdf.ln(1)
 
     def table(self, rows: Sequence[Sequence[str]], widths: Sequence[int]) -> None:
+        from fpdf.fonts import FontFace
+
         self.pdf.set_font(self.family, "", 9)
         with self.pdf.table(col_widths=tuple(widths), text_align="LEFT", line_height=5,
                             headings_style=FontFace(emphasis="BOLD")) as table:  # fmt: skip

@@ -216,8 +216,11 @@ def _vendor(vendor: str) -> Any:
         verb = "would be created" if dry_run else "created"
         counts = result["incidents"]
         out.print(f"incidents: {counts['created']} {verb}, {counts['skipped']} already imported")
+        if result.get("schedules_created"):
+            out.print(f"schedules {verb} in the database: {', '.join(result['schedules_created'])}")
         out.print(
-            f"configuration: {result['users']} users, {result['schedules']} schedules, "
+            f"configuration: {result['users']} users, "
+            f"{result['schedules'] - len(result.get('schedules_created', []))} schedules, "
             f"{result['escalation_policies']} escalation policies"
             + (f" (written to {config_out})" if config_out and not dry_run else "")
         )

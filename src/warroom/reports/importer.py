@@ -278,9 +278,12 @@ def import_vendor(
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Import a vendor's API documents (docs/import.md): the incidents that map are stored
-    (idempotent on `<vendor>:<id>`); users, schedules and escalation policies come back as
-    a configuration fragment; every record that could not be mapped is listed with why."""
+    (idempotent on `<vendor>:<id>`), the schedules whose people are configured users become
+    database schedules (`vendors.schedules`); users, escalation policies and the other
+    schedules come back as a configuration fragment; every record that could not be mapped
+    is listed with why."""
     from warroom.reports import vendors
+    from warroom.reports.vendors import schedules
 
     try:
         which = vendors.Vendor(vendor)
@@ -310,6 +313,10 @@ def import_vendor(
     outcome = import_incidents(
         session, config=config, records=rows, actor=actor, now=now, dry_run=dry_run
     )
+    mapped_schedules = len(plan.schedules)
+    created = schedules.define(
+        session, config=config, plan=plan, actor=actor, now=now, dry_run=dry_run
+    )
     return {
         "vendor": which.value,
         "dry_run": dry_run,
@@ -320,7 +327,8 @@ def import_vendor(
             "skipped_external_ids": outcome.skipped[:1000],
         },
         "users": len(plan.users),
-        "schedules": len(plan.schedules),
+        "schedules": mapped_schedules,
+        "schedules_created": created,
         "escalation_policies": len(plan.escalation_policies),
         "config": plan.fragment(),
         "unmapped": unmapped[:2000],

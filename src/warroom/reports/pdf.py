@@ -3,6 +3,7 @@ charts drawn as vector bars — the same geometry as the HTML's SVG (`render.bar
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from warroom.postmortems.pdf import _Writer
@@ -40,6 +41,37 @@ class _Report(_Writer):
         pdf.set_y(base + 6)
         pdf.set_font(self.family, "", 10)
 
+    def line_chart(self, title: str, values: list[tuple[str, float | None]]) -> None:
+        """Draw a line chart (`render.line_chart`): the runs of values as lines, a dot per
+        value, a gap where a bucket has none."""
+        pdf = self.pdf
+        if pdf.get_y() + CHART_HEIGHT + 20 > pdf.h - pdf.b_margin:
+            pdf.add_page()
+        geometry = render.line_chart(values, width=int(CHART_WIDTH * 10),
+                                     height=int(CHART_HEIGHT * 10))  # fmt: skip
+        self.heading(f"{title} (top: {geometry['top_text']})", 11)
+        left, top = pdf.l_margin, pdf.get_y()
+        pdf.set_draw_color(41, 128, 185)
+        pdf.set_fill_color(41, 128, 185)
+        for run in geometry["runs"]:
+            for a, b in itertools.pairwise(run):
+                pdf.line(left + a["x"] / 10, top + a["y"] / 10, left + b["x"] / 10,
+                         top + b["y"] / 10)  # fmt: skip
+        for point in geometry["points"]:
+            x, y = left + point["x"] / 10, top + point["y"] / 10
+            pdf.ellipse(x - 0.6, y - 0.6, 1.2, 1.2, style="F")
+        pdf.set_draw_color(150, 150, 150)
+        base = top + CHART_HEIGHT - 1.5
+        pdf.line(left, base, left + CHART_WIDTH, base)
+        pdf.set_font(self.family, "", 6)
+        if values:
+            pdf.text(left, base + 3, self.text(geometry["first"]))
+            pdf.text(left + CHART_WIDTH - 15, base + 3, self.text(geometry["last"]))
+        if not geometry["points"]:
+            pdf.text(left, top + CHART_HEIGHT / 2, self.text("Nothing measured."))
+        pdf.set_y(base + 6)
+        pdf.set_font(self.family, "", 10)
+
 
 def _number(value: float) -> str:
     return f"{value:g}"
@@ -65,6 +97,8 @@ def report_pdf(data: dict[str, Any]) -> bytes:
     )
     over_time = [(b["bucket"], b["incidents"]) for b in data["over_time"]]
     w.chart("Incidents over time", over_time, label_every=max(1, len(over_time) // 8))
+    for name in ("mtta", "mttr"):
+        w.line_chart(f"{name.upper()} over time (median)", render.mttx_values(data, name))
     w.chart("Severity mix", sorted(m["by_severity"].items()), label_every=1)
     if data["top_services"]:
         top = [(s["service"], s["incidents"]) for s in data["top_services"]]

@@ -15,6 +15,7 @@ from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident, IncidentService
 from warroom.incidents.service import _visible_to
 from warroom.reports import metrics as metrics_service
+from warroom.reports import trend
 from warroom.reports.logic import Period, Window, window
 
 OPEN = [s.value for s in Status if s not in (Status.RESOLVED, Status.CLOSED)]
@@ -45,6 +46,7 @@ def report(
         "generated_at": now.isoformat(),
         "metrics": figures,
         "over_time": _over_time(session, viewer, span),
+        "mttx_over_time": trend.mttx_over_time(session, viewer, span),
         "top_services": _top_services(session, viewer, span),
     }
     if period is Period.DAILY:

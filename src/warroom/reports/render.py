@@ -49,6 +49,57 @@ def bars(
     return out
 
 
+def line_chart(
+    values: Sequence[tuple[str, float | None]],
+    width: int = CHART_WIDTH,
+    height: int = CHART_HEIGHT,
+) -> dict[str, Any]:
+    """Return the geometry of a line chart: a point per value at the middle of its slot (the
+    same slots as `bars`), scaled to the largest value; `runs`, the points of each run of
+    consecutive values (a bucket without a value, None, breaks the line: it is never drawn
+    as zero) and `paths`, the same as SVG polyline points. `top` is the value the chart's
+    top stands for."""
+    top = max((v for _, v in values if v is not None), default=0) or 1
+    slot = width / max(1, len(values))
+    points: list[dict[str, Any]] = []
+    runs: list[list[dict[str, Any]]] = [[]]
+    for i, (label, value) in enumerate(values):
+        if value is None:
+            runs.append([])
+            continue
+        x = round(i * slot + slot / 2, 1)
+        y = round(height - 15 - value / top * (height - 20), 1)
+        point = {"label": label, "value": value, "text": _duration(value), "x": x, "y": y}
+        points.append(point)
+        runs[-1].append(point)
+    runs = [run for run in runs if run]
+    return {
+        "top": top,
+        "top_text": _duration(top),
+        "points": points,
+        "runs": runs,
+        "paths": [" ".join(f"{p['x']},{p['y']}" for p in run) for run in runs],
+        "first": values[0][0] if values else "",
+        "last": values[-1][0] if values else "",
+    }
+
+
+def mttx_values(data: dict[str, Any], name: str) -> list[tuple[str, float | None]]:
+    """A metric's median per bucket (`trend.mttx_over_time`), for `line_chart`."""
+    return [(b["bucket"], b[f"{name}_median"]) for b in data.get("mttx_over_time", [])]
+
+
+def _mttx_markdown(data: dict[str, Any]) -> list[str]:
+    out = []
+    for b in data.get("mttx_over_time", []):
+        if b["mtta_measured"] or b["mttr_measured"]:
+            out.append(
+                f"- {b['bucket']}: MTTA {_duration(b['mtta_median'])} ({b['mtta_measured']}), "
+                f"MTTR {_duration(b['mttr_median'])} ({b['mttr_measured']})"
+            )
+    return out or ["- nothing measured"]
+
+
 def _rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     m = data["metrics"]
     rows = []
@@ -145,6 +196,8 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append("")
     lines += ["## Incidents over time", ""]
     lines += [f"- {b['bucket']}: {b['incidents']}" for b in data["over_time"] if b["incidents"]]
+    lines += ["", "## MTTA and MTTR over time (median; incidents measured)", ""]
+    lines += _mttx_markdown(data)
     if "open_incidents" in data:
         lines += ["", "## Open incidents", ""]
         lines += [
@@ -204,6 +257,17 @@ svg text{font-size:9px;fill:#444}.bar{fill:#c0392b}.sev{fill:#2c3e50}.top{fill:#
 {% if over_time %}<text x="0" y="{{ h - 2 }}">{{ over_time[0].label }}</text>
 <text x="{{ w }}" y="{{ h - 2 }}" text-anchor="end">{{ over_time[-1].label }}</text>{% endif %}
 </svg>
+<h2>MTTA and MTTR over time (median)</h2>
+{% for title, c in mttx %}<svg role="img" aria-label="{{ title }}" width="{{ w }}" height="{{ h }}"
+ viewBox="0 0 {{ w }} {{ h }}" xmlns="http://www.w3.org/2000/svg">
+<text x="0" y="9">{{ title }} (top: {{ c.top_text }})</text>
+{% for p in c.paths %}<polyline class="trend" points="{{ p }}" fill="none" stroke="#2980b9"/>
+{% endfor %}{% for p in c.points %}<circle class="trend-point" cx="{{ p.x }}" cy="{{ p.y }}" r="2.5"
+ fill="#2980b9"><title>{{ p.label }}: {{ p.text }}</title></circle>
+{% endfor %}<line x1="0" y1="{{ h - 15 }}" x2="{{ w }}" y2="{{ h - 15 }}" stroke="#999"/>
+<text x="0" y="{{ h - 2 }}">{{ c.first }}</text>
+<text x="{{ w }}" y="{{ h - 2 }}" text-anchor="end">{{ c.last }}</text>
+</svg>{% endfor %}
 <h2>Severity mix</h2>
 <svg role="img" aria-label="Severity mix" width="{{ w }}" height="{{ h }}"
  viewBox="0 0 {{ w }} {{ h }}" xmlns="http://www.w3.org/2000/svg">
@@ -247,4 +311,16 @@ def html(data: dict[str, Any]) -> str:
         sla_rows=sla_rows(m),
         sla_chart=bars(sla_chart_values(m)),
         top=bars([(s["service"], s["incidents"]) for s in data["top_services"]]),
+        mttx=mttx_charts(data),
     )
+
+
+def mttx_charts(
+    data: dict[str, Any], width: int = CHART_WIDTH, height: int = CHART_HEIGHT
+) -> list[tuple[str, dict[str, Any]]]:
+    """The two MTTx line charts (MTTA, MTTR), each on its own scale: MTTR is often hours
+    where MTTA is minutes, and one scale would flatten MTTA to the axis."""
+    return [
+        (f"{name.upper()} (median)", line_chart(mttx_values(data, name), width, height))
+        for name in ("mtta", "mttr")
+    ]

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import AwareDatetime
 
-from warroom.api import Admin, CtxDep, UowDep, Viewer
+from warroom.api import Admin, CtxDep, ReadUowDep, ReadViewer, UowDep
 from warroom.auth.logic import Principal
 from warroom.context import AppContext
 from warroom.db import UnitOfWork
@@ -39,8 +39,8 @@ class ReportFormat(StrEnum):
 @router.get("/api/v1/reports/metrics")
 def get_metrics(
     ctx: CtxDep,
-    uow: UowDep,
-    who: Viewer,
+    uow: ReadUowDep,
+    who: ReadViewer,
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
     group_by: Annotated[GroupBy | None, Query()] = None,
@@ -155,8 +155,8 @@ async def import_vendor(
 def get_report(
     period: Period,
     ctx: CtxDep,
-    uow: UowDep,
-    who: Viewer,
+    uow: ReadUowDep,
+    who: ReadViewer,
     format: Annotated[ReportFormat, Query()] = ReportFormat.JSON,
     on: Annotated[date | None, Query()] = None,
     tz: Annotated[str | None, Query()] = None,

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from warroom.api import CtxDep, UowDep
+from warroom.api import CtxDep, ReadUowDep
 from warroom.reports import periodic, render
 from warroom.reports.logic import Period
 from warroom.web.shell import WebRoute, current_user, render_template, to_login
@@ -23,7 +23,7 @@ WIDTH, HEIGHT = 640, 160
 
 
 @router.get("/reports")
-def reports_page(request: Request, ctx: CtxDep, uow: UowDep) -> Response:
+def reports_page(request: Request, ctx: CtxDep, uow: ReadUowDep) -> Response:
     user = current_user(request, ctx, uow)
     if user is None:
         return to_login(request)
@@ -69,6 +69,7 @@ def reports_page(request: Request, ctx: CtxDep, uow: UowDep) -> Response:
         sla_chart=render.bars(render.sla_chart_values(m), WIDTH, HEIGHT),
         top=render.bars([(s["service"], s["incidents"]) for s in data["top_services"]],
                         WIDTH, HEIGHT),
+        mttx=render.mttx_charts(data, WIDTH, HEIGHT),
         repeat=render.rate_text(m["repeat_rate"]),
         completion=render.rate_text(m["action_item_completion_rate"]),
         impact=render.impact_text(m),

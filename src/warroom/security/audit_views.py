@@ -57,7 +57,7 @@ def export_audit(ctx: CtxDep, uow: UowDep, who: Admin) -> StreamingResponse:
     uow.rollback()  # end the authentication's transaction: SQLite has one writer at a time
 
     def lines() -> Iterator[bytes]:
-        with ctx.db.unit_of_work() as reading:
+        with ctx.db.unit_of_work(read_only=True) as reading:
             query = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=500)
             for entry in reading.session.scalars(query):
                 row = AuditRead.model_validate(entry).model_dump(mode="json")

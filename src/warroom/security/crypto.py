@@ -6,6 +6,9 @@ with AES-GCM under the nonce `prefix ‖ i ‖ last` (the STREAM construction), 
 header as associated data, so chunks cannot be reordered, dropped, truncated or moved to
 another file without the tag check failing. Reading releases a chunk only after its tag
 has been checked, and never holds more than one chunk in memory.
+
+`cryptography` is imported on first use: it costs a server ~8 MB it would otherwise hold
+from start for a feature most requests never touch (`tests/unit/test_lazy_imports.py`).
 """
 
 from __future__ import annotations
@@ -16,11 +19,6 @@ import os
 import struct
 from collections.abc import Iterator
 from typing import BinaryIO
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MAGIC = b"WRE1"
 CHUNK = 64 * 1024
@@ -34,6 +32,9 @@ class Corrupt(Exception):
 
 
 def _derive(secret: bytes, salt: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
 
 
@@ -62,6 +63,8 @@ class Sealer:
     """Encrypt a stream into `out` chunk by chunk; `feed` plaintext, then `close`."""
 
     def __init__(self, key: LockerKey, out: BinaryIO, chunk: int = CHUNK) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         salt, prefix = os.urandom(16), os.urandom(7)
         self._header = _HEADER.pack(MAGIC, salt, prefix, chunk)
         self._aead = AESGCM(key.file_key(salt))
@@ -95,6 +98,9 @@ class Sealer:
 
 def open_sealed(key: LockerKey, source: BinaryIO) -> Iterator[bytes]:
     """Yield the plaintext chunk by chunk, each after its tag checked; raise Corrupt."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     header = source.read(HEADER_SIZE)
     if len(header) != HEADER_SIZE:
         raise Corrupt("the header is missing or short")
