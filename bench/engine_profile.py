@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import event, update
 
+import warroom.security.audit  # noqa: F401  (as in `warroom engine`: timeline notes are audited)
 from bench.common import ROOT, emit, note, setup_timer
 from bench.engine import REMINDER_KEYS, _add_reminders, _database, _done
 from warroom.clock import SystemClock
