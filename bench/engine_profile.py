@@ -13,7 +13,9 @@ time each write transaction held the database from `BEGIN` to `COMMIT`. Printed:
 - `engine_timer_inprocess_<db>`: timers per second in this process (noisy; the counts are
   what to compare);
 - `engine_timer_cpu_per_timer_<db>`: this process's CPU time per timer (ms), the
-  database server's not included.
+  database server's not included;
+- `engine_timer_server_cpu_per_timer_pg`: PostgreSQL's own CPU per timer (ms), its
+  backends' user and system time from /proc (the server runs on this machine).
 
 With `WARROOM_BENCH_PROFILE=1` the top of a cProfile of the run goes to stderr.
 """
@@ -27,10 +29,12 @@ import pstats
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, update
+from sqlalchemy import event, text, update
 
+import warroom.security.audit  # noqa: F401  (as in `warroom engine`: timeline notes are audited)
 from bench.common import ROOT, emit, note, setup_timer
 from bench.engine import REMINDER_KEYS, _add_reminders, _database, _done
 from warroom.clock import SystemClock
@@ -82,6 +86,7 @@ def timer_profile(kind: str, *, count: int = 5_000) -> None:
             event.listen(db.engine, "rollback", ended)
             runner = TimerRunner()
             profile = cProfile.Profile() if os.environ.get("WARROOM_BENCH_PROFILE") else None
+            server = _server_cpu(db) if kind == "pg" else {}
             started = time.monotonic()
             cpu = time.process_time()
             if profile is not None:
@@ -93,6 +98,11 @@ def timer_profile(kind: str, *, count: int = 5_000) -> None:
                 profile.disable()
             elapsed = time.monotonic() - started
             cpu = time.process_time() - cpu
+            if kind == "pg":
+                after = _server_cpu(db)
+                server_cpu: float | None = sum(t - server.get(p, 0.0) for p, t in after.items())
+            else:
+                server_cpu = None
             for name in ("before_cursor_execute", "begin", "commit", "rollback"):
                 target = {"before_cursor_execute": before, "begin": begun}.get(name, ended)
                 event.remove(db.engine, name, target)
@@ -101,19 +111,43 @@ def timer_profile(kind: str, *, count: int = 5_000) -> None:
             db.dispose()
     total = sum(statements.values())
     note(f"engine profile ({kind}): {done:,} of {count:,} reminders in {elapsed:.1f} s")
-    for text, n in statements.most_common(12):
-        note(f"  {n / max(done, 1):6.2f} per timer  {text}")
+    for sql, n in statements.most_common(12):
+        note(f"  {n / max(done, 1):6.2f} per timer  {sql}")
     emit(f"engine_timer_statements_per_timer_{kind}", round(total / max(done, 1), 2), "stmts")
     emit(f"engine_timer_longest_transaction_{kind}", round(max(held) * 1000, 1), "ms")
     emit(f"engine_timer_inprocess_{kind}", round(done / elapsed), "timers/s")
     # The engine's own CPU per timer (not the database's): steadier than the rate when
     # the machine is shared; 1,000 / it is the rate one free core would allow.
     emit(f"engine_timer_cpu_per_timer_{kind}", round(cpu * 1000 / max(done, 1), 3), "ms")
+    if server_cpu is not None:
+        # PostgreSQL's own share: its backends' CPU (user + system) over the run.
+        ms = server_cpu * 1000 / max(done, 1)
+        emit(f"engine_timer_server_cpu_per_timer_{kind}", round(ms, 3), "ms")
     if profile is not None:
         out = io.StringIO()
         order = os.environ.get("WARROOM_BENCH_PROFILE_SORT", "cumulative")  # or tottime
         pstats.Stats(profile, stream=out).sort_stats(order).print_stats(40)
         note(out.getvalue())
+
+
+def _server_cpu(db: Database) -> dict[int, float]:
+    """CPU seconds (user + system) of each PostgreSQL backend serving this database, read
+    from /proc (the server runs on this machine); empty where /proc cannot be read. The
+    engine's pooled connections stay open, so the backends at the end of the run are the
+    ones that did its work (one opened during the run counts from zero)."""
+    with db.engine.connect() as conn:
+        pids = conn.scalars(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).all()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cpu[int(pid)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return cpu
 
 
 def run(scale: float = 1.0) -> None:

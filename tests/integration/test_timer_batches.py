@@ -30,14 +30,16 @@ from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Base, Database
 from warroom.engine import timers
-from warroom.engine.handlers import handles, handles_batch
+from warroom.engine.handlers import BATCH_HANDLERS, BatchHandler, handles, handles_batch
 from warroom.engine.models import Notification, Timer
 from warroom.engine.timer_job import TimerRunner
+from warroom.escalation.bookkeeping import ACK_TIMEOUT
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
 from warroom.incidents.schemas import IncidentCreate
 from warroom.settings import Settings
+from warroom.sla.service import SLA_BREACH, SLA_WARNING, UPDATE_DUE
 from warroom.timeline.models import TimelineEvent
 
 # --- probe handlers: each writes a row (a follow-up timer) and publishes an event ------
@@ -299,6 +301,21 @@ def _scenario(ctx: AppContext, clock: FakeClock, runner: TimerRunner, seed: int)
                         actor=SYSTEM,
                         now=now,
                     )
+            if minute == 5:
+                # A burst: their SLA timers come due together (batches of several).
+                for n in range(6):
+                    incidents.declare(
+                        session,
+                        config=ctx.config,
+                        data=IncidentCreate(
+                            title=f"burst {n}",
+                            severity="SEV1",
+                            services=[SERVICES[n % 3]],
+                            commander=["jane.smith", None][n % 2],
+                        ),
+                        actor=SYSTEM,
+                        now=now,
+                    )
             open_ = list(
                 session.scalars(
                     select(Incident)
@@ -307,6 +324,12 @@ def _scenario(ctx: AppContext, clock: FakeClock, runner: TimerRunner, seed: int)
                 )
             )
             for incident in open_:
+                if incident.title.startswith("burst"):
+                    # Acknowledged together after their acknowledge breach, so that their
+                    # ack timeouts come due together; never resolved.
+                    if minute == 26:
+                        incidents.acknowledge(session, incident=incident, actor=SYSTEM, now=now)
+                    continue
                 roll = rnd.random()
                 if roll < 0.03 and incident.acknowledged_at is None:
                     incidents.acknowledge(session, incident=incident, actor=SYSTEM, now=now)
@@ -357,10 +380,38 @@ def _snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+@pytest.fixture
+def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """The sizes of the batches each kind's batch handler was handed."""
+    sizes: dict[str, list[int]] = {}
+    for kind, handler in list(BATCH_HANDLERS.items()):
+
+        def counted(ctx: AppContext, session: Session, batch: list[Timer], now: datetime,
+                    kind: str = kind, handler: BatchHandler = handler) -> None:  # fmt: skip
+            sizes.setdefault(kind, []).append(len(batch))
+            handler(ctx, session, batch, now)
+
+        monkeypatch.setitem(BATCH_HANDLERS, kind, counted)
+    return sizes
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_batches_give_the_same_results_as_one_by_one(
-    db: Database, config: WarroomConfig, seed: int
+    db: Database, config: WarroomConfig, seed: int, batch_sizes: dict[str, list[int]]
 ) -> None:
+    # SEV1's update reminders every 25 minutes, off the quarter hours of its SLA clocks:
+    # with the example's 15 they fall due with the breaches and interleave with them (by
+    # id), so no two SLA timers of the burst would be consecutive.
+    config = config.model_copy(
+        update={
+            "severities": [
+                s.model_copy(update={"update_interval": timedelta(minutes=25)})
+                if s.name == "SEV1"
+                else s
+                for s in config.severities
+            ]
+        }
+    )
     snapshots = []
     for batched in (False, True):
         wipe(db)
@@ -382,6 +433,9 @@ def test_batches_give_the_same_results_as_one_by_one(
     assert any(n[reason] == "reminder" for n in one_by_one["notifications"])
     for name in one_by_one:
         assert batches[name] == one_by_one[name], name
+    # Every set-based handler of the real kinds ran on batches of several timers.
+    for kind in (UPDATE_DUE, SLA_WARNING, SLA_BREACH, ACK_TIMEOUT):
+        assert max(batch_sizes.get(kind, [0])) > 1, (kind, batch_sizes)
 
 
 # --- SQLite: a writer outside the engine is not starved by a backlog --------------------

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -210,15 +210,11 @@ class TimerRunner:
                 Timer.lease_owner == self.owner,
                 Timer.status == timers.PENDING,
             )
+            # Held here: the session keeps only weak references to what it loaded.
+            _incidents = _load_incidents(session, ids, lock=ctx.db.dialect == "postgresql")
             if ctx.db.dialect == "postgresql":
-                # Incidents before their timers, in id order: the order a request that
-                # changes an incident takes them (the incident, then cancelling its
-                # timers), so the two never wait on each other in a circle.
-                _lock_incidents(session, ids)
                 query = query.order_by(Timer.id).with_for_update()
             held = {timer.id: timer for timer in session.scalars(query)}
-            # Held here: the session keeps only weak references to what it loaded.
-            _incidents = _prefetch_incidents(session, held.values())
             taken = 0
             finished: list[int] = []
             while taken < len(chunk):
@@ -328,28 +324,22 @@ def _group(chunk: Sequence[Claimed], start: int, held: dict[int, Timer]) -> _Gro
     return _Group([t for t in found if t is not None], end - start)
 
 
-def _lock_incidents(session: Session, timer_ids: list[int]) -> None:
-    """Lock the incidents these timers belong to, in id order (PostgreSQL)."""
+def _load_incidents(session: Session, timer_ids: list[int], *, lock: bool) -> list[Incident]:
+    """Load the incidents these timers belong to, with their roles and services, in three
+    queries, where the handlers would take two or three each (they find them in the
+    session then). With `lock` (PostgreSQL) the incidents are locked in id order, before
+    the timers: the order a request that changes an incident takes them (the incident,
+    then cancelling its timers), so the two never wait on each other in a circle. One
+    query both locks and loads them (they were two, the lock's an id scan of its own)."""
     ids = select(Timer.incident_id).where(
         timers.ids_in(session, Timer.id, timer_ids), Timer.incident_id.is_not(None)
     )
-    session.execute(
-        select(Incident.id)
+    query = (
+        select(Incident)
         .where(Incident.id.in_(ids))
         .order_by(Incident.id)
-        .with_for_update(of=Incident)
-    ).all()
-
-
-def _prefetch_incidents(session: Session, batch: Iterable[Timer]) -> list[Incident]:
-    """Load the batch's incidents with their roles and services in three queries, where
-    the handlers would take two or three each (they find them in the session then)."""
-    ids = sorted({t.incident_id for t in batch if t.incident_id is not None})
-    loaded: list[Incident] = []
-    for start in range(0, len(ids), 500):
-        loaded += session.scalars(
-            select(Incident)
-            .where(timers.ids_in(session, Incident.id, ids[start : start + 500]))
-            .options(selectinload(Incident.roles), selectinload(Incident.services))
-        )
-    return loaded
+        .options(selectinload(Incident.roles), selectinload(Incident.services))
+    )
+    if lock:
+        query = query.with_for_update(of=Incident)
+    return list(session.scalars(query))

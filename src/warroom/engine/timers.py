@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from warroom import bulk
 from warroom.engine.models import Timer
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
@@ -54,27 +55,15 @@ def insert_timer_row(session: Session, values: dict[str, Any]) -> bool:
     return session.execute(stmt, values).first() is not None
 
 
-_MANY: dict[str, Any] = {}
-
-
 def insert_timer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[bool]:
-    """Write many timer rows at once (`ON CONFLICT (key) DO NOTHING`, multi-row VALUES);
-    return for each whether it was written, as `insert_timer_row` one after another would
-    (a key repeated in `rows`: only its first row counts). Every row has the same keys."""
+    """Write many timer rows at once (`ON CONFLICT (key) DO NOTHING`); return for each
+    whether it was written, as `insert_timer_row` one after another would (a key repeated
+    in `rows`: only its first row counts). Every row has the same keys. On PostgreSQL one
+    statement of fixed text (`warroom.bulk`), whatever the number of rows."""
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    stmt = _MANY.get(dialect)
-    if stmt is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table: Table = Timer.__table__  # type: ignore[assignment]
-        stmt = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
-        _MANY[dialect] = stmt
-    written: set[str] = set()
-    for start in range(0, len(rows), 500):
-        # One statement, compiled once: SQLAlchemy sends the executemany as multi-row
-        # VALUES batches ("insertmanyvalues") and gathers their RETURNING rows.
-        written.update(session.scalars(stmt, list(rows[start : start + 500])))
+    table: Table = Timer.__table__  # type: ignore[assignment]
+    written = set(bulk.insert_rows(session, table, rows, conflict=("key",), returning=("key",)))
     result: list[bool] = []
     for row in rows:
         key = row["key"]

@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from warroom import bulk
 from warroom.config.schema import WarroomConfig
 from warroom.engine import timers
 from warroom.engine.models import Timer
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
 from warroom.timeline.logic import EventSource, EventType
+from warroom.timeline.models import TimelineEvent
 
 log = logging.getLogger("warroom.escalation")
 
@@ -153,21 +155,30 @@ class Note:
 
 def note_many(session: Session, notes: list[Note], *, now: datetime) -> list[bool]:
     """`note` for many notes: their once-markers in one statement, then the notes that
-    were new (added to the session; its next flush writes them in one statement)."""
+    were new in another (`warroom.bulk`, told to the audit log as the ORM's would be)."""
     wrote = once_many(session, [(f"tl:{n.key}", n.incident.id) for n in notes], now=now)
-    for item, written in zip(notes, wrote, strict=True):
-        if written:
-            incidents.record(
-                session,
-                incident=item.incident,
-                type=item.type,
-                description=item.description,
-                now=now,
-                actor=ACTOR,
-                source=EventSource.AUTOMATION,
-                timestamp=item.timestamp,
-                details=item.details,
-            )
+    rows = [
+        {
+            "incident_id": item.incident.id,
+            "timestamp": item.timestamp or now,
+            "type": str(item.type),
+            "source": str(EventSource.AUTOMATION),
+            "description": item.description,
+            "actor": ACTOR,
+            "details": item.details or {},
+            "recorded_at": now,
+        }
+        for item, written in zip(notes, wrote, strict=True)
+        if written
+    ]
+    if rows:
+        session.flush()  # timeline events added before these keep their order of ids
+        table: Table = TimelineEvent.__table__  # type: ignore[assignment]
+        ids = sorted(bulk.insert_rows(session, table, rows, returning=("id",)))
+        # Inserted in the order given (see `warroom.bulk`): the n-th id is the n-th row's.
+        bulk.told_inserted(
+            session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)]
+        )
     return wrote
 
 

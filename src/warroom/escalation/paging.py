@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,18 +24,20 @@ from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.drillmarks import participants as drill_participants
 from warroom.engine import outbox, timers
-from warroom.engine.handlers import handles
+from warroom.engine.handlers import handles, handles_batch
 from warroom.engine.models import Timer
 from warroom.engine.wakeup import notify
 from warroom.escalation.bookkeeping import (
     ACK_TIMEOUT,
     ESCALATE,
+    Note,
     config_of,
     has_pending,
     is_open,
     iso_time,
     marked,
     note,
+    note_many,
     once,
     parse_time,
 )
@@ -137,25 +140,36 @@ def incident_policy(session: Session, config: WarroomConfig, incident: Incident)
 # --- paging -----------------------------------------------------------------------------
 
 
-def start_round(
-    session: Session, incident: Incident, policy: Policy, *, round: int, at: datetime
-) -> None:
-    """Page from the policy's first step at `at`."""
-    position = Position(round, 0, 0)
-    timers.schedule(
-        session,
-        kind=ESCALATE,
-        key=escalate_key(incident.id, position),
-        due_at=at,
-        now=at,
-        incident_id=incident.id,
-        payload={
+def _round_start(incident: Incident, policy: Policy, *, round: int, at: datetime) -> dict[str, Any]:
+    """The first `escalate` timer of a paging round (for `timers.schedule_many`)."""
+    return {
+        "kind": ESCALATE,
+        "key": escalate_key(incident.id, Position(round, 0, 0)),
+        "due_at": at,
+        "incident_id": incident.id,
+        "payload": {
             "policy": policy.name,
             "round": round,
             "step": 0,
             "loop": 0,
             "since": iso_time(at),
         },
+    }
+
+
+def start_round(
+    session: Session, incident: Incident, policy: Policy, *, round: int, at: datetime
+) -> None:
+    """Page from the policy's first step at `at`."""
+    timer = _round_start(incident, policy, round=round, at=at)
+    timers.schedule(
+        session,
+        kind=ESCALATE,
+        key=timer["key"],
+        due_at=at,
+        now=at,
+        incident_id=incident.id,
+        payload=timer["payload"],
     )
 
 
@@ -419,26 +433,68 @@ def _escalate_due(ctx: AppContext, session: Session, timer: Timer, now: datetime
         )
 
 
-@handles(ACK_TIMEOUT)
-def _ack_timed_out(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+@dataclass(frozen=True)
+class _AckTimeout:
+    """What one `ack_timeout` timer does, worked out before anything is written."""
+
+    timer: Timer
+    incident: Incident
+    policy: Policy
+    round: int
+
+    def note(self) -> Note:
+        assert self.policy.ack_timeout is not None
+        return Note(
+            incident=self.incident,
+            key=self.timer.key,
+            description=(
+                "Acknowledgement timed out: not resolved "
+                f"{format_duration(self.policy.ack_timeout)} after it was acknowledged; "
+                f"paging again (round {self.round + 1})"
+            ),
+            details={"policy": self.policy.name, "round": self.round + 1},
+        )
+
+
+def _plan_ack_timeout(ctx: AppContext, session: Session, timer: Timer) -> _AckTimeout | None:
     incident = session.get(Incident, timer.incident_id) if timer.incident_id else None
     if incident is None or not is_open(incident):
-        return
+        return None
     payload = timer.payload or {}
     policy = policies(ctx.config).get(str(payload.get("policy")))
     if policy is None or policy.ack_timeout is None:
+        return None
+    return _AckTimeout(timer, incident, policy, int(payload.get("round", 1)))
+
+
+@handles(ACK_TIMEOUT)
+def _ack_timed_out(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+    plan = _plan_ack_timeout(ctx, session, timer)
+    if plan is None:
         return
-    round = int(payload.get("round", 1))
-    wrote = note(
+    item = plan.note()
+    if note(
+        session, plan.incident, key=item.key, description=item.description, now=now,
+        details=item.details,
+    ):  # fmt: skip
+        start_round(session, plan.incident, plan.policy, round=plan.round, at=now)
+
+
+@handles_batch(ACK_TIMEOUT)
+def _ack_timed_out_batch(
+    ctx: AppContext, session: Session, batch: list[Timer], now: datetime
+) -> None:
+    """`_ack_timed_out` on each timer of `batch`: the once-markers of their notes in one
+    statement, the notes in one, the new rounds' first steps in one. (A timer's checks read
+    only its incident's status and the configuration, which none of the others changes.)"""
+    plans = [p for p in (_plan_ack_timeout(ctx, session, t) for t in batch) if p is not None]
+    wrote = note_many(session, [p.note() for p in plans], now=now)
+    timers.schedule_many(
         session,
-        incident,
-        key=timer.key,
-        description=(
-            f"Acknowledgement timed out: not resolved {format_duration(policy.ack_timeout)} "
-            f"after it was acknowledged; paging again (round {round + 1})"
-        ),
+        [
+            _round_start(p.incident, p.policy, round=p.round, at=now)
+            for p, written in zip(plans, wrote, strict=True)
+            if written
+        ],
         now=now,
-        details={"policy": policy.name, "round": round + 1},
     )
-    if wrote:
-        start_round(session, incident, policy, round=round, at=now)

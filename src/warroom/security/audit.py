@@ -20,12 +20,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, inspect, select
+from sqlalchemy import Connection, Table, func, inspect, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
 
 import warroom.events  # noqa: F401  (its before_commit listener must run before ours)
+from warroom import bulk
 from warroom.auth.logic import ACTING_PRINCIPAL, ACTING_REQUEST, Principal, bind_actor
 from warroom.clock import Clock, SystemClock, as_utc
 from warroom.db import Base, UnitOfWork
@@ -120,6 +121,22 @@ def _collect(session: Session, _flush: UOWTransaction) -> None:
     pending.extend((savepoint, change) for change in _changes(session))
 
 
+def _core_inserted(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Rows written with `warroom.bulk` rather than the ORM: the entries a flush of the
+    same rows as ORM objects would have collected."""
+    if table.name in NOT_AUDITED:
+        return
+    savepoint = session.get_nested_transaction()
+    pending = session.info.setdefault(_PENDING, [])
+    keys = [c.key for c in table.columns]
+    for row in rows:
+        fields = {key: _value(key, row.get(key)) for key in keys}
+        pending.append((savepoint, (f"{table.name}.insert", f"{table.name}:{row['id']}", fields)))
+
+
+bulk.INSERT_LISTENERS.append(_core_inserted)
+
+
 # Registered after `warroom.events`' own before_commit listener (imported above), so the
 # rows its subscribers write are flushed and collected before this runs.
 @sa_event.listens_for(Session, "before_commit")
@@ -181,8 +198,10 @@ def write(conn: Connection, entries: list[dict[str, Any]], *, now: datetime) -> 
     """Append entries to the audit chain."""
     rows = [{"at": now, **e} for e in entries]
     linked = append_many(conn, CHAIN, [{k: r[k] for k in HASHED} for r in rows])
-    conn.execute(
-        insert(AuditEntry),
+    table: Table = AuditEntry.__table__  # type: ignore[assignment]
+    bulk.insert_rows(
+        conn,
+        table,
         [
             {**r, "seq": seq, "prev_hash": prev, "hash": digest}
             for r, (seq, prev, digest) in zip(rows, linked, strict=True)

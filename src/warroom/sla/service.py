@@ -98,22 +98,43 @@ def arm_sla(session: Session, config: WarroomConfig, incident: Incident, *, now:
     return len(planned)
 
 
-def _sla_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+@dataclass(frozen=True)
+class _SlaDue:
+    """What one `sla_warning` or `sla_breach` timer does, worked out before any write."""
+
+    timer: Timer
+    incident: Incident
+    clock: SlaClock
+    target: timedelta
+    text: str
+    details: dict[str, object]
+
+    def note(self) -> bookkeeping.Note:
+        return bookkeeping.Note(
+            incident=self.incident,
+            key=self.timer.key,
+            description=self.text,
+            timestamp=self.timer.due_at,
+            details=self.details,
+        )
+
+
+def _plan_sla(session: Session, timer: Timer) -> _SlaDue | None:
     incident = _incident(session, timer.incident_id)
     if incident is None or not bookkeeping.is_open(incident):
-        return
+        return None
     payload = timer.payload or {}
     try:
         clock = SlaClock(str(payload.get("clock")))
     except ValueError:
-        return
+        return None
     if getattr(incident, MILESTONES[clock]) is not None:
-        return
+        return None
     if incident.severity != payload.get("severity"):
-        return  # re-planned for another severity; that plan has its own timers
+        return None  # re-planned for another severity; that plan has its own timers
     target = timedelta(seconds=float(payload.get("target", 0)))
     deadline = datetime.fromisoformat(str(payload["deadline"]))
-    details = {
+    details: dict[str, object] = {
         "clock": clock.value,
         "severity": incident.severity,
         "target_seconds": target.total_seconds(),
@@ -121,29 +142,57 @@ def _sla_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> 
     }
     if timer.kind == SLA_WARNING:
         left = deadline - timer.due_at
-        text = warning_text(clock, target, left)
         details["seconds_left"] = max(left.total_seconds(), 0)
-        if bookkeeping.note(
-            session, incident, key=timer.key, description=text, now=now,
-            timestamp=timer.due_at, details=details,
-        ):  # fmt: skip
-            rules.fire_matching(
-                ctx,
-                session,
-                incident=incident,
-                kind=ConditionKind.SLA_AT_RISK,
-                why=f"{clock.value} within {format_duration(target)}, "
-                f"{format_duration(max(left, timedelta(0)))} left",
-                now=now,
-            )
+        text = warning_text(clock, target, left)
+    else:
+        text = breach_text(clock, target)
+    return _SlaDue(timer, incident, clock, target, text, details)
+
+
+def _after_sla_note(ctx: AppContext, session: Session, plan: _SlaDue, now: datetime) -> None:
+    """What follows a clock's note the first time: the rules for "SLA breach imminent"
+    (warning), or a message to the commander and the policy's last step (breach)."""
+    if plan.timer.kind == SLA_WARNING:
+        left = max(datetime.fromisoformat(str(plan.details["deadline"])) - plan.timer.due_at,
+                   timedelta(0))  # fmt: skip
+        rules.fire_matching(
+            ctx,
+            session,
+            incident=plan.incident,
+            kind=ConditionKind.SLA_AT_RISK,
+            why=f"{plan.clock.value} within {format_duration(plan.target)}, "
+            f"{format_duration(left)} left",
+            now=now,
+        )
         return
-    text = breach_text(clock, target)
-    if not bookkeeping.note(
-        session, incident, key=timer.key, description=text, now=now,
-        timestamp=timer.due_at, details=details,
+    _tell_about_breach(
+        ctx, session, incident=plan.incident, text=plan.text, key=plan.timer.key, now=now
+    )
+
+
+def _sla_due(ctx: AppContext, session: Session, timer: Timer, now: datetime) -> None:
+    plan = _plan_sla(session, timer)
+    if plan is None:
+        return
+    item = plan.note()
+    if bookkeeping.note(
+        session, plan.incident, key=item.key, description=item.description, now=now,
+        timestamp=item.timestamp, details=item.details,
     ):  # fmt: skip
-        return
-    _tell_about_breach(ctx, session, incident=incident, text=text, key=timer.key, now=now)
+        _after_sla_note(ctx, session, plan, now)
+
+
+def _sla_due_batch(ctx: AppContext, session: Session, batch: list[Timer], now: datetime) -> None:
+    """`_sla_due` on each timer of `batch`: the once-markers of their notes in one
+    statement, the notes in one; then, timer by timer in order, the rules fired by a
+    warning or the messages of a breach, as one by one. A timer's checks read its
+    incident's status, severity and milestones, which neither the rules (pages) nor the
+    messages change, so checking them all first gives the same answers."""
+    plans = [p for p in (_plan_sla(session, t) for t in batch) if p is not None]
+    wrote = bookkeeping.note_many(session, [p.note() for p in plans], now=now)
+    for plan, written in zip(plans, wrote, strict=True):
+        if written:
+            _after_sla_note(ctx, session, plan, now)
 
 
 def _tell_about_breach(
@@ -181,6 +230,8 @@ def _tell_about_breach(
 
 handles(SLA_WARNING)(_sla_due)
 handles(SLA_BREACH)(_sla_due)
+handles_batch(SLA_WARNING)(_sla_due_batch)
+handles_batch(SLA_BREACH)(_sla_due_batch)
 
 
 # --- update cadence ---------------------------------------------------------------------
