@@ -253,6 +253,23 @@ def test_sql_percentiles_match_the_reference_on_random_incidents(
         assert group["mttr"]["p50"] == percentile(values, 50)
         assert group["mttr"]["p90"] == percentile(values, 90)
         assert group["mttr"]["measured"] == len(values)
+    # A range: a narrow one (on SQLite read by declared_at) and a wide one (by the span
+    # indexes) give the reference's figures over the incidents declared in it.
+    for first, last in ((10, 11), (5, 30)):
+        inside = [rows[n] for n in range(first, last)]
+        wanted = [
+            (datetime.fromisoformat(x["resolved_at"]) - datetime.fromisoformat(x["declared_at"]))
+            / timedelta(seconds=1)
+            for x in inside
+        ]
+        m = client.get(
+            "/api/v1/reports/metrics",
+            params={"since": at(first), "until": at(last)},
+            headers=auth(api_tokens.viewer),
+        ).json()
+        assert m["count"] == m["mttr"]["measured"] == len(wanted)
+        assert m["mttr"]["p50"] == percentile(wanted, 50)
+        assert m["mttr"]["p90"] == percentile(wanted, 90)
 
 
 def test_percentiles_with_ties_an_outlier_and_one_value(
