@@ -262,34 +262,40 @@ def _overall(
     return group
 
 
+#: The value columns of a grouped statement's row: enough for any of its parts.
+_PER_SPAN = 2 + len(PERCENTILES)
+_WIDTH = max(1 + SLA_COLUMNS, len(SPANS) * _PER_SPAN)
+
+
+def _padded(*values: Any) -> list[Any]:
+    return [*values, *[null()] * (_WIDTH - len(values))]
+
+
 def _grouped_statement(
     session: Session, config: WarroomConfig, rows: Any, now: datetime | None
 ) -> Any:
-    """One statement for a grouping. Every part's row is (part, key, severity, n, sum,
-    a, b, SLA states…): part -1 counts per (key, severity) with the SLA states; then one
-    part per metric. PostgreSQL (parts from 100): per key the measured count, sum and
-    `percentile_disc` values. SQLite (parts from 0): one window per metric over the
-    narrow (key, span) rows numbers each key's values in order — `row_number`, and the
+    """One statement for a grouping. Every part's row is (part, key, severity, values…):
+    part -1 has per (key, severity) the count and the SLA states. PostgreSQL, part 100:
+    per key, for each span its measured count, sum and `percentile_disc` values — all
+    spans in one GROUP BY (one sort by key; a part per span sorted the rows by key once
+    per span, twice the time). SQLite, part i for span i: one window over the narrow
+    (key, span) rows numbers each key's values in order — `row_number`, and the
     partition's count and sum over the same ordering, so one sort — and keeps the rows
-    at the percentile ranks (a = rank, b = value)."""
+    at the percentile ranks (values: count, sum, rank, value)."""
     e = _counted(session, config, rows, spans=True)
-    sla = _sla(session, e, now)
-    nothing = [null()] * 4
     parts = [
-        select(literal(-1).label("part"), e.c.key, e.c.severity, func.count(), *nothing[:3], *sla)
-        .group_by(e.c.key, e.c.severity)
+        select(
+            literal(-1).label("part"), e.c.key, e.c.severity,
+            *_padded(func.count(), *_sla(session, e, now)),
+        ).group_by(e.c.key, e.c.severity)
     ]  # fmt: skip
-    filler = [null()] * SLA_COLUMNS
     if session.get_bind().dialect.name == "postgresql":
-        for i, name in enumerate(SPANS):
+        values: list[Any] = []
+        for name in SPANS:
             v = e.c[name]
-            picks = [func.percentile_disc(p / 100).within_group(v) for p in PERCENTILES]
-            parts.append(
-                select(literal(100 + i), e.c.key, null(), func.count(v), func.sum(v), *picks,
-                       *filler)
-                .where(v.is_not(None))
-                .group_by(e.c.key)
-            )  # fmt: skip
+            values += [func.count(v), func.sum(v)]
+            values += [func.percentile_disc(p / 100).within_group(v) for p in PERCENTILES]
+        parts.append(select(literal(100), e.c.key, null(), *_padded(*values)).group_by(e.c.key))
         return union_all(*parts)
     for i, name in enumerate(SPANS):
         v = e.c[name]
@@ -309,8 +315,8 @@ def _grouped_statement(
         wanted = [numbered.c.rn == (p * n + 99) // 100 for p in PERCENTILES]
         parts.append(
             select(
-                literal(i), numbered.c.key, null(), n, numbered.c.s,
-                numbered.c.rn.cast(Integer), numbered.c.v, *filler,
+                literal(i), numbered.c.key, null(),
+                *_padded(n, numbered.c.s, numbered.c.rn.cast(Integer), numbered.c.v),
             ).where(or_(*wanted))
         )  # fmt: skip
     return union_all(*parts)
@@ -348,22 +354,27 @@ def _group(
     groups: dict[str, dict[str, Any]] = {}
     ranked: dict[str, dict[int, dict[int, Any]]] = {}
     sums: dict[str, dict[int, tuple[int, float]]] = {}
-    for part, key, severity, n, total, a, b, *sla in session.execute(
+    for part, key, severity, *values in session.execute(
         _grouped_statement(session, config, rows, now)
     ):
-        if part >= 100:  # PostgreSQL: the measured count, the sum, the percentiles
-            sums.setdefault(key, {})[part - 100] = (int(n), total or 0.0)
-            ranked.setdefault(key, {})[part - 100] = {
-                nearest_rank(p, int(n)): v for p, v in zip(PERCENTILES, (a, b), strict=True)
-            }
+        if part == 100:  # PostgreSQL: per span the measured count, the sum, the percentiles
+            for i in range(len(SPANS)):
+                n, total, *picked = values[i * _PER_SPAN : (i + 1) * _PER_SPAN]
+                if n:
+                    sums.setdefault(key, {})[i] = (int(n), total or 0.0)
+                    ranked.setdefault(key, {})[i] = {
+                        nearest_rank(p, int(n)): x for p, x in zip(PERCENTILES, picked, strict=True)
+                    }
         elif part >= 0:  # SQLite: one value at its rank, with the key's count and sum
+            n, total, rank, value = values[:4]
             sums.setdefault(key, {})[part] = (int(n), total or 0.0)
-            ranked.setdefault(key, {}).setdefault(part, {})[int(a)] = b
+            ranked.setdefault(key, {}).setdefault(part, {})[int(rank)] = value
         else:
+            count = values[0]
             group = groups.setdefault(key, _new_group(key))
-            group["count"] += n
-            group["by_severity"][severity] = n
-            add_sla(group["sla"], n, sla)
+            group["count"] += count
+            group["by_severity"][severity] = count
+            add_sla(group["sla"], count, values[1 : 1 + SLA_COLUMNS])
     for key, group in groups.items():
         measured = sums.get(key, {})
         _finish(
