@@ -3,7 +3,10 @@ timestamps (docs/reports.md, "How"): the metrics report reads numbers instead of
 timestamps, and the indexes over them give the percentiles their order without a sort.
 
 A span is NULL when either timestamp is missing or the end precedes the start, the same
-rule as `warroom.reports.logic.METRICS`. The text of each expression is the one migration
+rule as `warroom.reports.logic.METRICS`. On SQLite the comparison is of the stored text,
+which orders as time because every timestamp is written in one fixed-width format
+(`YYYY-MM-DD HH:MM:SS.ffffff`, UTC: `warroom.db.UTCDateTime`); a span is never negative,
+so `span >= 0` is `span IS NOT NULL`. The text of each expression is the one migration
 0028 writes and the one each database shows back (so that the schema comparison of the
 migration test holds); on SQLite the columns are VIRTUAL (computed on read, stored in
 their indexes), on PostgreSQL STORED (generated columns there are always stored).
