@@ -1,5 +1,7 @@
 """The metrics report, computed by the database: counts, MTTx means and percentiles, SLA
-compliance — all of one grouping in one statement (see docs/reports.md, "How")."""
+compliance — from the timestamps and the spans the database generates from them
+(warroom.incidents.spans), in one statement per grouping on PostgreSQL and, overall,
+three on SQLite (see docs/reports.md, "How")."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Integer, case, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from warroom.auth.logic import Principal
 from warroom.config.schema import WarroomConfig
@@ -23,9 +27,20 @@ from warroom.reports.sla import SLA_COLUMNS, add_sla, empty_sla, finish_sla, sla
 from warroom.sla.logic import MILESTONES, SlaClock
 
 NONE = "(none)"
-#: The timestamps the statement reads, as seconds, each converted once per row.
-_TIMES = ("started_at", "detected_at", "declared_at", "acknowledged_at", "mitigated_at",
-          "resolved_at")  # fmt: skip
+#: Each metric's span in seconds, a column the database generates (warroom.incidents.spans).
+SPANS = {
+    "mttd": Incident.detect_seconds,
+    "mtta": Incident.acknowledge_seconds,
+    "mttm": Incident.mitigate_seconds,
+    "mttr": Incident.resolve_seconds,
+}
+#: The timestamps the SLA clocks read, as seconds, each converted once per row.
+_SLA_TIMES = ("declared_at", "acknowledged_at", "mitigated_at", "resolved_at")
+
+
+def _unindexed(column: Any) -> Any:
+    """`+column`: SQLite does not answer a term on it with an index (a no-op otherwise)."""
+    return UnaryExpression(column.expression, operator=custom_op("+"), type_=column.type)
 
 
 @dataclass(frozen=True)
@@ -41,16 +56,29 @@ class Query:
 Scope = Callable[[Any], Any]
 
 
-def scope(viewer: Principal, q: Query) -> Scope:
-    """Return what narrows a SELECT over `incidents` to the incidents the report counts."""
+def scope(viewer: Principal, q: Query, *, spans: bool = False, by_range: bool = False) -> Scope:
+    """Return what narrows a SELECT over `incidents` to the incidents the report counts.
+
+    `spans` (SQLite only) is for the statements over one span, which read that span's
+    index: the drill rule is written `+drill_id IS NULL`, and unless `by_range` the range
+    `+declared_at …`, so that SQLite answers neither with its own index. Through
+    ix_incidents_drill_id (every row matches; without statistics the planner guesses a
+    few) or ix_incidents_declared_at over a wide range, it fetched every row from the
+    table and computed its span (VIRTUAL columns there): for a year, 5 times the time
+    of the span index's scan."""
+    drill, declared = Incident.drill_id, Incident.declared_at
+    if spans:
+        drill = _unindexed(drill)
+        if not by_range:
+            declared = _unindexed(declared)
 
     def narrow(query: Any) -> Any:
         query = _visible_to(query, viewer)
-        query = query.where(Incident.drill_id.is_(None))  # drills are exercises, not history
+        query = query.where(drill.is_(None))  # drills are exercises, not history
         if q.since is not None:
-            query = query.where(Incident.declared_at >= q.since)
+            query = query.where(declared >= q.since)
         if q.until is not None:
-            query = query.where(Incident.declared_at < q.until)
+            query = query.where(declared < q.until)
         if q.services:
             query = query.where(
                 Incident.id.in_(
@@ -65,7 +93,8 @@ def scope(viewer: Principal, q: Query) -> Scope:
 
 
 def _rows(config: WarroomConfig, narrow: Scope, by: GroupBy | None) -> Any:
-    """Return one row per incident and group key, with the timestamps the metrics use."""
+    """Return one row per incident and group key, with the timestamps and spans the
+    metrics use."""
     begin = func.coalesce(Incident.started_at, Incident.detected_at, Incident.declared_at)
     joined = False
     key: Any
@@ -90,7 +119,8 @@ def _rows(config: WarroomConfig, narrow: Scope, by: GroupBy | None) -> Any:
         key.label("key"),
         Incident.severity.label("severity"),
         Incident.status.label("status"),
-        *(getattr(Incident, name).label(name) for name in _TIMES),
+        *(getattr(Incident, name).label(name) for name in _SLA_TIMES),
+        *(column.label(name) for name, column in SPANS.items()),
         begin.label("begin"),
         Incident.impact["affected_users"].as_float().label("affected_users"),
     )
@@ -102,10 +132,10 @@ def _rows(config: WarroomConfig, narrow: Scope, by: GroupBy | None) -> Any:
     return query.subquery("rows")
 
 
-def _epochs(session: Session, config: WarroomConfig, rows: Any) -> Any:
-    """A CTE with each row's timestamps as seconds, converted once per row (materialized,
-    so that the statement's parts read it instead of scanning the incidents again), and
-    the SLA targets of its severity."""
+def _counted(session: Session, config: WarroomConfig, rows: Any, *, spans: bool) -> Any:
+    """A CTE with each row's spans (when `spans`), the SLA timestamps as seconds (converted once per
+    row) and the SLA targets of its severity; materialized, so that the statement's parts
+    read it instead of scanning the incidents again."""
     dialect = session.get_bind().dialect.name
     is_open = case((rows.c.status.in_([s.value for s in OPEN_STATUSES]), 1), else_=0)
     targets = []
@@ -121,7 +151,8 @@ def _epochs(session: Session, config: WarroomConfig, rows: Any) -> Any:
             rows.c.key.label("key"),
             rows.c.severity.label("severity"),
             is_open.label("open"),
-            *(epoch(dialect, rows.c[name]).label(name) for name in _TIMES),
+            *(rows.c[name].label(name) for name in SPANS if spans),
+            *(epoch(dialect, rows.c[name]).label(name) for name in _SLA_TIMES),
             *targets,
         )
         .cte("e")
@@ -129,109 +160,163 @@ def _epochs(session: Session, config: WarroomConfig, rows: Any) -> Any:
     )
 
 
-def _aggregates(session: Session, e: Any, now: datetime | None) -> tuple[list[Any], list[Any]]:
-    """Return the metrics' spans over `e` and the aggregate columns: for each metric the
-    measured count and the sum, then the SLA states (`reports.sla`)."""
+def _sla(session: Session, e: Any, now: datetime | None) -> list[Any]:
+    """Return the SLA states' aggregate columns over `e` (`reports.sla`)."""
     dialect = session.get_bind().dialect.name
-    begin = func.coalesce(e.c.started_at, e.c.detected_at, e.c.declared_at)
-
-    def column(name: str) -> Any:
-        return begin if name == "begin" else e.c[name]
-
-    spans = []
-    for metric in METRICS:
-        start, end = column(metric.start), column(metric.end)
-        spans.append(case((end >= start, end - start), else_=None))
     took = {clock: e.c[MILESTONES[clock]] - e.c.declared_at for clock in SlaClock}
     targets = {clock: e.c[f"target_{clock.value}"] for clock in SlaClock}
     now_s = None if now is None else literal(epoch_of(dialect, now))
-    columns: list[Any] = []
-    for v in spans:
-        columns += [func.count(v), func.sum(v)]
-    columns += sla_columns(targets, e.c.open == 1, took, now_s, e.c.declared_at)
-    return spans, columns
+    return sla_columns(targets, e.c.open == 1, took, now_s, e.c.declared_at)
 
 
-def _overall_statement(
-    session: Session, config: WarroomConfig, rows: Any, now: datetime | None
-) -> Any:
-    """One statement, one row, no sort but one per percentile: counts (per severity by
-    conditional counts, not GROUP BY, which would sort every row), sums, SLA states, and
-    each percentile as the value at its rank (`ORDER BY … LIMIT 1 OFFSET rank - 1`; the
-    upper percentiles from the top, so the sort keeps only the values above)."""
-    e = _epochs(session, config, rows)
-    spans, columns = _aggregates(session, e, now)
-    levels = [level.name for level in config.severities]
+def _spans(narrow: Scope) -> Any:
+    """SQLite: each span's measured count and sum, read from its index (one part per
+    metric; the index holds the values, so no timestamp is parsed). `span >= 0` is
+    `span IS NOT NULL` (a span is never negative), written as a range, which the planner
+    answers from the index where it scanned the table for IS NOT NULL."""
+    parts = [
+        narrow(select(literal(i), func.count(column), func.sum(column))).where(column >= 0)
+        for i, column in enumerate(SPANS.values())
+    ]
+    return union_all(*parts)
+
+
+def _picks(narrow: Scope, measured: list[int]) -> Any:
+    """SQLite: each percentile as the value at its rank, `ORDER BY span LIMIT 1 OFFSET
+    rank - 1` (p90 from the top), which walks the span's index to the rank: no sort."""
     picks: list[Any] = []
-    if session.get_bind().dialect.name == "postgresql":
-        # Ordered-set aggregates in the same pass; the calls over one metric share a sort.
-        for v in spans:
-            picks += [func.percentile_disc(p / 100).within_group(v) for p in PERCENTILES]
-    else:
-        n = select(*(func.count(v).label(f"n{i}") for i, v in enumerate(spans))).cte("n")
-        n = n.prefix_with("MATERIALIZED")
-        for i, v in enumerate(spans):
-            measured = n.c[f"n{i}"]
-            for p in PERCENTILES:
-                rank = (p * measured + 99) // 100
-                value = select(v).select_from(e).where(v.is_not(None)).limit(1)
-                if p <= 50:
-                    value = value.order_by(v).offset(select(rank - 1).scalar_subquery())
-                else:
-                    value = value.order_by(v.desc()).offset(
-                        select(measured - rank).scalar_subquery()
-                    )
-                picks.append(value.scalar_subquery())
+    for column, n in zip(SPANS.values(), measured, strict=True):
+        for p in PERCENTILES:
+            if not n:
+                picks.append(null())
+                continue
+            rank = nearest_rank(p, n)
+            value = narrow(select(column)).where(column >= 0).limit(1)
+            if p <= 50:
+                value = value.order_by(column).offset(rank - 1)
+            else:
+                value = value.order_by(column.desc()).offset(n - rank)
+            picks.append(value.scalar_subquery())
+    return select(*picks)
+
+
+def _overall(
+    session: Session,
+    config: WarroomConfig,
+    scopes: tuple[Scope, Scope],
+    rows: Any,
+    now: datetime | None,
+) -> dict[str, Any]:
+    """Counts (per severity by conditional counts, not GROUP BY, which would sort every
+    row) and SLA states in one pass; the spans' counts, sums and percentiles by
+    `percentile_disc` in the same statement on PostgreSQL, from the span indexes on
+    SQLite (two more statements)."""
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    e = _counted(session, config, rows, spans=on_postgresql)
+    levels = [level.name for level in config.severities]
     by_level = [func.count(case((e.c.severity == name, 1))) for name in levels]
-    return select(func.count(), *by_level, *columns, *picks).select_from(e), levels
+    columns = [func.count(), *by_level, *_sla(session, e, now)]
+    if on_postgresql:
+        # Ordered-set aggregates in the same pass; the calls over one span share a sort.
+        for name in SPANS:
+            v = e.c[name]
+            columns += [func.count(v), func.sum(v)]
+            columns += [func.percentile_disc(p / 100).within_group(v) for p in PERCENTILES]
+    count, *rest = session.execute(select(*columns).select_from(e)).one()
+    group = _new_group("all")
+    group["count"] = count
+    group["by_severity"] = {
+        name: n for name, n in zip(levels, rest[: len(levels)], strict=True) if n
+    }
+    rest = rest[len(levels) :]
+    add_sla(group["sla"], count, rest[:SLA_COLUMNS])
+    rest = rest[SLA_COLUMNS:]
+    width = 2 + len(PERCENTILES)
+    per_span: list[list[Any]]
+    if on_postgresql:
+        per_span = [list(rest[i * width : (i + 1) * width]) for i in range(len(SPANS))]
+    else:
+        # A range that holds a small share of the incidents (under 1/32, the highest id
+        # standing for the table's size) is read through ix_incidents_declared_at and its
+        # rows sorted; a wider one, or none, from the span indexes, whose scan costs the
+        # same whatever the range (docs/reports.md, "How").
+        highest = session.scalar(select(func.max(Incident.id))) or 0
+        on_spans = scopes[0] if count * 32 < highest else scopes[1]
+        totals = {int(i): (n, s) for i, n, s in session.execute(_spans(on_spans))}
+        measured = [int(totals.get(i, (0, None))[0]) for i in range(len(SPANS))]
+        picked = session.execute(_picks(on_spans, measured)).one()
+        k = len(PERCENTILES)
+        per_span = [
+            [*totals.get(i, (0, None)), *picked[i * k : (i + 1) * k]] for i in range(len(SPANS))
+        ]
+    sums = [(int(n), s or 0.0) for n, s, *_ in per_span]
+    at_rank: dict[int, dict[int, Any]] = {}
+    for i, (n, _, *values) in enumerate(per_span):
+        if n:
+            at_rank[i] = {nearest_rank(p, int(n)): values[k] for k, p in enumerate(PERCENTILES)}
+    _finish(group, sums, at_rank)
+    if sum(group["by_severity"].values()) != count:  # a severity the configuration lacks
+        group["by_severity"] = dict(
+            session.execute(select(rows.c.severity, func.count()).group_by(rows.c.severity)).all()
+        )
+    return group
+
+
+#: The value columns of a grouped statement's row: enough for any of its parts.
+_PER_SPAN = 2 + len(PERCENTILES)
+_WIDTH = max(1 + SLA_COLUMNS, len(SPANS) * _PER_SPAN)
+
+
+def _padded(*values: Any) -> list[Any]:
+    return [*values, *[null()] * (_WIDTH - len(values))]
 
 
 def _grouped_statement(
     session: Session, config: WarroomConfig, rows: Any, now: datetime | None
 ) -> Any:
-    """One statement for a grouping: the first part counts per (key, severity), and one
-    part per metric numbers each key's values in order (one window, one sort) and keeps
-    the rows at the percentile ranks."""
-    e = _epochs(session, config, rows)
-    spans, columns = _aggregates(session, e, now)
-    counts = [func.count(), *columns]
-    width = len(counts)
+    """One statement for a grouping. Every part's row is (part, key, severity, values…):
+    part -1 has per (key, severity) the count and the SLA states. PostgreSQL, part 100:
+    per key, for each span its measured count, sum and `percentile_disc` values — all
+    spans in one GROUP BY (one sort by key; a part per span sorted the rows by key once
+    per span, twice the time). SQLite, part i for span i: one window over the narrow
+    (key, span) rows numbers each key's values in order — `row_number`, and the
+    partition's count and sum over the same ordering, so one sort — and keeps the rows
+    at the percentile ranks (values: count, sum, rank, value)."""
+    e = _counted(session, config, rows, spans=True)
     parts = [
-        select(literal(-1).label("part"), e.c.key, e.c.severity, *counts).group_by(
-            e.c.key, e.c.severity
-        )
-    ]
+        select(
+            literal(-1).label("part"), e.c.key, e.c.severity,
+            *_padded(func.count(), *_sla(session, e, now)),
+        ).group_by(e.c.key, e.c.severity)
+    ]  # fmt: skip
     if session.get_bind().dialect.name == "postgresql":
-        # Ordered-set aggregates per group (the window below is slower there): one
-        # part per metric, its percentiles side by side; parts are numbered from 100.
-        for i, v in enumerate(spans):
-            picks = [func.percentile_disc(p / 100).within_group(v) for p in PERCENTILES]
-            filler = [null()] * (width - 1 - len(picks))
-            parts.append(
-                select(literal(100 + i), e.c.key, null(), func.count(v), *picks, *filler)
-                .where(v.is_not(None))
-                .group_by(e.c.key)
-            )
+        values: list[Any] = []
+        for name in SPANS:
+            v = e.c[name]
+            values += [func.count(v), func.sum(v)]
+            values += [func.percentile_disc(p / 100).within_group(v) for p in PERCENTILES]
+        parts.append(select(literal(100), e.c.key, null(), *_padded(*values)).group_by(e.c.key))
         return union_all(*parts)
-    for i, v in enumerate(spans):
+    for i, name in enumerate(SPANS):
+        v = e.c[name]
+        whole = {"partition_by": e.c.key, "order_by": v, "rows": (None, None)}
         numbered = (
             select(
                 e.c.key.label("key"),
                 v.label("v"),
-                # One window (one sort): the count spans the whole partition.
                 func.row_number().over(partition_by=e.c.key, order_by=v).label("rn"),
-                func.count().over(partition_by=e.c.key, order_by=v, rows=(None, None)).label("n"),
+                func.count().over(**whole).label("n"),
+                func.sum(v).over(**whole).label("s"),
             )
             .where(v.is_not(None))
             .subquery(f"ranked{i}")
         )
         n = numbered.c.n
         wanted = [numbered.c.rn == (p * n + 99) // 100 for p in PERCENTILES]
-        filler = [null()] * (width - 2)
         parts.append(
             select(
-                literal(i), numbered.c.key, null(), numbered.c.rn.cast(Integer), numbered.c.v,
-                *filler,
+                literal(i), numbered.c.key, null(),
+                *_padded(n, numbered.c.s, numbered.c.rn.cast(Integer), numbered.c.v),
             ).where(or_(*wanted))
         )  # fmt: skip
     return union_all(*parts)
@@ -263,63 +348,40 @@ def _finish(
         group[f"{metric.name}_seconds"] = stats["mean"]
 
 
-def _overall(
-    session: Session, config: WarroomConfig, rows: Any, now: datetime | None
-) -> dict[str, Any]:
-    statement, levels = _overall_statement(session, config, rows, now)
-    count, *rest = session.execute(statement).one()
-    group = _new_group("all")
-    group["count"] = count
-    by_level = rest[: len(levels)]
-    group["by_severity"] = {name: n for name, n in zip(levels, by_level, strict=True) if n}
-    rest = rest[len(levels) :]
-    sums = [(rest[2 * i], rest[2 * i + 1] or 0.0) for i in range(len(METRICS))]
-    rest = rest[2 * len(METRICS) :]
-    add_sla(group["sla"], count, rest[:SLA_COLUMNS])
-    picks = rest[SLA_COLUMNS:]
-    at_rank: dict[int, dict[int, Any]] = {}
-    for i in range(len(METRICS)):
-        measured = sums[i][0]
-        if measured:
-            at_rank[i] = {
-                nearest_rank(p, measured): picks[i * len(PERCENTILES) + k]
-                for k, p in enumerate(PERCENTILES)
-            }
-    _finish(group, sums, at_rank)
-    if sum(group["by_severity"].values()) != count:  # a severity the configuration lacks
-        group["by_severity"] = dict(
-            session.execute(select(rows.c.severity, func.count()).group_by(rows.c.severity)).all()
-        )
-    return group
-
-
 def _group(
     session: Session, config: WarroomConfig, rows: Any, now: datetime | None
 ) -> dict[str, dict[str, Any]]:
     groups: dict[str, dict[str, Any]] = {}
     ranked: dict[str, dict[int, dict[int, Any]]] = {}
-    sums: dict[str, list[list[float]]] = {}
-    for part, key, severity, first, *rest in session.execute(
+    sums: dict[str, dict[int, tuple[int, float]]] = {}
+    for part, key, severity, *values in session.execute(
         _grouped_statement(session, config, rows, now)
     ):
-        if part >= 100:  # PostgreSQL: the measured count, then the percentiles
-            ranked.setdefault(key, {})[part - 100] = {
-                nearest_rank(p, int(first)): rest[k] for k, p in enumerate(PERCENTILES)
-            }
-            continue
-        if part >= 0:
-            ranked.setdefault(key, {}).setdefault(part, {})[int(first)] = rest[0]
-            continue
-        group = groups.setdefault(key, _new_group(key))
-        group["count"] += first
-        group["by_severity"][severity] = first
-        totals = sums.setdefault(key, [[0, 0.0] for _ in METRICS])
-        for i in range(len(METRICS)):
-            totals[i][0] += rest[2 * i]
-            totals[i][1] += rest[2 * i + 1] or 0.0
-        add_sla(group["sla"], first, rest[2 * len(METRICS) : 2 * len(METRICS) + SLA_COLUMNS])
+        if part == 100:  # PostgreSQL: per span the measured count, the sum, the percentiles
+            for i in range(len(SPANS)):
+                n, total, *picked = values[i * _PER_SPAN : (i + 1) * _PER_SPAN]
+                if n:
+                    sums.setdefault(key, {})[i] = (int(n), total or 0.0)
+                    ranked.setdefault(key, {})[i] = {
+                        nearest_rank(p, int(n)): x for p, x in zip(PERCENTILES, picked, strict=True)
+                    }
+        elif part >= 0:  # SQLite: one value at its rank, with the key's count and sum
+            n, total, rank, value = values[:4]
+            sums.setdefault(key, {})[part] = (int(n), total or 0.0)
+            ranked.setdefault(key, {}).setdefault(part, {})[int(rank)] = value
+        else:
+            count = values[0]
+            group = groups.setdefault(key, _new_group(key))
+            group["count"] += count
+            group["by_severity"][severity] = count
+            add_sla(group["sla"], count, values[1 : 1 + SLA_COLUMNS])
     for key, group in groups.items():
-        _finish(group, [(int(a), b) for a, b in sums[key]], ranked.get(key, {}))
+        measured = sums.get(key, {})
+        _finish(
+            group,
+            [measured.get(i, (0, 0.0)) for i in range(len(SPANS))],
+            ranked.get(key, {}),
+        )
     return groups
 
 
@@ -334,7 +396,13 @@ def metrics(
     prepare(session)
     narrow = scope(viewer, query)
     rows = _rows(config, narrow, None)
-    overall = _overall(session, config, rows, query.now)
+    overall = _overall(
+        session,
+        config,
+        (scope(viewer, query, spans=True, by_range=True), scope(viewer, query, spans=True)),
+        rows,
+        query.now,
+    )
     overall.pop("key", None)
     notes: list[str] = []
     window = config.postmortems.repeat_window
