@@ -11,6 +11,8 @@ SQLite through `apply_batch` in a unit of work. Printed:
   server per batch (each statement, BEGIN, COMMIT, pipeline sync waits once);
 - `ingest_writer_statements_per_batch_<db>` (SQLite): statements sent per batch (a
   SQLAlchemy listener; `executemany` counts once), commit included;
+- `ingest_writer_db_cpu_per_event_pg`: the writer's PostgreSQL backend's CPU time per
+  event (µs; /proc of the backend, so PostgreSQL must run on this machine);
 - `ingest_writer_cpu_per_event_<db>`: this process's CPU time per event (µs), the
   database server's not included;
 - `ingest_writer_calls_per_event_<db>`: Python function calls per event (cProfile).
@@ -27,6 +29,7 @@ import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -34,7 +37,7 @@ from sqlalchemy import event
 
 from bench.common import emit, note, setup_timer
 from bench.engine import _database
-from warroom.alerts.ingest import BatchWriter
+from warroom.alerts.ingest import BatchWriter, _Request
 from warroom.alerts.logic import AlertEvent, parse_pd_event
 from warroom.alerts.pg_ingest import PgBatchApplier
 from warroom.alerts.service import Source, apply_batch
@@ -89,6 +92,15 @@ def _writes() -> int:
     return _waits[0]
 
 
+db_cpus = [0.0]
+
+
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds of a PostgreSQL backend on this machine (its /proc entry)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def profile(kind: str, *, batches: int, batch: int) -> None:
     with _database(kind) as (url, _names):
         db = Database(url)
@@ -132,6 +144,8 @@ def profile(kind: str, *, batches: int, batch: int) -> None:
     note(f"ingest profile ({kind}): {batches} batches of {batch}, {slow} took the slow path")
     if kind == "pg":
         emit(f"ingest_writer_round_trips_per_batch_{kind}", round(writes / batches, 2), "trips")
+        db_us = round(db_cpus[0] * 1e6 / events_done, 1)
+        emit(f"ingest_writer_db_cpu_per_event_{kind}", db_us, "us")
     else:
         emit(
             f"ingest_writer_statements_per_batch_{kind}",
@@ -165,16 +179,20 @@ async def _drive_pg(
         nonlocal slow
         if await applier.apply(pairs, clock.now()) is None:
             slow += 1
-            await asyncio.to_thread(writer._write_batch, [_Request(pairs)])
+            request = _Request(pairs, asyncio.get_running_loop().create_future())
+            await asyncio.to_thread(writer._write_batch, [request])
 
     try:
         for pairs in chunks[:warm]:
             await one(pairs)
         slow, statements[0] = 0, 0
-        writes, cpu = _writes(), time.process_time()
+        assert applier._conn is not None
+        backend = applier._conn.info.backend_pid
+        writes, cpu, db_cpu = _writes(), time.process_time(), _backend_cpu(backend)
         for pairs in chunks[warm:]:
             await one(pairs)
         cpu, writes = time.process_time() - cpu, _writes() - writes
+        db_cpus[0] = _backend_cpu(backend) - db_cpu
         sent = statements[0]
         profiled = cProfile.Profile()
         profiled.enable()
@@ -210,13 +228,6 @@ def _drive_sqlite(
 
 def _calls(profiled: cProfile.Profile) -> int:
     return int(pstats.Stats(profiled).total_calls)  # type: ignore[attr-defined]
-
-
-class _Request:
-    """Just what `BatchWriter._write_batch` reads of a queued request."""
-
-    def __init__(self, items: Sequence[tuple[Source, AlertEvent]]) -> None:
-        self.items = items
 
 
 def run(scale: float = 1.0) -> None:
