@@ -15,7 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import alerta, engine, engine_profile, ingest, oncall, paging, reports, status_page
+from bench import (
+    alerta,
+    engine,
+    engine_profile,
+    ingest,
+    ingest_profile,
+    oncall,
+    paging,
+    reports,
+    status_page,
+)
 from bench.common import cleanup, emit, emit_machine_busy, install_signal_handlers, note
 from bench.load import LoadGenerator
 
@@ -83,6 +93,10 @@ def run_timer_profile(args: argparse.Namespace) -> None:
     engine_profile.run(args.scale)
 
 
+def run_ingest_profile(args: argparse.Namespace) -> None:
+    ingest_profile.run(args.scale)
+
+
 def run_alerta(args: argparse.Namespace) -> None:
     assert args.logdir is not None
     alerta.run(
@@ -102,6 +116,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "ingest",
             "alert ingest (PD v2, Alertmanager, no-op) on SQLite and PostgreSQL, and Alerta",
             run_ingest,
+        ),
+        Benchmark(
+            "ingest_profile",
+            "round trips or statements per batch, CPU and Python calls per PD event of the "
+            "batch writer, in this process (PG, SQLite; WARROOM_BENCH_PROFILE=1 adds a cProfile)",
+            run_ingest_profile,
         ),
         Benchmark("alerta", "Alerta alone (part of `ingest`)", run_alerta),
         Benchmark("oncall", "who is on call now across 1,000 schedules", oncall.run_benchmark),

@@ -241,3 +241,39 @@ def test_a_trigger_racing_a_resolve_opens_a_new_alert(pg: Database, path: str) -
             (1, False),
             (1, True),
         ]
+
+
+def test_a_firing_racing_its_resolve_goes_the_slow_way(pg: Database) -> None:
+    """An Alertmanager-style firing delivered again while its resolve commits: only a read
+    after the resolve can tell that this firing has ended, so the one statement writes
+    nothing and declines; the slow path then drops the late copy, as one by one would."""
+    source = Source(3, "payment-service")
+    firing = AlertEvent(action=Action.TRIGGER, dedup_key="fp", summary="fp", instance="s1")
+    with pg.unit_of_work() as uow:
+        first = apply_event(uow.session, source=source, event=firing, now=T0)
+        calm = apply_event(uow.session, source=source, event=_trigger("calm"), now=T0)
+        uow.commit()
+
+    async def scenario() -> list[Applied] | None:
+        applier = PgBatchApplier(_url(pg))
+        other = _resolving(pg, "fp")
+        try:
+            task = asyncio.ensure_future(
+                applier.apply([(source, _trigger("calm")), (source, firing)], T0)
+            )
+            await asyncio.sleep(0.3)
+            assert not task.done()  # waiting for the resolve
+            other.commit()
+            return await asyncio.wait_for(task, 10)
+        finally:
+            other.close()
+            await applier.close()
+
+    assert asyncio.run(scenario()) is None
+    assert _count(pg, "calm") == 1  # nothing written, not even the other key's repeat
+    with pg.unit_of_work() as uow:
+        got = apply_batch(uow.session, [(source, _trigger("calm")), (source, firing)], T0)
+        uow.commit()
+    assert [a.outcome for a in got] == [Outcome.UPDATED, Outcome.DROPPED]
+    assert got[0].alert_id == calm.alert_id and first.alert_id is not None
+    assert _count(pg, "calm") == 2 and _count(pg, "fp") == 1

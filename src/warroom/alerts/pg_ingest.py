@@ -3,14 +3,14 @@ driven from the event loop over one asynchronous psycopg connection.
 
 A writer thread has to win the GIL back from the event loop after every round trip, and
 under load each hand-over waits for the loop's switch interval; here a round trip is an
-`await` and the loop serves requests meanwhile. Each statement takes its rows as one JSON
-document (`json_to_recordset`), so its text never changes. The read locks the open alerts
-(`FOR UPDATE`, in key order): a concurrent resolve either commits first, and the alert no
-longer counts as open, or waits for this batch.
+`await` and the loop serves requests meanwhile. A batch is one statement in one round trip
+(`_BATCH`: lock, decide, update, insert, wake the engines, commit), where a transaction of
+separate statements took four or five round trips.
 
 Batches this path does not take — acknowledges, resolves, two firings of one Alertmanager
-alert, a key another writer opened meanwhile — return None, and the caller applies them
-with `apply_batch` instead, in a fresh transaction.
+alert, a key another writer opened meanwhile, a firing whose resolve committed while the
+batch waited for it — return None with nothing written, and the caller applies them with
+`apply_batch` instead, in a fresh transaction.
 """
 
 from __future__ import annotations
@@ -27,87 +27,128 @@ from sqlalchemy.engine import make_url
 
 from warroom.alerts.logic import AlertEvent
 from warroom.alerts.service import (
+    FIELDS,
     Applied,
-    Key,
-    OpenRow,
+    KeyAction,
     Source,
     complete,
+    key_rows,
     plan_batch,
-    plan_writes,
-    record_created,
+    settle,
 )
 from warroom.engine.wakeup import CHANNEL
 
-# Rows travel as one JSON document per statement (`json_to_recordset`): a single string for
-# psycopg to send instead of a text array per column, which psycopg would escape element by
-# element.
-
-# Each key is looked up on its own (LATERAL) so that the plan is an index probe per key
-# whatever the statistics say: on a young table PostgreSQL believes that `alerts` is tiny
-# and hashes every open alert instead. The probes lock the open alerts in the order of the
-# keys, which the caller sorts: two writers always lock in the same order.
-_OPEN = """
-SELECT a.id, u.integration_id, u.dedup_key, a.instance
-FROM json_to_recordset(%(rows)s::json) AS u(integration_id int4, dedup_key text)
-CROSS JOIN LATERAL (
-  SELECT id, instance FROM alerts
-  WHERE integration_id = u.integration_id AND dedup_key = u.dedup_key
-    AND resolved_at IS NULL
-  FOR UPDATE
-) a
-"""
-
-# New keys whose firing (instance) has already ended: a late copy must not reopen it.
-_ENDED = """
-SELECT u.integration_id, u.dedup_key, u.instance
-FROM json_to_recordset(%(rows)s::json) AS u(integration_id int4, dedup_key text, instance text)
-CROSS JOIN LATERAL (
-  SELECT 1 FROM alerts
-  WHERE integration_id = u.integration_id AND dedup_key = u.dedup_key
-    AND instance = u.instance AND resolved_at IS NOT NULL
-  LIMIT 1
-) a
-"""
-
-_TOUCH = """
-UPDATE alerts a SET last_seen = %(now)s
-FROM unnest(%(ids)s::int4[]) AS u(id)
-WHERE a.id = u.id
+# One statement applies a whole batch of fast keys and commits on its own (the connection
+# is in autocommit): one round trip, where a transaction of separate statements took four
+# or five (BEGIN, the read, the probe of ended firings, the writes, COMMIT), each costing
+# the event loop about as much CPU as the statement's share of every event's other work.
+#
+# `batch` takes one row per fast key, in key order, as one JSON document (a single string
+# for psycopg to send, where text arrays would be escaped element by element). Each key's
+# open alert is looked up on its own (LATERAL), so that the plan is an index probe per key
+# whatever the statistics say (on a young table PostgreSQL believes `alerts` tiny and
+# hashes every open alert), and locked (`FOR UPDATE`) in key order: two writers always
+# lock in the same order, and a concurrent resolve either commits first, and the alert no
+# longer counts as open, or waits for this batch. `action` is `service.decide`, in SQL.
+#
+# Every write waits for `verdict`, an aggregate over all of `batch`: no row is written
+# before every lock is held (so writers that insert never wait on each other in a cycle),
+# and nothing at all if a key `raced`. A key races when the statement's snapshot still
+# shows an open alert with an instance that the lock no longer found open: it was resolved
+# after the statement began, and only a fresh read can tell whether this firing has ended
+# (separate statements each took a fresh snapshot). Such a batch writes nothing and goes
+# the slow way, as does one whose insert meets a key another writer opened meanwhile: the
+# insert has no `ON CONFLICT` clause, so the unique index fails the statement and
+# PostgreSQL rolls the batch back whole.
+_BATCH = """
+WITH batch AS (
+  SELECT u.*, a.id AS open_id,
+    CASE
+      WHEN a.id IS NOT NULL THEN
+        CASE WHEN u.instance IS NOT NULL AND a.instance = u.instance
+          THEN 'touch' ELSE 'update' END
+      WHEN ended.yes THEN 'drop'
+      WHEN seen.yes THEN 'raced'
+      ELSE 'insert'
+    END AS action
+  FROM json_to_recordset(%(rows)s::json) AS u(
+    integration_id int4, dedup_key text, status text, service text, occurrences int4,
+    started_at timestamptz, instance text, summary text, source text, severity text,
+    component text, group_name text, class_name text, labels json, details json,
+    payload json, group_key text, ord int4
+  )
+  LEFT JOIN LATERAL (
+    SELECT id, instance FROM alerts
+    WHERE integration_id = u.integration_id AND dedup_key = u.dedup_key
+      AND resolved_at IS NULL
+    FOR UPDATE
+  ) a ON true
+  LEFT JOIN LATERAL (
+    SELECT true AS yes FROM alerts
+    WHERE a.id IS NULL AND u.instance IS NOT NULL
+      AND integration_id = u.integration_id AND dedup_key = u.dedup_key
+      AND instance = u.instance AND resolved_at IS NOT NULL
+    LIMIT 1
+  ) ended ON true
+  LEFT JOIN LATERAL (
+    SELECT true AS yes FROM alerts
+    WHERE a.id IS NULL AND u.instance IS NOT NULL AND ended.yes IS NULL
+      AND integration_id = u.integration_id AND dedup_key = u.dedup_key
+      AND resolved_at IS NULL
+    LIMIT 1
+  ) seen ON true
+),
+verdict AS (
+  SELECT coalesce(bool_or(action = 'raced'), false) AS raced FROM batch
+),
+touched AS (
+  UPDATE alerts a SET last_seen = %(now)s
+  FROM batch u
+  WHERE a.id = u.open_id AND u.action = 'touch' AND NOT (SELECT raced FROM verdict)
+),
+updated AS ({update}),
+inserted AS ({insert}),
+notified AS (
+  SELECT pg_notify('{channel}', '') FROM verdict WHERE NOT raced
+)
+SELECT u.ord, u.action, coalesce(u.open_id, i.id), v.raced, (SELECT count(*) FROM notified)
+FROM batch u CROSS JOIN verdict v
+LEFT JOIN inserted i ON i.integration_id = u.integration_id AND i.dedup_key = u.dedup_key
 """
 
 _UPDATE = """
-UPDATE alerts a SET
-  occurrences = a.occurrences + u.n, last_seen = %(now)s, instance = u.instance,
-  summary = u.summary, source = u.source, severity = u.severity, component = u.component,
-  group_name = u.group_name, class_name = u.class_name, labels = u.labels,
-  details = u.details, payload = u.payload, group_key = u.group_key
-FROM json_to_recordset(%(rows)s::json) AS u(
-  id int4, n int4, instance text, summary text, source text, severity text,
-  component text, group_name text, class_name text, labels json, details json,
-  payload json, group_key text
-)
-WHERE a.id = u.id
+  UPDATE alerts a SET
+    occurrences = a.occurrences + u.occurrences, last_seen = %(now)s, instance = u.instance,
+    summary = u.summary, source = u.source, severity = u.severity, component = u.component,
+    group_name = u.group_name, class_name = u.class_name, labels = u.labels,
+    details = u.details, payload = u.payload, group_key = u.group_key
+  FROM batch u
+  WHERE a.id = u.open_id AND u.action = 'update' AND NOT (SELECT raced FROM verdict)
 """
 
 _INSERT = """
-INSERT INTO alerts (
-  integration_id, dedup_key, status, service, occurrences, started_at, first_seen,
-  last_seen, suppressed, instance, summary, source, severity, component, group_name,
-  class_name, labels, details, payload, group_key
-)
-SELECT
-  u.integration_id, u.dedup_key, u.status, u.service, u.occurrences, u.started_at,
-  %(now)s, %(now)s, u.suppressed, u.instance, u.summary, u.source, u.severity,
-  u.component, u.group_name, u.class_name, u.labels, u.details, u.payload, u.group_key
-FROM json_to_recordset(%(rows)s::json) AS u(
-  integration_id int4, dedup_key text, status text, service text, occurrences int4,
-  started_at timestamptz, suppressed bool, instance text, summary text, source text,
-  severity text, component text, group_name text, class_name text, labels json,
-  details json, payload json, group_key text
-)
-ON CONFLICT (integration_id, dedup_key) WHERE resolved_at IS NULL DO NOTHING
-RETURNING id, integration_id, dedup_key
+  INSERT INTO alerts (
+    integration_id, dedup_key, status, service, occurrences, started_at, first_seen,
+    last_seen, suppressed, instance, summary, source, severity, component, group_name,
+    class_name, labels, details, payload, group_key
+  )
+  SELECT
+    u.integration_id, u.dedup_key, u.status, u.service, u.occurrences,
+    u.started_at, %(now)s, %(now)s, false, u.instance, u.summary, u.source, u.severity,
+    u.component, u.group_name, u.class_name, u.labels, u.details, u.payload, u.group_key
+  FROM batch u
+  WHERE u.action = 'insert' AND NOT (SELECT raced FROM verdict)
+  ORDER BY u.ord
+  RETURNING id, integration_id, dedup_key
 """
+
+_BATCH = _BATCH.format(update=_UPDATE, insert=_INSERT, channel=CHANNEL)
+
+# The columns of a key's row that the statement reads (`service.key_rows` builds more).
+_SENT = (
+    "integration_id", "dedup_key", "status", "service", "occurrences", "started_at",
+    "instance", *FIELDS,
+)  # fmt: skip
 
 
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
@@ -150,12 +191,15 @@ class PgBatchApplier:
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-            # Plan each statement with its rows and the table as it is now. A generic plan
-            # is made once, from the statistics of the moment: on a young table, a scan of
-            # every open alert that is never revisited as the table grows.
-            await conn.execute("SET plan_cache_mode = force_custom_plan")
-            await conn.set_autocommit(False)
-            self._conn = conn
+            # One generic plan for the batch statement, made when it is first prepared:
+            # planning it afresh for every batch (custom plans) cost the server more than
+            # running it. A generic plan is made from the statistics of the moment, and on
+            # a young table those say "scan (or hash) every row"; without sequential scans
+            # every access is the index probe per key (or per id) that it should be as the
+            # table grows. This connection runs nothing else.
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            await conn.execute("SET enable_seqscan = off")
+            self._conn = conn  # in autocommit: each batch is one statement, its own transaction
         return self._conn
 
     async def apply(
@@ -165,52 +209,21 @@ class PgBatchApplier:
         plan = plan_batch(pairs)
         if plan.slow:
             return None
+        keyed = key_rows(plan, now)
+        rows = _json_rows(
+            [{name: row[name] for name in _SENT} | {"ord": n} for n, (_, row) in enumerate(keyed)]
+        )
         conn = await self._connection()
         try:
-            async with conn.transaction():
-                cur = conn.cursor()
-                await cur.execute(_OPEN, {"rows": _keys(sorted(plan.fast))})
-                open_rows: dict[Key, OpenRow] = {
-                    (integration_id, key): OpenRow(alert_id, instance)
-                    for alert_id, integration_id, key, instance in await cur.fetchall()
-                }
-                ended: set[tuple[int, str, str]] = set()
-                probe = plan.probe_keys(open_rows)
-                if probe:
-                    keyed = [
-                        {"integration_id": i, "dedup_key": k, "instance": instance}
-                        for (i, k), instance in probe.items()
-                    ]
-                    await cur.execute(_ENDED, {"rows": json.dumps(keyed)})
-                    ended = {(i, k, inst) for i, k, inst in await cur.fetchall()}
-                writes = plan_writes(plan, open_rows, ended, now)
-                created: dict[Key, int] = {}
-                async with conn.pipeline():
-                    if writes.touches:
-                        await cur.execute(_TOUCH, {"now": now, "ids": writes.touches})
-                    if writes.updates:
-                        rows = _json_rows(writes.updates)
-                        await cur.execute(_UPDATE, {"now": now, "rows": rows})
-                    if writes.inserts:
-                        inserted = conn.cursor()
-                        rows = _json_rows(writes.inserts)
-                        await inserted.execute(_INSERT, {"now": now, "rows": rows})
-                    await cur.execute(f"NOTIFY {CHANNEL}")
-                if writes.inserts:
-                    created = {(i, k): alert_id for alert_id, i, k in await inserted.fetchall()}
-                if record_created(plan, writes.inserts, created):
-                    raise _Conflict  # another writer opened one of these keys since our read
-        except _Conflict:
-            return None
+            cur = await conn.execute(_BATCH, {"rows": rows, "now": now})
+            done = await cur.fetchall()
+        except psycopg.errors.UniqueViolation:
+            return None  # another writer opened one of these keys: rolled back whole
         except BaseException:
             await self.close()  # whatever state it is in, start afresh
             raise
+        if done and done[0][3]:
+            return None  # a key raced a resolve: nothing was written
+        for ord_, action, alert_id, _raced, _notified in done:
+            settle(plan, keyed[ord_][0], KeyAction(action), alert_id)
         return complete(plan.results)
-
-
-def _keys(keys: Sequence[Key]) -> str:
-    return json.dumps([{"integration_id": i, "dedup_key": k} for i, k in keys])
-
-
-class _Conflict(Exception):
-    """Rolls the transaction back: the batch goes the slow way."""

@@ -270,58 +270,95 @@ def plan_batch(pairs: Sequence[tuple[Source, AlertEvent]]) -> BatchPlan:
     return BatchPlan(pairs, fast, slow, [None] * len(pairs))
 
 
+class KeyAction(StrEnum):
+    """What the set-based path does with a fast key, decided from its open alert."""
+
+    TOUCH = "touch"  # the open alert's firing delivered again: last_seen only
+    UPDATE = "update"  # another occurrence of the open alert
+    INSERT = "insert"  # no open alert: a new one
+    DROP = "drop"  # a late copy of a firing that has ended
+
+
+def key_rows(plan: BatchPlan, now: datetime) -> list[tuple[Key, dict[str, Any]]]:
+    """Each fast key, in key order, with what it would write: the full row of a new alert,
+    whose `occurrences` is also what an update adds (`n`). Without an instance every event
+    is another occurrence and the last one's fields win; one firing delivered several times
+    counts once, with the first delivery's fields."""
+    pairs, rows = plan.pairs, []
+    for k in sorted(plan.fast):
+        indexes = plan.fast[k]
+        source, first = pairs[indexes[0]]
+        if first.instance is None:
+            event, n = pairs[indexes[-1]][1], len(indexes)
+        else:
+            event, n = first, 1
+        row = {
+            "integration_id": k[0],
+            "dedup_key": k[1],
+            "status": AlertStatus.TRIGGERED.value,
+            "service": source.service,
+            "occurrences": n,
+            "started_at": first.timestamp,
+            "first_seen": now,
+            "last_seen": now,
+            "suppressed": False,
+            "instance": first.instance,
+            **_fields(event, k[1]),
+        }
+        rows.append((k, row))
+    return rows
+
+
+def settle(plan: BatchPlan, k: Key, action: KeyAction, alert_id: int | None) -> None:
+    """Fill in the results of a fast key's events once its statement has run."""
+    indexes, key = plan.fast[k], k[1]
+    results = plan.results
+    if action is KeyAction.TOUCH or action is KeyAction.DROP:
+        outcome = Outcome.DUPLICATE if action is KeyAction.TOUCH else Outcome.DROPPED
+        for i in indexes:
+            results[i] = Applied(key, outcome, alert_id)
+        return
+    first = Outcome.UPDATED if action is KeyAction.UPDATE else Outcome.CREATED
+    then = Outcome.UPDATED if plan.pairs[indexes[0]][1].instance is None else Outcome.DUPLICATE
+    results[indexes[0]] = Applied(key, first, alert_id)
+    for i in indexes[1:]:
+        results[i] = Applied(key, then, alert_id)
+
+
+def decide(k: Key, row: dict[str, Any], open_row: OpenRow | None, ended: bool) -> KeyAction:
+    """The action for a fast key given its open alert (locked) and, for a new key with an
+    instance, whether that firing has already ended."""
+    instance = row["instance"]
+    if open_row is not None:
+        if instance is not None and open_row.instance == instance:
+            return KeyAction.TOUCH
+        return KeyAction.UPDATE
+    return KeyAction.DROP if instance is not None and ended else KeyAction.INSERT
+
+
 def plan_writes(
     plan: BatchPlan, open_rows: dict[Key, OpenRow], ended: set[tuple[int, str, str]], now: datetime
 ) -> BatchWrites:
     """Decide each fast key's statement from its open alert (if any) and, for new keys with
     an instance, whether that firing has already ended. Fills in every result but those of
     inserted keys (`record_created`)."""
-    pairs, results = plan.pairs, plan.results
     writes = BatchWrites([], [], [])
-    for (integration_id, key), indexes in plan.fast.items():
-        first = pairs[indexes[0]][1]
-        instance = first.instance  # the same for every event of a fast key
-        if instance is None:  # every event is another occurrence; the last one's fields win
-            event, n, then = pairs[indexes[-1]][1], len(indexes), Outcome.UPDATED
-        else:  # one firing delivered several times: the first counts, the rest are copies
-            event, n, then = first, 1, Outcome.DUPLICATE
-        row = open_rows.get((integration_id, key))
-        if row is not None:
-            if instance is not None and row.instance == instance:
-                writes.touches.append(row.id)
-                for i in indexes:
-                    results[i] = Applied(key, Outcome.DUPLICATE, row.id)
-                continue
-            writes.updates.append(
-                {"id": row.id, "n": n, "instance": instance} | _fields(event, key)
-            )
-            results[indexes[0]] = Applied(key, Outcome.UPDATED, row.id)
-            for i in indexes[1:]:
-                results[i] = Applied(key, then, row.id)
+    for k, row in key_rows(plan, now):
+        current = open_rows.get(k)
+        action = decide(k, row, current, (*k, row["instance"]) in ended)
+        if action is KeyAction.INSERT:
+            writes.inserts.append(row)
             continue
-        if instance is not None and (integration_id, key, instance) in ended:
-            for i in indexes:  # a late copy of a firing that has ended
-                results[i] = Applied(key, Outcome.DROPPED, None)
-            continue
-        writes.inserts.append(
-            {
-                "integration_id": integration_id,
-                "dedup_key": key,
-                "status": AlertStatus.TRIGGERED.value,
-                "service": pairs[indexes[0]][0].service,
-                "occurrences": n,
-                "started_at": first.timestamp,
-                "first_seen": now,
-                "last_seen": now,
-                "suppressed": False,
-                "instance": instance,
-                **_fields(event, key),
-            }
-        )
+        alert_id = current.id if current is not None else None
+        settle(plan, k, action, alert_id)
+        if action is KeyAction.TOUCH and current is not None:
+            writes.touches.append(current.id)
+        elif action is KeyAction.UPDATE and current is not None:
+            update_row = {"id": current.id, "n": row["occurrences"], "instance": row["instance"]}
+            writes.updates.append(update_row | {name: row[name] for name in FIELDS})
     writes.touches.sort()
     writes.updates.sort(key=lambda row: row["id"])
-    writes.inserts.sort(key=lambda row: (row["integration_id"], row["dedup_key"]))
-    return writes
+    return writes  # inserts are in key order already
 
 
 def record_created(
@@ -332,15 +369,11 @@ def record_created(
     conflicted = []
     for row in inserts:
         k = (row["integration_id"], row["dedup_key"])
-        indexes = plan.fast[k]
         alert_id = created.get(k)
         if alert_id is None:
             conflicted.append(k)
             continue
-        then = Outcome.UPDATED if row["instance"] is None else Outcome.DUPLICATE
-        plan.results[indexes[0]] = Applied(k[1], Outcome.CREATED, alert_id)
-        for i in indexes[1:]:
-            plan.results[i] = Applied(k[1], then, alert_id)
+        settle(plan, k, KeyAction.INSERT, alert_id)
     return conflicted
 
 

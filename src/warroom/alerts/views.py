@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, cast
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,8 @@ from warroom.integrations.service import PD_EVENTS_TYPES, IntegrationType, KeyCa
 from warroom.jsonbody import Unstorable
 
 router = APIRouter(tags=["alerts"])
+
+JSON = "application/json"
 
 
 class BodyTooLarge(Exception):
@@ -174,7 +177,7 @@ INVALID_ROUTING_KEY = "Invalid routing key"
 
 
 @router.post("/v2/enqueue", status_code=202, include_in_schema=False)
-async def pagerduty_enqueue(request: Request) -> JSONResponse:
+async def pagerduty_enqueue(request: Request) -> Response:
     """PagerDuty Events API v2: point any PagerDuty sender here with a warroom routing key."""
     body = await read_pd_body(request)
     if isinstance(body, JSONResponse):
@@ -192,10 +195,16 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
         return pd_invalid(exc.errors)
     except Exception:
         return unavailable_pd()
-    return JSONResponse(
-        {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
-        status_code=202,
-    )
+    return pd_accepted(event.dedup_key)
+
+
+_ACCEPTED = b'{"status":"success","message":"Event processed","dedup_key":'
+
+
+def pd_accepted(dedup_key: str) -> Response:
+    """PagerDuty's 202, the same bytes as a JSONResponse of it, without its encoder: only
+    the dedup key changes from one answer to the next."""
+    return Response(_ACCEPTED + orjson.dumps(dedup_key) + b"}", 202, media_type=JSON)
 
 
 def unavailable_pd() -> JSONResponse:
