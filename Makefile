@@ -32,8 +32,12 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
+# Two passes (docs/testing.md): the suite on one worker per core (pytest-xdist), then the
+# timing-sensitive tests (marked `serial`) alone. `make test PYTEST_WORKERS=0`: no workers.
+PYTEST_WORKERS ?= auto
 test: lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 # schemathesis against a real server for 5 minutes per database (SQLite; PostgreSQL when
 # WARROOM_TEST_DATABASE_URL is set); prints requests, status codes and 5xx counts.

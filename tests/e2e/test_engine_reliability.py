@@ -45,7 +45,7 @@ ENGINES = 3
 SECRET = "reliability-test-secret"
 DEADLINE = 90.0
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.serial]
 
 
 @pytest.fixture
