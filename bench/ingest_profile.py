@@ -37,6 +37,7 @@ from sqlalchemy import event
 
 from bench.common import emit, note, setup_timer
 from bench.engine import _database
+from bench.load import pd_trigger
 from warroom.alerts.ingest import BatchWriter, _Request
 from warroom.alerts.logic import AlertEvent, parse_pd_event
 from warroom.alerts.pg_ingest import PgBatchApplier
@@ -51,21 +52,7 @@ def _events(count: int, seed: int = 7) -> list[AlertEvent]:
     events = []
     for n in range(count):
         key = f"pd-u-{n}" if rnd.random() < 0.01 else f"pd-p-{rnd.randint(1, 1000)}"
-        body = {
-            "routing_key": "0" * 32,
-            "event_action": "trigger",
-            "dedup_key": key,
-            "payload": {
-                "summary": f"DISK at 99% on {key}",
-                "source": key,
-                "severity": "critical",
-                "timestamp": "2024-03-15T09:30:00.000+0000",
-                "component": "mysql",
-                "group": "prod-datapipe",
-                "class": "disk",
-                "custom_details": {"free space": "1%", "ping time": "1500ms", "load avg": 0.75},
-            },
-        }
+        body = pd_trigger("0" * 32, key)
         events.append(parse_pd_event(body)[1])
     return events
 

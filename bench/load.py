@@ -207,6 +207,27 @@ def run_wrk(
 # --- Python fallback ----------------------------------------------------------------------
 
 
+def pd_trigger(routing_key: str, dedup_key: str) -> dict[str, object]:
+    """The PagerDuty Events v2 trigger every ingest benchmark sends (PagerDuty's own sample)."""
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": dedup_key,
+        "payload": {
+            "summary": f"DISK at 99% on {dedup_key}",
+            "source": dedup_key,
+            "severity": "critical",
+            "timestamp": "2024-03-15T09:30:00.000+0000",
+            "component": "mysql",
+            "group": "prod-datapipe",
+            "class": "disk",
+            "custom_details": {"free space": "1%", "ping time": "1500ms", "load avg": 0.75},
+        },
+        "client": "warroom bench",
+        "client_url": "https://monitoring.example.com",
+    }
+
+
 class _Mix:
     """The same request mix as wrk_mix.lua."""
 
@@ -231,23 +252,7 @@ class _Mix:
             return f"GET {spec.path} HTTP/1.1\r\n{self.head}\r\n".encode()
         if spec.mode == "pd":
             k = self.pick("pd")
-            body = {
-                "routing_key": spec.key,
-                "event_action": "trigger",
-                "dedup_key": k,
-                "payload": {
-                    "summary": f"DISK at 99% on {k}",
-                    "source": k,
-                    "severity": "critical",
-                    "timestamp": "2024-03-15T09:30:00.000+0000",
-                    "component": "mysql",
-                    "group": "prod-datapipe",
-                    "class": "disk",
-                    "custom_details": {"free space": "1%", "ping time": "1500ms", "load avg": 0.75},
-                },
-                "client": "warroom bench",
-                "client_url": "https://monitoring.example.com",
-            }
+            body = pd_trigger(spec.key, k)
             path = "/v2/enqueue"
         elif spec.mode == "am":
             alerts = []
