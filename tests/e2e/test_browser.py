@@ -22,6 +22,10 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Where the console tests save their screenshots: a scratch folder, so that a test run
+#: leaves the checkout as it was; `WARROOM_SCREENSHOTS=docs/img` refreshes the pictures the
+#: docs show (docs/web.md).
+SCREENSHOTS = Path(os.environ.get("WARROOM_SCREENSHOTS") or ROOT / ".pytest-screenshots")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -23,6 +23,7 @@ from tests.e2e.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
+    SCREENSHOTS,
     Server,
     _free_port,
     uvicorn_app,
@@ -30,7 +31,7 @@ from tests.e2e.test_browser import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-SHOTS = ROOT / "docs" / "img"
+SHOTS = SCREENSHOTS
 PAGES = {
     "dashboard": "/",
     "oncall": "/oncall",

@@ -17,12 +17,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, server  # noqa: F401
+from tests.e2e.test_browser import (  # noqa: F401
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    SCREENSHOTS,
+    Server,
+    server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 AXE = ROOT / "tests" / "fixtures" / "axe" / "axe.min.js"
-SHOTS = ROOT / "docs" / "img"
+SHOTS = SCREENSHOTS
 WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 
