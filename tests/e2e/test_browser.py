@@ -92,9 +92,12 @@ def uvicorn_app(env: dict[str, str], cwd: Path, port: int, *, timeout: float) ->
                 proc.wait(timeout=5)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """warroom under uvicorn on a free port, SQLite in tmp_path, the example configuration."""
+@contextmanager
+def warroom_served(
+    tmp_path: Path, extra_env: dict[str, str] | None = None, *, timeout: float = 90
+) -> Iterator[Server]:
+    """warroom under uvicorn on a free port, SQLite in tmp_path, the example configuration
+    (and `extra_env`), with a bootstrap admin token."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_urlsafe(30)[:40]
@@ -104,9 +107,17 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "WARROOM_CONFIG": str(ROOT / "examples"),
         "WARROOM_BOOTSTRAP_TOKEN": token,
         "WARROOM_BASE_URL": url,
+        **(extra_env or {}),
     }
-    with uvicorn_app(env, tmp_path, port, timeout=90):  # a busy CI machine starts slowly
+    with uvicorn_app(env, tmp_path, port, timeout=timeout):
         yield Server(url=url, token=token)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """warroom under uvicorn on a free port, SQLite in tmp_path, the example configuration."""
+    with warroom_served(tmp_path) as served:  # timeout 90 s: a busy CI machine starts slowly
+        yield served
 
 
 def test_a_responder_works_an_incident_in_the_browser(server: Server, tmp_path: Path) -> None:

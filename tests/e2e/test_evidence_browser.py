@@ -15,10 +15,8 @@ import pytest
 from tests.e2e.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    ROOT,
     Server,
-    _free_port,
-    uvicorn_app,
+    warroom_served,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -27,20 +25,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 @pytest.fixture
 def locker_server(tmp_path: Path) -> Iterator[Server]:
     """warroom under uvicorn with the evidence locker on."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    token = secrets.token_urlsafe(30)[:40]
-    env = {
-        **os.environ,
-        "WARROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'warroom.db'}",
-        "WARROOM_CONFIG": str(ROOT / "examples"),
-        "WARROOM_BOOTSTRAP_TOKEN": token,
-        "WARROOM_BASE_URL": url,
+    extra = {
         "WARROOM_EVIDENCE_KEY": secrets.token_urlsafe(40),
         "WARROOM_EVIDENCE_DIR": str(tmp_path / "locker"),
     }
-    with uvicorn_app(env, tmp_path, port, timeout=60):
-        yield Server(url=url, token=token)
+    with warroom_served(tmp_path, extra, timeout=60) as served:
+        yield served
 
 
 def test_upload_evidence_from_the_incident_page(locker_server: Server, tmp_path: Path) -> None:
