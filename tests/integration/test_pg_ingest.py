@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 
 import psycopg
@@ -200,6 +200,28 @@ def _resolving(db: Database, key: str) -> psycopg.Connection[object]:
     return other
 
 
+def _while_resolving(
+    db: Database, key: str, write: Callable[[PgBatchApplier], Awaitable[list[Applied] | None]]
+) -> list[Applied] | None:
+    """Start `write` while another transaction holds `key` resolved and uncommitted; check
+    that it waits for that transaction, commit it, and return what `write` gave."""
+
+    async def scenario() -> list[Applied] | None:
+        applier = PgBatchApplier(_url(db))
+        other = _resolving(db, key)
+        try:
+            task = asyncio.ensure_future(write(applier))
+            await asyncio.sleep(0.3)
+            assert not task.done()  # waiting for the resolve
+            other.commit()
+            return await asyncio.wait_for(task, 10)
+        finally:
+            other.close()
+            await applier.close()
+
+    return asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("path", ["async", "apply_event"])
 def test_a_trigger_racing_a_resolve_opens_a_new_alert(pg: Database, path: str) -> None:
     """The resolve commits while the trigger waits: the trigger must not count itself on the
@@ -215,23 +237,12 @@ def test_a_trigger_racing_a_resolve_opens_a_new_alert(pg: Database, path: str) -
             uow.commit()
             return [applied]
 
-    async def scenario() -> list[Applied] | None:
-        applier = PgBatchApplier(_url(pg))
-        other = _resolving(pg, "flap")
-        try:
-            if path == "async":
-                task = asyncio.ensure_future(applier.apply([(source, _trigger("flap"))], T0))
-            else:
-                task = asyncio.ensure_future(asyncio.to_thread(sync_trigger))
-            await asyncio.sleep(0.3)
-            assert not task.done()  # waiting for the resolve
-            other.commit()
-            return await asyncio.wait_for(task, 10)
-        finally:
-            other.close()
-            await applier.close()
+    async def trigger(applier: PgBatchApplier) -> list[Applied] | None:
+        if path == "async":
+            return await applier.apply([(source, _trigger("flap"))], T0)
+        return await asyncio.to_thread(sync_trigger)
 
-    applied = asyncio.run(scenario())
+    applied = _while_resolving(pg, "flap", trigger)
     assert applied is not None
     assert applied[0].outcome is Outcome.CREATED
     assert applied[0].alert_id != first.alert_id
@@ -254,22 +265,10 @@ def test_a_firing_racing_its_resolve_goes_the_slow_way(pg: Database) -> None:
         calm = apply_event(uow.session, source=source, event=_trigger("calm"), now=T0)
         uow.commit()
 
-    async def scenario() -> list[Applied] | None:
-        applier = PgBatchApplier(_url(pg))
-        other = _resolving(pg, "fp")
-        try:
-            task = asyncio.ensure_future(
-                applier.apply([(source, _trigger("calm")), (source, firing)], T0)
-            )
-            await asyncio.sleep(0.3)
-            assert not task.done()  # waiting for the resolve
-            other.commit()
-            return await asyncio.wait_for(task, 10)
-        finally:
-            other.close()
-            await applier.close()
+    async def both(applier: PgBatchApplier) -> list[Applied] | None:
+        return await applier.apply([(source, _trigger("calm")), (source, firing)], T0)
 
-    assert asyncio.run(scenario()) is None
+    assert _while_resolving(pg, "fp", both) is None
     assert _count(pg, "calm") == 1  # nothing written, not even the other key's repeat
     with pg.unit_of_work() as uow:
         got = apply_batch(uow.session, [(source, _trigger("calm")), (source, firing)], T0)
