@@ -48,9 +48,9 @@ def all_jobs(ctx: AppContext) -> list[Job]:
     return [
         beat_job(worker_id()),
         HEARTBEATS_JOB,
-        Job("drills", advance_drills),
+        Job("drills", advance_drills, wakes=False),
         Job("alert-routing", route_alerts),
-        Job("rule-evaluation", evaluate_rules),
+        Job("rule-evaluation", evaluate_rules, wakes=False),
         Job("timers", TimerRunner(lease=lease)),
         Job("deliveries", deliverer, close=close),
         Job("shift-notices", plan_shift_notices, periodic=True),

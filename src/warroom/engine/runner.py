@@ -4,6 +4,14 @@ A job is a function of the context that does whatever is due and returns how man
 seconds it can sleep before it must run again (None: the default poll). Jobs keep their
 state in the database, so a killed engine loses nothing and several engines can run
 side by side (each job claims its work so that no two engines do the same thing).
+
+A wake-up (an alert committed, here or in another process) runs the jobs that act on new
+work (routing, timers, deliveries) at once. Under a storm wake-ups come hundreds of times
+a second, so two things keep the engine from taking the process away from the API that
+receives the storm: a pass starts at most every `min_gap` seconds (later wake-ups fold
+into the next pass, which then routes more alerts at once), and the jobs that watch the
+clock rather than new work (`wakes=False`: heartbeats, rule timers, drills, the beat) run
+when the time they asked for comes, at least once per poll, never on a wake-up.
 """
 
 from __future__ import annotations
@@ -35,13 +43,25 @@ class Job:
     close: Callable[[], None] | None = None
     # A periodic job runs when the time it asked for has come, not on every wake-up.
     periodic: bool = False
+    # False: like a periodic job, but at least once per poll interval whatever it asked.
+    wakes: bool = True
 
 
 class Engine:
-    def __init__(self, ctx: AppContext, jobs: Sequence[Job], *, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        jobs: Sequence[Job],
+        *,
+        poll_seconds: float = 1.0,
+        min_gap: float = 0.05,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ctx = ctx
         self._jobs = list(jobs)
         self._poll = poll_seconds
+        self._min_gap = min_gap
+        self._monotonic = monotonic
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_run: dict[str, float] = {}
@@ -50,8 +70,9 @@ class Engine:
         """Run every job that is due once; return how long the loop may sleep."""
         sleep = self._poll
         for job in self._jobs:
-            if job.periodic:
-                wait = self._next_run.get(job.name, 0.0) - time.monotonic()
+            timed = job.periodic or not job.wakes
+            if timed:
+                wait = self._next_run.get(job.name, 0.0) - self._monotonic()
                 if wait > 0:
                     sleep = min(sleep, wait)
                     continue
@@ -60,10 +81,12 @@ class Engine:
             except Exception:
                 log.exception("engine job %s failed; it runs again at the next poll", job.name)
                 wanted = None
-            if job.periodic:
-                self._next_run[job.name] = time.monotonic() + (
-                    self._poll if wanted is None else wanted
-                )
+            if timed:
+                wait = self._poll if wanted is None else max(wanted, 0.0)
+                if not job.wakes:
+                    wait = min(wait, self._poll)
+                self._next_run[job.name] = self._monotonic() + wait
+                sleep = min(sleep, wait)
             elif wanted is not None:
                 sleep = min(sleep, max(wanted, 0.0))
         return sleep
@@ -77,9 +100,13 @@ class Engine:
         try:
             while not self._stop.is_set():
                 woken.clear()
+                started = self._monotonic()
                 sleep = self.run_once()
-                if sleep > 0:
-                    woken.wait(sleep)
+                if sleep > 0 and woken.wait(sleep) and not self._stop.is_set():
+                    # Woken: let the wake-ups of the next moments fold into one pass.
+                    rest = started + self._min_gap - self._monotonic()
+                    if rest > 0:
+                        self._stop.wait(rest)
         finally:
             if listener is not None:
                 listener.stop()

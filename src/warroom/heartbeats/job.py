@@ -35,4 +35,4 @@ def check_heartbeats(ctx: AppContext) -> float:
     return min(max(seconds, 0.0), MAX_SLEEP_SECONDS)
 
 
-HEARTBEATS_JOB = Job(name="heartbeats", run=check_heartbeats)
+HEARTBEATS_JOB = Job(name="heartbeats", run=check_heartbeats, wakes=False)

@@ -1,0 +1,82 @@
+"""The engine loop: which jobs a wake-up runs, and how wake-ups fold into passes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any, cast
+
+from warroom.context import AppContext
+from warroom.engine.runner import Engine, Job
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _ctx() -> AppContext:
+    return cast(
+        AppContext,
+        SimpleNamespace(alerts_committed=threading.Event(), db=SimpleNamespace(dialect="sqlite")),
+    )
+
+
+def _job(name: str, runs: list[str], wanted: float | None, **kwargs: Any) -> Job:
+    def run(_: AppContext) -> float | None:
+        runs.append(name)
+        return wanted
+
+    return Job(name, run, **kwargs)
+
+
+def test_a_clock_job_runs_when_due_and_each_poll_never_on_a_wake_up() -> None:
+    clock, runs = Clock(), []
+    engine = Engine(
+        _ctx(),
+        [_job("routing", runs, None), _job("heartbeats", runs, 30.0, wakes=False)],
+        poll_seconds=1.0,
+        monotonic=clock,
+    )
+    assert engine.run_once() == 1.0
+    assert runs == ["routing", "heartbeats"]
+    clock.now += 0.5  # a wake-up: new work for routing, nothing for the clock job
+    assert engine.run_once() == 0.5  # until the clock job's next poll
+    assert runs == ["routing", "heartbeats", "routing"]
+    clock.now += 0.5  # it asked for 30 s, but runs at least once per poll
+    engine.run_once()
+    assert runs[-2:] == ["routing", "heartbeats"]
+
+
+def test_a_clock_job_that_asks_for_less_than_a_poll_gets_it() -> None:
+    clock, runs = Clock(), []
+    engine = Engine(
+        _ctx(), [_job("rules", runs, 0.25, wakes=False)], poll_seconds=1.0, monotonic=clock
+    )
+    assert engine.run_once() == 0.25
+    clock.now += 0.125
+    engine.run_once()
+    assert runs == ["rules"]
+    clock.now += 0.125
+    engine.run_once()
+    assert runs == ["rules", "rules"]
+
+
+def test_wake_ups_in_quick_succession_fold_into_few_passes() -> None:
+    ctx, runs = _ctx(), []
+    engine = Engine(ctx, [_job("routing", runs, None)], poll_seconds=5.0, min_gap=0.1)
+    engine.start()
+    try:
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            ctx.alerts_committed.set()  # a storm: an alert committed every millisecond
+            time.sleep(0.001)
+        passes = len(runs)
+    finally:
+        engine.stop()
+    # About one pass per 0.1 s (the first at once), where every wake-up was a pass before.
+    assert 2 <= passes <= 7, passes
