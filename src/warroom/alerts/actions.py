@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -98,13 +98,32 @@ def apply(session: Session, config: WarroomConfig, alert: Alert, *, now: datetim
         _notify_team(session, config, alert, channels=action.channels, now=now)
 
 
+# When a service's alerts have nobody to notify, the log says so once every ten minutes per
+# service: a storm of its alerts would otherwise write a line per alert.
+_UNOWNED_NOTE_EVERY = timedelta(minutes=10)
+_unowned_noted: dict[str, datetime] = {}
+
+
+def _note_unowned(alert: Alert, now: datetime) -> None:
+    last = _unowned_noted.get(alert.service)
+    if last is not None and last <= now < last + _UNOWNED_NOTE_EVERY:
+        return
+    _unowned_noted[alert.service] = now
+    log.info(
+        "alert %s: service %s has no owning team to notify (said once per %d minutes)",
+        alert.id,
+        alert.service,
+        _UNOWNED_NOTE_EVERY.total_seconds() // 60,
+    )
+
+
 def _notify_team(
     session: Session, config: WarroomConfig, alert: Alert, *, channels: Sequence[str], now: datetime
 ) -> None:
     service = config.service(alert.service)
     team = next((t for t in config.teams if service and t.name == service.owner), None)
     if team is None:
-        log.info("alert %s: service %s has no owning team to notify", alert.id, alert.service)
+        _note_unowned(alert, now)
         return
     reason = f"A {alert.severity} alert on {alert.service} (team {team.name})."
     context = _context(alert, kind=MessageKind.ESCALATION, reason=reason)
