@@ -201,7 +201,7 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
     # copy without it, in the body's order: cheaper than building one key by key.)
     stored = dict(body)
     del stored["routing_key"]
-    return routing_key, AlertEvent(
+    return routing_key, _pd_event(
         action=action,
         dedup_key=dedup_key if isinstance(dedup_key, str) and dedup_key else new_dedup_key(),
         summary=summary,
@@ -214,6 +214,49 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
         details=details,
         payload=stored,
     )
+
+
+def _pd_event(
+    *,
+    action: Action,
+    dedup_key: str,
+    summary: str,
+    source: str | None,
+    severity: AlertSeverity,
+    timestamp: datetime | None,
+    component: str | None,
+    group: str | None,
+    class_: str | None,
+    details: dict[str, Any],
+    payload: dict[str, Any],
+) -> AlertEvent:
+    """AlertEvent(these fields), the others at their defaults, for a third of the cost: a
+    frozen dataclass's __init__ sets each of the 14 fields with a call of object.__setattr__
+    (~1.8 µs an event on the PagerDuty route), where this sets the instance's dictionary
+    at once. AlertEvent has no __post_init__; `test_pd_event` checks that the two give
+    equal events with the same fields in the same order."""
+    event = object.__new__(AlertEvent)
+    object.__setattr__(
+        event,
+        "__dict__",
+        {
+            "action": action,
+            "dedup_key": dedup_key,
+            "summary": summary,
+            "source": source,
+            "severity": severity,
+            "timestamp": timestamp,
+            "component": component,
+            "group": group,
+            "class_": class_,
+            "labels": {},
+            "details": details,
+            "payload": payload,
+            "group_key": None,
+            "instance": None,
+        },
+    )
+    return event
 
 
 # --- Prometheus Alertmanager webhook (payload version 4) ---------------------------------
