@@ -150,7 +150,7 @@ class DirectRoutes:
             # One per event loop (tests run one after another); requests already waiting
             # keep the one they started with, and its timer.
             deadlines = self._deadlines = _Deadlines(loop)
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         assert task is not None
         cancelling = task.cancelling()
         deadlines.add(task, loop.time() + timeout)
