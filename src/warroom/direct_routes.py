@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -64,6 +65,52 @@ def error_response(exc: WarroomError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
 
 
+class _Deadlines:
+    """The direct requests waiting on one event loop, each with its deadline, and one timer
+    for the earliest. `asyncio.timeout` schedules (and cancels) a loop timer per request,
+    several µs each on uvloop, on every ingest event; here a request costs two dict
+    operations. All requests of a `DirectRoutes` wait the same time, so deadlines come in
+    the order requests start: the first one waiting is the next due (dicts keep insertion
+    order), and the timer, when it fires, cancels those due and is set for the next one."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._due: dict[asyncio.Task[Any], float] = {}
+        self._late: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, task: asyncio.Task[Any], deadline: float) -> None:
+        self._due[task] = deadline
+        if self._timer is None:
+            self._timer = self.loop.call_at(deadline, self._expire)
+
+    def done(self, task: asyncio.Task[Any]) -> None:
+        self._due.pop(task, None)
+        if task in self._late:  # cancelled, but it had answered before the cancel arrived
+            self._late.discard(task)
+            task.uncancel()
+
+    def expired(self, task: asyncio.Task[Any], cancelling: int) -> bool:
+        """Whether this cancellation is the deadline's (then taken back), as
+        `asyncio.timeout` tells: not when the task was cancelled from elsewhere too."""
+        if task not in self._late:
+            return False
+        self._late.discard(task)
+        return task.uncancel() <= cancelling
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        while self._due:
+            task, deadline = next(iter(self._due.items()))
+            if deadline > now:
+                self._timer = self.loop.call_at(deadline, self._expire)
+                return
+            del self._due[task]
+            self._late.add(task)
+            task.cancel()
+
+
 class DirectRoutes:
     def __init__(
         self,
@@ -77,6 +124,7 @@ class DirectRoutes:
         self._routes = dict(routes)
         self.max_body = max_body
         self.timeout = timeout
+        self._deadlines: _Deadlines | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = None
@@ -85,16 +133,41 @@ class DirectRoutes:
         if handler is None:
             await self.app(scope, receive, send)
             return
-        try:
-            async with asyncio.timeout(self.timeout):
-                response = await self._answer(handler, scope, receive)
-        except TimeoutError:
-            FAULTS.report(
-                f"no answer in {self.timeout:g} s to {scope['method']} {scope['path']}",
-                TimeoutError("request timeout"),
-            )
-            response = unavailable_response("no answer in time")
+        if self.timeout is None:
+            response = await self._answer(handler, scope, receive)
+        else:
+            response = await self._answer_in_time(handler, scope, receive, self.timeout)
         await response(scope, receive, send)
+
+    async def _answer_in_time(
+        self, handler: Handler, scope: Scope, receive: Receive, timeout: float
+    ) -> Response:
+        """`_answer`, cancelled after `timeout` seconds as `asyncio.timeout` would (an outer
+        cancellation still propagates), without a timer per request: see `_Deadlines`."""
+        loop = asyncio.get_running_loop()
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            # One per event loop (tests run one after another); requests already waiting
+            # keep the one they started with, and its timer.
+            deadlines = self._deadlines = _Deadlines(loop)
+        task = asyncio.current_task(loop)
+        assert task is not None
+        cancelling = task.cancelling()
+        deadlines.add(task, loop.time() + timeout)
+        try:
+            return await self._answer(handler, scope, receive)
+        except asyncio.CancelledError:
+            if not deadlines.expired(task, cancelling):
+                raise
+        except TimeoutError:
+            pass  # answered as the deadline is, as `asyncio.timeout`'s block answered it
+        finally:
+            deadlines.done(task)
+        FAULTS.report(
+            f"no answer in {timeout:g} s to {scope['method']} {scope['path']}",
+            TimeoutError("request timeout"),
+        )
+        return unavailable_response("no answer in time")
 
     async def _answer(self, handler: Handler, scope: Scope, receive: Receive) -> Response:
         method = scope["method"]

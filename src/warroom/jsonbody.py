@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 import orjson
@@ -59,7 +58,11 @@ def parse(raw: bytes | str) -> Any:
 _SLOW = object()
 # orjson reads an integer beyond 64 bits as a float, where the json module keeps it whole;
 # a run of 19 digits anywhere (in a string too, harmlessly) sends the body the slow way.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# It is found by turning every digit into "0" and every other byte into a space, then
+# looking for nineteen "0"s: two passes in C, several times cheaper than a regular
+# expression for `[0-9]{19}`, which tries a match at every digit.
+_DIGITS_ONLY = bytes(ord("0") if chr(byte) in "0123456789" else ord(" ") for byte in range(256))
+_LONG_NUMBER = b"0" * 19
 
 
 def _fast(raw: bytes) -> Any:
@@ -72,7 +75,7 @@ def _fast(raw: bytes) -> Any:
     bytes), invalid UTF-8, a byte-order mark and nesting beyond 1,024 levels; all of those
     go the slow way. What is left to check: a NUL character, which JSON can only carry as
     the escape `\\u0000`, and depth, which is at most the number of `{` and `[` bytes."""
-    if _LONG_NUMBER.search(raw) is not None:
+    if _LONG_NUMBER in raw.translate(_DIGITS_ONLY):
         return _SLOW
     try:
         value = orjson.loads(raw)

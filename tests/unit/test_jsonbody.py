@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import struct
 
 import pytest
@@ -107,3 +108,17 @@ def test_the_refusal_names_the_field() -> None:
     with pytest.raises(Unstorable) as caught:
         jsonbody.parse(deep)
     assert caught.value.problem == f"nested deeper than {MAX_DEPTH} levels"
+
+
+def test_a_run_of_19_digits_anywhere_goes_the_slow_way() -> None:
+    """Exactly the bodies in which `[0-9]{19}` is found (a string that orjson parses, so only
+    the digit check can send it the slow way); other bytes between digits break the run."""
+    rng = random.Random(19)
+    pieces = ["0", "9", "5", "a", " ", ".", "-", "é", "٣", "\\u0030", "/", ":"]
+    for _ in range(3_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        run = "7" * rng.choice([17, 18, 19, 20])
+        at = rng.randint(0, len(text))
+        raw = json.dumps({"a": text[:at] + run + text[at:]}, ensure_ascii=False).encode()
+        expected = re.search(rb"[0-9]{19}", raw) is not None
+        assert (jsonbody._fast(raw) is jsonbody._SLOW) == expected, raw

@@ -10,11 +10,9 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
-
-from warroom.clock import as_utc
 
 PD_SUMMARY_MAX = 1024
 DEDUP_KEY_MAX = 255
@@ -79,9 +77,13 @@ def _blank(value: Any) -> bool:
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 time with an offset (PagerDuty's `+0000` too), in UTC; None for a value
     that is not a string or is blank; ValueError for any other string."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         return None
-    text = value.strip().replace("Z", "+00:00")
+    text = value.strip()
+    if not text:
+        return None
+    if "Z" in text:
+        text = text.replace("Z", "+00:00")
     # PagerDuty's own sample writes offsets as +0000.
     if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
         text = text[:-2] + ":" + text[-2:]
@@ -89,7 +91,7 @@ def parse_time(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         raise ValueError("no offset")
     try:
-        return as_utc(parsed)
+        return parsed.astimezone(UTC)  # as_utc, for an aware time
     except OverflowError:  # 0001-01-01T00:00+01:00 is before the first day there is
         raise ValueError("out of range") from None
 
@@ -113,65 +115,75 @@ def routing_key_problem(value: Any) -> str | None:
     return None
 
 
+# Member by value: what Action(value) and AlertSeverity(value) find, for a fraction of an
+# Enum call (the intake route looks up both on every event).
+_ACTIONS = {action.value: action for action in Action}
+_SEVERITIES = {severity.value: severity for severity in AlertSeverity}
+
+
 def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
     """Validate a PagerDuty Events v2 body; return (routing_key, event) or raise InvalidEvent
     with PagerDuty-style messages."""
     if not isinstance(body, dict):
         raise InvalidEvent(["Event object must be a JSON object"])
     errors: list[str] = []
-    routing_key = body.get("routing_key")
+    get = body.get
+    routing_key = get("routing_key")
     problem = routing_key_problem(routing_key)
     if problem:
         errors.append(problem)
-    action_raw = body.get("event_action")
+    action_raw = get("event_action")
     action: Action | None = None
     if _blank(action_raw):
         errors.append("'event_action' is missing or blank")
     else:
-        try:
-            action = Action(str(action_raw))
-        except ValueError:
+        action = _ACTIONS.get(str(action_raw))
+        if action is None:
             errors.append(
                 "'event_action' is invalid (must be one of: trigger, acknowledge, resolve)"
             )
-    dedup_key = body.get("dedup_key")
+    dedup_key = get("dedup_key")
     if dedup_key is not None and not isinstance(dedup_key, str):
         errors.append("'dedup_key' must be a string")
     elif isinstance(dedup_key, str) and len(dedup_key) > DEDUP_KEY_MAX:
         errors.append(f"'dedup_key' is too long (max {DEDUP_KEY_MAX} characters)")
-    elif action in (Action.ACKNOWLEDGE, Action.RESOLVE) and _blank(dedup_key):
+    elif action is not Action.TRIGGER and action is not None and _blank(dedup_key):
         errors.append("'dedup_key' is missing or blank")
 
-    payload = body.get("payload")
     summary, source, severity, timestamp = "", None, AlertSeverity.ERROR, None
     custom_details: Any = None
     component = group = class_ = None
     if action is Action.TRIGGER:
+        payload = get("payload")
         if not isinstance(payload, dict):
             errors.append("'payload' is missing or blank")
         else:
-            if _blank(payload.get("summary")):
+            field = payload.get
+            raw = field("summary")
+            if _blank(raw):
                 errors.append("'payload.summary' is missing or blank")
             else:
-                summary = str(payload["summary"])[:PD_SUMMARY_MAX]
-            if _blank(payload.get("source")):
+                summary = str(raw)[:PD_SUMMARY_MAX]
+            raw = field("source")
+            if _blank(raw):
                 errors.append("'payload.source' is missing or blank")
             else:
-                source = _string(payload["source"])
-            try:
-                severity = AlertSeverity(str(payload.get("severity")))
-            except ValueError:
+                source = _string(raw)
+            found = _SEVERITIES.get(str(field("severity")))
+            if found is None:
                 errors.append(
                     "'payload.severity' is invalid (must be one of: critical, error, warning, info)"
                 )
+            else:
+                severity = found
             try:
-                timestamp = parse_time(payload.get("timestamp"))
+                timestamp = parse_time(field("timestamp"))
             except ValueError:
                 errors.append("'payload.timestamp' is invalid (must be ISO 8601 with an offset)")
-            custom_details = payload.get("custom_details")
-            component = _string(payload.get("component"))
-            group = _string(payload.get("group"))
-            class_ = _string(payload.get("class"))
+            custom_details = field("custom_details")
+            component = _string(field("component"))
+            group = _string(field("group"))
+            class_ = _string(field("class"))
     for name in ("links", "images"):
         if name in body and not isinstance(body[name], list):
             errors.append(f"'{name}' must be an array")
@@ -185,7 +197,11 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
         details = {}
     else:
         details = {"custom_details": custom_details}
-    return routing_key, AlertEvent(
+    # The routing key is a credential: anyone who can read alerts could send with it. (A
+    # copy without it, in the body's order: cheaper than building one key by key.)
+    stored = dict(body)
+    del stored["routing_key"]
+    return routing_key, _pd_event(
         action=action,
         dedup_key=dedup_key if isinstance(dedup_key, str) and dedup_key else new_dedup_key(),
         summary=summary,
@@ -196,9 +212,51 @@ def parse_pd_event(body: Any) -> tuple[str, AlertEvent]:
         group=group,
         class_=class_,
         details=details,
-        # The routing key is a credential: anyone who can read alerts could send with it.
-        payload={k: v for k, v in body.items() if k != "routing_key"},
+        payload=stored,
     )
+
+
+def _pd_event(
+    *,
+    action: Action,
+    dedup_key: str,
+    summary: str,
+    source: str | None,
+    severity: AlertSeverity,
+    timestamp: datetime | None,
+    component: str | None,
+    group: str | None,
+    class_: str | None,
+    details: dict[str, Any],
+    payload: dict[str, Any],
+) -> AlertEvent:
+    """AlertEvent(these fields), the others at their defaults, for a third of the cost: a
+    frozen dataclass's __init__ sets each of the 14 fields with a call of object.__setattr__
+    (~1.8 µs an event on the PagerDuty route), where this sets the instance's dictionary
+    at once. AlertEvent has no __post_init__; `test_pd_event` checks that the two give
+    equal events with the same fields in the same order."""
+    event = object.__new__(AlertEvent)
+    object.__setattr__(
+        event,
+        "__dict__",
+        {
+            "action": action,
+            "dedup_key": dedup_key,
+            "summary": summary,
+            "source": source,
+            "severity": severity,
+            "timestamp": timestamp,
+            "component": component,
+            "group": group,
+            "class_": class_,
+            "labels": {},
+            "details": details,
+            "payload": payload,
+            "group_key": None,
+            "instance": None,
+        },
+    )
+    return event
 
 
 # --- Prometheus Alertmanager webhook (payload version 4) ---------------------------------

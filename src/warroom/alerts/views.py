@@ -8,7 +8,7 @@ input that will never be valid, and 503 (which senders retry) for anything trans
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, cast
 
@@ -108,7 +108,6 @@ async def lookup_source(
 ) -> Source | None:
     """The integration of this key if it is of this type; None for any other key, so that a
     key of another type is refused exactly like an unknown one."""
-    ctx = _ctx(request)
     keys = _keys(request)
     # The cache answers almost always: do that here, on the event loop, rather than with a
     # thread hop and a session per event (the hop also costs a GIL hand-over each way).
@@ -116,6 +115,7 @@ async def lookup_source(
         return keys.lookup(_CACHE_ONLY, key, type)
     except _NeedsDatabase:
         pass
+    ctx = _ctx(request)
 
     def find() -> Source | None:
         with ctx.db.unit_of_work() as uow:
@@ -201,10 +201,24 @@ async def pagerduty_enqueue(request: Request) -> Response:
 _ACCEPTED = b'{"status":"success","message":"Event processed","dedup_key":'
 
 
+class _Accepted(Response):
+    """A JSON response whose headers are written directly: the two that Response works out
+    (from its arguments, on every answer) for a JSON body without headers of its own."""
+
+    media_type = JSON
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        assert headers is None
+        self.raw_headers = [
+            (b"content-length", str(len(self.body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def pd_accepted(dedup_key: str) -> Response:
     """PagerDuty's 202, the same bytes as a JSONResponse of it, without its encoder: only
     the dedup key changes from one answer to the next."""
-    return Response(_ACCEPTED + orjson.dumps(dedup_key) + b"}", 202, media_type=JSON)
+    return _Accepted(_ACCEPTED + orjson.dumps(dedup_key) + b"}", 202)
 
 
 def unavailable_pd() -> JSONResponse:

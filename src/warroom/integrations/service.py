@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -100,13 +101,31 @@ class KeyCache:
 
     Entries live a few seconds, so an integration disabled by another process stops
     accepting events quickly; unknown keys are remembered briefly to blunt key guessing.
+
+    One lookup at a time refreshes an expired entry. Under load an entry expires with many
+    requests in flight for its key; rather than each reading the table (each in a thread of
+    its own), the others are answered with the entry that just expired while the one reads.
+    Waiting for it instead would block: the intake routes ask from the event loop, where only
+    an answer from memory is possible. The expired answer is at most one query older than a
+    fresh one, and is given for at most `negative_ttl` seconds after the refresh began (a
+    refresh stuck on an unreachable database does not keep a disabled key working). A key
+    with no entry at all has nothing to answer with, so each lookup of it reads the table.
     """
 
-    def __init__(self, ttl: float = 5.0, negative_ttl: float = 1.0) -> None:
+    def __init__(
+        self,
+        ttl: float = 5.0,
+        negative_ttl: float = 1.0,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl, self._negative_ttl = ttl, negative_ttl
+        self._monotonic = monotonic
         self._entries: dict[
             tuple[str, frozenset[IntegrationType]], tuple[float, Source | None]
         ] = {}
+        # Keys being read from the table, with when that read began.
+        self._refreshing: dict[tuple[str, frozenset[IntegrationType]], float] = {}
         self._lock = threading.Lock()
 
     def lookup(
@@ -119,18 +138,28 @@ class KeyCache:
             return None  # never a key we issued; and not for the database to choke on
         wanted = _ONE[types] if isinstance(types, IntegrationType) else types
         cache_key = (key, wanted)
-        now = time.monotonic()
+        now = self._monotonic()
         with self._lock:
             hit = self._entries.get(cache_key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        row = session.execute(
-            select(Integration.id, Integration.service).where(
-                Integration.key == key,
-                Integration.type.in_(sorted(t.value for t in wanted)),
-                Integration.disabled_at.is_(None),
-            )
-        ).first()
+            if hit is not None:
+                if hit[0] > now:
+                    return hit[1]
+                began = self._refreshing.get(cache_key)
+                if began is not None and now - began < self._negative_ttl:
+                    return hit[1]  # expired, and another lookup is reading it again
+            self._refreshing[cache_key] = now
+        try:
+            row = session.execute(
+                select(Integration.id, Integration.service).where(
+                    Integration.key == key,
+                    Integration.type.in_(sorted(t.value for t in wanted)),
+                    Integration.disabled_at.is_(None),
+                )
+            ).first()
+        finally:
+            with self._lock:
+                if self._refreshing.get(cache_key) == now:  # not taken over since
+                    del self._refreshing[cache_key]
         found = Source(integration_id=row.id, service=row.service) if row else None
         with self._lock:
             if len(self._entries) > 10_000:
