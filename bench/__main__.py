@@ -24,6 +24,7 @@ from bench import (
     oncall,
     paging,
     reports,
+    routing_profile,
     status_page,
 )
 from bench.common import cleanup, emit, emit_machine_busy, install_signal_handlers, note
@@ -97,6 +98,10 @@ def run_ingest_profile(args: argparse.Namespace) -> None:
     ingest_profile.run(args.scale)
 
 
+def run_routing_profile(args: argparse.Namespace) -> None:
+    routing_profile.run(args.scale)
+
+
 def run_alerta(args: argparse.Namespace) -> None:
     assert args.logdir is not None
     alerta.run(
@@ -122,6 +127,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "round trips or statements per batch, CPU and Python calls per PD event of the "
             "batch writer, in this process (PG, SQLite; WARROOM_BENCH_PROFILE=1 adds a cProfile)",
             run_ingest_profile,
+        ),
+        Benchmark(
+            "routing_profile",
+            "CPU and statements per routed alert of the paging benchmark's storm, in this "
+            "process (PG, SQLite; WARROOM_BENCH_PROFILE=1 adds a cProfile)",
+            run_routing_profile,
         ),
         Benchmark("alerta", "Alerta alone (part of `ingest`)", run_alerta),
         Benchmark("oncall", "who is on call now across 1,000 schedules", oncall.run_benchmark),
