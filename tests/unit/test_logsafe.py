@@ -1,5 +1,6 @@
 import logging
 
+from warroom import logsafe
 from warroom.logsafe import RedactSecrets, redact_url
 
 
@@ -25,3 +26,22 @@ def test_the_access_log_filter_rewrites_record_arguments() -> None:
     )
     assert RedactSecrets().filter(record)
     assert "s3cret" not in record.getMessage()
+
+
+def test_every_kind_of_secret_in_a_url_is_redacted() -> None:
+    # One example per pattern: the quick check that skips the patterns for ordinary lines
+    # must let each of them through.
+    examples = {
+        "GET /x?token=s3cret": "GET /x?token=[redacted]",
+        "GET /x?a=1&key=s3cret": "GET /x?a=1&key=[redacted]",
+        "POST /api/v1/heartbeats/s3cret/ping": "POST /api/v1/heartbeats/[redacted]/ping",
+        "GET /ack/s3cret": "GET /ack/[redacted]",
+        "GET /calendars/s3cret.ics": "GET /calendars/[redacted]",
+        "GET /status/subscriptions/confirm/s3cret": "GET /status/subscriptions/confirm/[redacted]",
+        "GET /status/subscriptions/unsubscribe/s3cret": (
+            "GET /status/subscriptions/unsubscribe/[redacted]"
+        ),
+    }
+    for text, redacted in examples.items():
+        assert redact_url(text) == redacted
+    assert len({p.pattern for p, _ in logsafe._SECRET_IN_URL}) == 5  # one example each above
