@@ -43,7 +43,8 @@ from warroom.engine.wakeup import CHANNEL
 # the event loop about as much CPU as the statement's share of every event's other work.
 #
 # `batch` takes one row per fast key, in key order, as one JSON document (a single string
-# for psycopg to send, where text arrays would be escaped element by element). Each key's
+# for psycopg to send, where text arrays would be escaped element by element): the dicts of
+# `service.key_rows` as they are, numbered from 1 by `WITH ORDINALITY`. Each key's
 # open alert is looked up on its own (LATERAL), so that the plan is an index probe per key
 # whatever the statistics say (on a young table PostgreSQL believes `alerts` tiny and
 # hashes every open alert), and locked (`FOR UPDATE`) in key order: two writers always
@@ -146,6 +147,10 @@ _INSERT = """
 
 _BATCH = _BATCH.format(update=_UPDATE, insert=_INSERT, channel=CHANNEL)
 
+# The statement's actions by name: a dict lookup, where calling the enum costs more.
+_ACTIONS = {action.value: action for action in KeyAction}
+
+
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
     # orjson encodes these ~1 KB rows several times faster than the json module; it refuses
     # integers beyond 64 bits, which JSON (and the json module) allow in a payload.
@@ -217,6 +222,6 @@ class PgBatchApplier:
             raise
         if done and done[0][3]:
             return None  # a key raced a resolve: nothing was written
-        for ord_, action, alert_id, _raced, _notified in done:
-            settle(plan, keyed[ord_ - 1][0], KeyAction(action), alert_id)
+        for ord_, action, alert_id, _raced, _notified in done:  # ord_ counts from 1
+            settle(plan, keyed[ord_ - 1][0], _ACTIONS[action], alert_id)
         return complete(plan.results)
