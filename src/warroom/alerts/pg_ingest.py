@@ -25,7 +25,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import make_url
 
-from warroom.alerts.logic import AlertEvent
+from warroom.alerts.logic import AlertEvent, AlertStatus
 from warroom.alerts.service import (
     Applied,
     KeyAction,
@@ -136,7 +136,7 @@ _INSERT = """
     class_name, labels, details, payload, group_key
   )
   SELECT
-    u.integration_id, u.dedup_key, 'triggered', u.service, u.occurrences,
+    u.integration_id, u.dedup_key, '{triggered}', u.service, u.occurrences,
     u.started_at, %(now)s, %(now)s, false, u.instance, u.summary, u.source, u.severity,
     u.component, u.group_name, u.class_name, u.labels, u.details, u.payload, u.group_key
   FROM batch u
@@ -145,6 +145,7 @@ _INSERT = """
   RETURNING id, integration_id, dedup_key
 """
 
+_INSERT = _INSERT.format(triggered=AlertStatus.TRIGGERED.value)
 _BATCH = _BATCH.format(update=_UPDATE, insert=_INSERT, channel=CHANNEL)
 
 # The statement's actions by name: a dict lookup, where calling the enum costs more.
