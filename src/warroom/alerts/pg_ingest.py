@@ -25,9 +25,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import make_url
 
-from warroom.alerts.logic import AlertEvent
+from warroom.alerts.logic import AlertEvent, AlertStatus
 from warroom.alerts.service import (
-    FIELDS,
     Applied,
     KeyAction,
     Source,
@@ -44,7 +43,8 @@ from warroom.engine.wakeup import CHANNEL
 # the event loop about as much CPU as the statement's share of every event's other work.
 #
 # `batch` takes one row per fast key, in key order, as one JSON document (a single string
-# for psycopg to send, where text arrays would be escaped element by element). Each key's
+# for psycopg to send, where text arrays would be escaped element by element): the dicts of
+# `service.key_rows` as they are, numbered from 1 by `WITH ORDINALITY`. Each key's
 # open alert is looked up on its own (LATERAL), so that the plan is an index probe per key
 # whatever the statistics say (on a young table PostgreSQL believes `alerts` tiny and
 # hashes every open alert), and locked (`FOR UPDATE`) in key order: two writers always
@@ -71,11 +71,14 @@ WITH batch AS (
       WHEN seen.yes THEN 'raced'
       ELSE 'insert'
     END AS action
-  FROM json_to_recordset(%(rows)s::json) AS u(
-    integration_id int4, dedup_key text, status text, service text, occurrences int4,
+  FROM ROWS FROM (json_to_recordset(%(rows)s::json) AS (
+    integration_id int4, dedup_key text, service text, occurrences int4,
     started_at timestamptz, instance text, summary text, source text, severity text,
     component text, group_name text, class_name text, labels json, details json,
-    payload json, group_key text, ord int4
+    payload json, group_key text
+  )) WITH ORDINALITY AS u(
+    integration_id, dedup_key, service, occurrences, started_at, instance, summary, source,
+    severity, component, group_name, class_name, labels, details, payload, group_key, ord
   )
   LEFT JOIN LATERAL (
     SELECT id, instance FROM alerts
@@ -133,7 +136,7 @@ _INSERT = """
     class_name, labels, details, payload, group_key
   )
   SELECT
-    u.integration_id, u.dedup_key, u.status, u.service, u.occurrences,
+    u.integration_id, u.dedup_key, '{triggered}', u.service, u.occurrences,
     u.started_at, %(now)s, %(now)s, false, u.instance, u.summary, u.source, u.severity,
     u.component, u.group_name, u.class_name, u.labels, u.details, u.payload, u.group_key
   FROM batch u
@@ -142,13 +145,11 @@ _INSERT = """
   RETURNING id, integration_id, dedup_key
 """
 
+_INSERT = _INSERT.format(triggered=AlertStatus.TRIGGERED.value)
 _BATCH = _BATCH.format(update=_UPDATE, insert=_INSERT, channel=CHANNEL)
 
-# The columns of a key's row that the statement reads (`service.key_rows` builds more).
-_SENT = (
-    "integration_id", "dedup_key", "status", "service", "occurrences", "started_at",
-    "instance", *FIELDS,
-)  # fmt: skip
+# The statement's actions by name: a dict lookup, where calling the enum costs more.
+_ACTIONS = {action.value: action for action in KeyAction}
 
 
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
@@ -209,10 +210,8 @@ class PgBatchApplier:
         plan = plan_batch(pairs)
         if plan.slow:
             return None
-        keyed = key_rows(plan, now)
-        rows = _json_rows(
-            [{name: row[name] for name in _SENT} | {"ord": n} for n, (_, row) in enumerate(keyed)]
-        )
+        keyed = key_rows(plan)
+        rows = _json_rows([row for _, row in keyed])
         conn = await self._connection()
         try:
             cur = await conn.execute(_BATCH, {"rows": rows, "now": now})
@@ -224,6 +223,6 @@ class PgBatchApplier:
             raise
         if done and done[0][3]:
             return None  # a key raced a resolve: nothing was written
-        for ord_, action, alert_id, _raced, _notified in done:
-            settle(plan, keyed[ord_][0], KeyAction(action), alert_id)
+        for ord_, action, alert_id, _raced, _notified in done:  # ord_ counts from 1
+            settle(plan, keyed[ord_ - 1][0], _ACTIONS[action], alert_id)
         return complete(plan.results)

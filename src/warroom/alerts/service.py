@@ -239,31 +239,18 @@ FIELDS = (
 )  # fmt: skip
 
 
-def _fields(event: AlertEvent, key: str) -> dict[str, Any]:
-    return {
-        "summary": _clean(event.summary) or key,
-        "source": _clean(event.source),
-        "severity": event.severity.value,
-        "component": _clean(event.component),
-        "group_name": _clean(event.group),
-        "class_name": _clean(event.class_),
-        "labels": event.labels,
-        "details": event.details,
-        "payload": event.payload,
-        "group_key": event.group_key,
-    }
-
-
 def plan_batch(pairs: Sequence[tuple[Source, AlertEvent]]) -> BatchPlan:
     groups: dict[Key, list[int]] = {}
     for i, (source, event) in enumerate(pairs):
         groups.setdefault((source.integration_id, event.dedup_key), []).append(i)
 
     def simple(indexes: list[int]) -> bool:
-        events = [pairs[i][1] for i in indexes]
-        if any(e.action is not Action.TRIGGER for e in events):
-            return False
-        return len({e.instance for e in events}) == 1
+        instance = pairs[indexes[0]][1].instance
+        for i in indexes:
+            event = pairs[i][1]
+            if event.action is not Action.TRIGGER or event.instance != instance:
+                return False
+        return True
 
     fast = {k: v for k, v in groups.items() if simple(v)}
     slow = sorted(i for k, v in groups.items() if k not in fast for i in v)
@@ -279,11 +266,12 @@ class KeyAction(StrEnum):
     DROP = "drop"  # a late copy of a firing that has ended
 
 
-def key_rows(plan: BatchPlan, now: datetime) -> list[tuple[Key, dict[str, Any]]]:
-    """Each fast key, in key order, with what it would write: the full row of a new alert,
-    whose `occurrences` is also what an update adds (`n`). Without an instance every event
-    is another occurrence and the last one's fields win; one firing delivered several times
-    counts once, with the first delivery's fields."""
+def key_rows(plan: BatchPlan) -> list[tuple[Key, dict[str, Any]]]:
+    """Each fast key, in key order, with what it would write: the columns of a new alert
+    that come from its events (`new_alert` adds the rest), whose `occurrences` is also what
+    an update adds (`n`). Without an instance every event is another occurrence and the
+    last one's fields win; one firing delivered several times counts once, with the first
+    delivery's fields."""
     pairs, rows = plan.pairs, []
     for k in sorted(plan.fast):
         indexes = plan.fast[k]
@@ -292,21 +280,38 @@ def key_rows(plan: BatchPlan, now: datetime) -> list[tuple[Key, dict[str, Any]]]
             event, n = pairs[indexes[-1]][1], len(indexes)
         else:
             event, n = first, 1
+        # Exactly the columns the PostgreSQL path's statement reads, so that it can send
+        # these dicts as they are.
         row = {
             "integration_id": k[0],
             "dedup_key": k[1],
-            "status": AlertStatus.TRIGGERED.value,
             "service": source.service,
             "occurrences": n,
             "started_at": first.timestamp,
-            "first_seen": now,
-            "last_seen": now,
-            "suppressed": False,
             "instance": first.instance,
-            **_fields(event, k[1]),
+            "summary": _clean(event.summary) or k[1],
+            "source": _clean(event.source),
+            "severity": event.severity.value,
+            "component": _clean(event.component),
+            "group_name": _clean(event.group),
+            "class_name": _clean(event.class_),
+            "labels": event.labels,
+            "details": event.details,
+            "payload": event.payload,
+            "group_key": event.group_key,
         }
         rows.append((k, row))
     return rows
+
+
+def new_alert(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The full row of a new alert from its `key_rows` row."""
+    return row | {
+        "status": AlertStatus.TRIGGERED.value,
+        "first_seen": now,
+        "last_seen": now,
+        "suppressed": False,
+    }
 
 
 def settle(plan: BatchPlan, k: Key, action: KeyAction, alert_id: int | None) -> None:
@@ -343,11 +348,11 @@ def plan_writes(
     an instance, whether that firing has already ended. Fills in every result but those of
     inserted keys (`record_created`)."""
     writes = BatchWrites([], [], [])
-    for k, row in key_rows(plan, now):
+    for k, row in key_rows(plan):
         current = open_rows.get(k)
         action = decide(k, row, current, (*k, row["instance"]) in ended)
         if action is KeyAction.INSERT:
-            writes.inserts.append(row)
+            writes.inserts.append(new_alert(row, now))
             continue
         alert_id = current.id if current is not None else None
         settle(plan, k, action, alert_id)
