@@ -153,15 +153,15 @@ def test_writer_survives_losing_its_connection(pg: Database) -> None:
 
     async def scenario() -> list[Outcome]:
         writer = BatchWriter(pg, FakeClock(T0))
+        assert writer._async is not None
         outcomes = [(await writer.submit([(source, _trigger("a"))]))[0].outcome]
-        (applier,) = [a for a in writer._appliers if a._conn is not None]  # one while quiet
-        conn = applier._conn
+        conn = writer._async._conn
         assert conn is not None
         with pg.engine.connect() as admin:
             admin.exec_driver_sql(f"SELECT pg_terminate_backend({conn.info.backend_pid})")
         outcomes.append((await writer.submit([(source, _trigger("a"))]))[0].outcome)
         outcomes.append((await writer.submit([(source, _trigger("a"))]))[0].outcome)
-        assert applier._conn is not None and applier._conn is not conn
+        assert writer._async._conn is not None and writer._async._conn is not conn
         await writer.close()
         return outcomes
 
@@ -276,48 +276,3 @@ def test_a_firing_racing_its_resolve_goes_the_slow_way(pg: Database) -> None:
     assert [a.outcome for a in got] == [Outcome.UPDATED, Outcome.DROPPED]
     assert got[0].alert_id == calm.alert_id and first.alert_id is not None
     assert _count(pg, "calm") == 2 and _count(pg, "fp") == 1
-
-
-def _waiting_for_locks(db: Database) -> int:
-    with db.engine.connect() as admin:
-        return admin.exec_driver_sql(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        ).scalar_one()
-
-
-def test_a_second_batch_runs_beside_a_waiting_one_unless_it_shares_a_key(pg: Database) -> None:
-    """A batch stuck on the server does not hold up a batch of other keys; a batch with
-    one of its keys waits for it, so that the key's events are applied in order."""
-    source = Source(3, "payment-service")
-
-    def event(key: str, summary: str) -> list[tuple[Source, AlertEvent]]:
-        return [(source, AlertEvent(action=Action.TRIGGER, dedup_key=key, summary=summary))]
-
-    async def scenario() -> list[Outcome]:
-        writer = BatchWriter(pg, FakeClock(T0))
-        await writer.submit(event("held", "first"))
-        holder = psycopg.connect(pg_ingest.conninfo(_url(pg)))
-        try:
-            holder.execute("SELECT id FROM alerts WHERE dedup_key = 'held' FOR UPDATE")
-            second = asyncio.ensure_future(writer.submit(event("held", "second")))
-            await asyncio.sleep(0.3)
-            assert not second.done()  # waiting for the row lock
-            # Another key: answered while the first batch still waits.
-            other = await asyncio.wait_for(writer.submit(event("other", "x")), 10)
-            assert other[0].outcome is Outcome.CREATED and not second.done()
-            third = asyncio.ensure_future(writer.submit(event("held", "third")))
-            await asyncio.sleep(0.3)
-            # The same key: not sent to the server beside the batch ahead of it.
-            assert not third.done() and _waiting_for_locks(pg) == 1
-        finally:
-            holder.rollback()
-            holder.close()
-        outcomes = [(await asyncio.wait_for(t, 10))[0].outcome for t in (second, third)]
-        await writer.close()
-        return outcomes
-
-    assert asyncio.run(scenario()) == [Outcome.UPDATED, Outcome.UPDATED]
-    with pg.unit_of_work() as uow:
-        alert = uow.session.scalars(select(Alert).where(Alert.dedup_key == "held")).one()
-        assert (alert.occurrences, alert.summary) == (3, "third")

@@ -10,12 +10,6 @@ On PostgreSQL the common batches (triggers only) are applied from the event loop
 asynchronous connection (`pg_ingest`); everything else, and SQLite, goes through
 `apply_batch` in a thread.
 
-On PostgreSQL a second batch may be in flight while the first waits for the server, on a
-connection of its own, but only when the two share no alert key: a key's events are
-applied in the order they arrived, whichever path each batch takes. With one batch at a
-time the process idled while the server worked, and every event waited for the batch
-ahead of it as well as its own. SQLite has one writer at a time anyway: one batch.
-
 When the queue is full, or the database fails, callers get `Unavailable` and answer 503 —
 the status Alertmanager and PagerDuty clients retry. If a batch fails, its events are
 retried one by one so that one poisonous event cannot fail its neighbours.
@@ -33,7 +27,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from warroom.alerts.logic import AlertEvent, InvalidEvent
 from warroom.alerts.pg_ingest import PgBatchApplier
-from warroom.alerts.service import Applied, Key, Source, apply_batch
+from warroom.alerts.service import Applied, Source, apply_batch
 from warroom.clock import Clock
 from warroom.db import Database
 from warroom.engine.wakeup import notify
@@ -60,23 +54,17 @@ class BatchWriter:
         max_batch_events: int = 512,
         max_queued_events: int = 20_000,
         on_commit: Callable[[], None] | None = None,
-        max_in_flight: int = 2,
     ) -> None:
         self._db, self._clock = db, clock
         self._max_batch = max_batch_events
         self._max_queued = max_queued_events
         self._on_commit = on_commit
-        # One connection per batch in flight (PostgreSQL); a batch takes the one most
-        # recently freed, so that a quiet writer keeps using a single connection.
-        self._appliers: list[PgBatchApplier] = []
+        self._async: PgBatchApplier | None = None
         if db.engine.dialect.name == "postgresql":
-            url = db.engine.url.render_as_string(hide_password=False)
-            self._appliers = [PgBatchApplier(url) for _ in range(max_in_flight)]
-        self._free = list(self._appliers)
+            self._async = PgBatchApplier(db.engine.url.render_as_string(hide_password=False))
         self._queue: asyncio.Queue[_Request] | None = None
         self._queued_events = 0
         self._task: asyncio.Task[None] | None = None
-        self._in_flight: dict[asyncio.Task[None], set[Key]] = {}
 
     @property
     def queued_events(self) -> int:
@@ -106,82 +94,41 @@ class BatchWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for task in list(self._in_flight):
-            task.cancel()
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
-        self._in_flight.clear()
-        self._free = list(self._appliers)
-        for applier in self._appliers:
-            await applier.close()
+        if self._async is not None:
+            await self._async.close()
 
     async def _run(self) -> None:
         assert self._queue is not None
-        slots = max(1, len(self._appliers))
         while True:
-            while len(self._in_flight) >= slots:
-                await self._one_done()
-            batch, size = self._take(await self._queue.get())
-            keys = _keys(batch)
-            # A batch that shares a key with one in flight waits for it (and takes in
-            # whatever arrived meanwhile): the key's events keep their order.
-            while any(not keys.isdisjoint(other) for other in self._in_flight.values()):
-                await self._one_done()
-                more, added = self._take(None, size)
-                if more:
-                    batch, size = batch + more, size + added
-                    keys |= _keys(more)
-            task = asyncio.get_running_loop().create_task(self._write(batch, size))
-            self._in_flight[task] = keys
-            task.add_done_callback(self._finished)
-
-    def _take(self, first: _Request | None, size: int = 0) -> tuple[list[_Request], int]:
-        """`first` and whatever is queued behind it, up to the batch size."""
-        assert self._queue is not None
-        batch, taken = ([first], len(first.items)) if first is not None else ([], 0)
-        while size + taken < self._max_batch and not self._queue.empty():
-            request = self._queue.get_nowait()
-            batch.append(request)
-            taken += len(request.items)
-        self._queued_events -= taken
-        return batch, taken
-
-    async def _one_done(self) -> None:
-        done, _ = await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            self._in_flight.pop(task, None)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(task, None)
-
-    async def _write(self, batch: list[_Request], size: int) -> None:
-        applier = self._free.pop() if self._free else None
-        try:
+            first = await self._queue.get()
+            batch, size = [first], len(first.items)
+            while size < self._max_batch and not self._queue.empty():
+                request = self._queue.get_nowait()
+                batch.append(request)
+                size += len(request.items)
+            self._queued_events -= size
             try:
-                results = None
-                if applier is not None:
-                    results = await self._write_batch_async(applier, batch)
+                results = await self._write_batch_async(batch)
                 if results is None:
                     results = await asyncio.to_thread(self._write_batch, batch)
-            finally:
-                if applier is not None:
-                    self._free.append(applier)
-        except Exception:
-            log.warning("alert batch of %d events failed; retrying one by one", size, exc_info=True)
-            for request in batch:
-                try:
-                    one = await asyncio.to_thread(self._write_batch, [request])
-                    _resolve(request, one[0])
-                except Exception as exc:
-                    _fail(request, exc)
-            return
-        for request, result in zip(batch, results, strict=True):
-            _resolve(request, result)
+            except Exception:
+                log.warning(
+                    "alert batch of %d events failed; retrying one by one", size, exc_info=True
+                )
+                for request in batch:
+                    try:
+                        one = await asyncio.to_thread(self._write_batch, [request])
+                        _resolve(request, one[0])
+                    except Exception as exc:
+                        _fail(request, exc)
+                continue
+            for request, result in zip(batch, results, strict=True):
+                _resolve(request, result)
 
-    async def _write_batch_async(
-        self, applier: PgBatchApplier, batch: Sequence[_Request]
-    ) -> list[list[Applied]] | None:
-        flat = await applier.apply(_pairs(batch), self._clock.now())
+    async def _write_batch_async(self, batch: Sequence[_Request]) -> list[list[Applied]] | None:
+        if self._async is None:
+            return None
+        flat = await self._async.apply(_pairs(batch), self._clock.now())
         if flat is None:
             return None
         if self._on_commit is not None:
@@ -200,10 +147,6 @@ class BatchWriter:
 
 def _pairs(batch: Sequence[_Request]) -> list[tuple[Source, AlertEvent]]:
     return [item for request in batch for item in request.items]
-
-
-def _keys(batch: Sequence[_Request]) -> set[Key]:
-    return {(source.integration_id, event.dedup_key) for r in batch for source, event in r.items}
 
 
 def _split(batch: Sequence[_Request], flat: list[Applied]) -> list[list[Applied]]:
