@@ -39,6 +39,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from warroom import jsonbody
+
 log = logging.getLogger("warroom.db")
 
 NAMING = {
@@ -138,6 +140,8 @@ def _postgresql_begin(conn: Connection) -> None:
 
 def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> Engine:
     url = normalise_url(url)
+    # JSON columns are read with orjson where it gives exactly the json module's value.
+    kwargs.setdefault("json_deserializer", jsonbody.loads_stored)
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": timeout}
         if url in ("sqlite://", "sqlite:///:memory:"):

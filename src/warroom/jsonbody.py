@@ -88,6 +88,19 @@ def _fast(raw: bytes) -> Any:
     return value
 
 
+def loads_stored(raw: bytes | bytearray | memoryview | str) -> Any:
+    """A JSON value read back from the database (PostgreSQL's `json` columns): by orjson,
+    several times faster, where it reads exactly what the json module would (see `_fast`),
+    else by the json module. Routing reads three such columns of every alert."""
+    data = raw.encode() if isinstance(raw, str) else bytes(raw)
+    if _LONG_NUMBER not in data.translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
 def _within_depth(value: Any) -> bool:
     """Whether `value` nests at most MAX_DEPTH levels (containers only, level by level)."""
     level, depth = ([value] if isinstance(value, dict | list) else []), 1

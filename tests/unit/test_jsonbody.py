@@ -122,3 +122,29 @@ def test_a_run_of_19_digits_anywhere_goes_the_slow_way() -> None:
         raw = json.dumps({"a": text[:at] + run + text[at:]}, ensure_ascii=False).encode()
         expected = re.search(rb"[0-9]{19}", raw) is not None
         assert (jsonbody._fast(raw) is jsonbody._SLOW) == expected, raw
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "b": [1.5, -2e-3, null, true], "c": "caf\\u00e9 \\ud83d\\ude00"}',
+        '{"n": 1180591620717411303424, "m": 1.5}',  # beyond 64 bits: whole, as json keeps it
+        '{"x": 1e400}',  # too large for orjson: the json module's inf
+        "[]",
+        '"text"',
+        '{"k": 1, "k": 2}',
+    ],
+)
+def test_stored_json_reads_as_the_json_module_reads_it(text: str) -> None:
+    expected = json.loads(text)
+    for raw in (text, text.encode(), memoryview(text.encode())):
+        value = jsonbody.loads_stored(raw)
+        assert value == expected and type(value) is type(expected)
+        assert repr(value) == repr(expected)
+
+
+def test_the_database_reads_json_columns_with_it() -> None:
+    from warroom.db import make_engine
+
+    engine = make_engine("sqlite://")
+    assert engine.dialect._json_deserializer is jsonbody.loads_stored  # type: ignore[attr-defined]

@@ -62,6 +62,7 @@ from warroom.auth.logic import SYSTEM, Principal, Role
 from warroom.config.alerts import AlertResolution, AutoDeclareRule
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
+from warroom.engine.timers import ids_in
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import Status
 from warroom.maintenance.service import load_calendar
@@ -301,7 +302,7 @@ class Routing(AutoDeclaring):
         for start in range(0, len(ids), 500):
             self.session.execute(
                 update(Alert)
-                .where(Alert.id.in_(ids[start : start + 500]))
+                .where(ids_in(self.session, Alert.id, ids[start : start + 500]))
                 .values(routed_at=self.now)
                 .execution_options(synchronize_session=False)
             )

@@ -54,7 +54,7 @@ class Engine:
         jobs: Sequence[Job],
         *,
         poll_seconds: float = 1.0,
-        min_gap: float = 0.05,
+        min_gap: float = 0.1,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ctx = ctx
