@@ -66,17 +66,32 @@ def test_a_clock_job_that_asks_for_less_than_a_poll_gets_it() -> None:
     assert runs == ["rules", "rules"]
 
 
-def test_wake_ups_in_quick_succession_fold_into_few_passes() -> None:
+def _passes_in_a_storm(pass_seconds: float, max_rest: float) -> int:
+    """Passes of a one-job engine while an alert is committed every millisecond for 0.6 s."""
     ctx, runs = _ctx(), []
-    engine = Engine(ctx, [_job("routing", runs, None)], poll_seconds=5.0, min_gap=0.1)
+
+    def work(_: AppContext) -> None:
+        runs.append("routing")
+        time.sleep(pass_seconds)
+
+    engine = Engine(ctx, [Job("routing", work)], poll_seconds=5.0, max_rest=max_rest)
     engine.start()
     try:
-        deadline = time.monotonic() + 0.5
+        deadline = time.monotonic() + 0.6
         while time.monotonic() < deadline:
-            ctx.alerts_committed.set()  # a storm: an alert committed every millisecond
+            ctx.alerts_committed.set()
             time.sleep(0.001)
-        passes = len(runs)
+        return len(runs)
     finally:
         engine.stop()
-    # About one pass per 0.1 s (the first at once), where every wake-up was a pass before.
-    assert 2 <= passes <= 7, passes
+
+
+def test_a_busy_engine_rests_as_long_as_its_passes_take() -> None:
+    # 50 ms passes: one every 100 ms (about 6), where they ran back to back (about 12).
+    assert 3 <= _passes_in_a_storm(0.05, max_rest=0.1) <= 8
+    assert _passes_in_a_storm(0.05, max_rest=0.0) >= 10
+
+
+def test_a_quick_pass_rests_next_to_nothing() -> None:
+    # Passes of a millisecond or two: a wake-up is served within milliseconds, not 100 ms.
+    assert _passes_in_a_storm(0.001, max_rest=0.1) >= 60

@@ -8,8 +8,11 @@ side by side (each job claims its work so that no two engines do the same thing)
 A wake-up (an alert committed, here or in another process) runs the jobs that act on new
 work (routing, timers, deliveries) at once. Under a storm wake-ups come hundreds of times
 a second, so two things keep the engine from taking the process away from the API that
-receives the storm: a pass starts at most every `min_gap` seconds (later wake-ups fold
-into the next pass, which then routes more alerts at once), and the jobs that watch the
+receives the storm: after a pass, a wake-up waits as long as that pass took (at most
+`max_rest` seconds) before the next one starts, so that a busy engine leaves the
+process to the API at least half the time and later wake-ups fold into the next pass,
+which routes more alerts at once (a quiet engine's passes take milliseconds, so a lone
+alert waits for next to nothing); and the jobs that watch the
 clock rather than new work (`wakes=False`: heartbeats, rule timers, drills, the beat) run
 when the time they asked for comes, at least once per poll, never on a wake-up.
 """
@@ -54,13 +57,13 @@ class Engine:
         jobs: Sequence[Job],
         *,
         poll_seconds: float = 1.0,
-        min_gap: float = 0.1,
+        max_rest: float = 0.1,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ctx = ctx
         self._jobs = list(jobs)
         self._poll = poll_seconds
-        self._min_gap = min_gap
+        self._max_rest = max_rest
         self._monotonic = monotonic
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,9 +105,10 @@ class Engine:
                 woken.clear()
                 started = self._monotonic()
                 sleep = self.run_once()
+                ended = self._monotonic()
                 if sleep > 0 and woken.wait(sleep) and not self._stop.is_set():
-                    # Woken: let the wake-ups of the next moments fold into one pass.
-                    rest = started + self._min_gap - self._monotonic()
+                    # Woken: rest as long as the pass took, folding wake-ups meanwhile.
+                    rest = ended + min(ended - started, self._max_rest) - self._monotonic()
                     if rest > 0:
                         self._stop.wait(rest)
         finally:
