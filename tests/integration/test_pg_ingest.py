@@ -276,3 +276,40 @@ def test_a_firing_racing_its_resolve_goes_the_slow_way(pg: Database) -> None:
     assert [a.outcome for a in got] == [Outcome.UPDATED, Outcome.DROPPED]
     assert got[0].alert_id == calm.alert_id and first.alert_id is not None
     assert _count(pg, "calm") == 2 and _count(pg, "fp") == 1
+
+
+def test_the_batch_statement_is_planned_again_every_few_minutes(pg: Database) -> None:
+    """A generic plan made from a young table's statistics must not last as long as the
+    connection: after REPLAN_EVERY the writer drops its prepared statements, and the next
+    batches prepare the statement again."""
+    source = Source(3, "payment-service")
+
+    async def prepared(applier: PgBatchApplier) -> int:
+        assert applier._conn is not None
+        cur = await applier._conn.execute("SELECT count(*) FROM pg_prepared_statements")
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def scenario() -> list[int]:
+        applier = PgBatchApplier(_url(pg))
+        counts = []
+        try:
+            for n in range(8):  # psycopg prepares a statement on its fifth run
+                await applier.apply([(source, _trigger(f"k{n}"))], T0 + timedelta(seconds=n))
+            counts.append(await prepared(applier))
+            later = T0 + pg_ingest.REPLAN_EVERY + timedelta(seconds=10)
+            await applier.apply([(source, _trigger("later"))], later)
+            counts.append(await prepared(applier))
+            for n in range(8):
+                await applier.apply([(source, _trigger(f"m{n}"))], later + timedelta(seconds=n))
+            counts.append(await prepared(applier))
+        finally:
+            await applier.close()
+        return counts
+
+    prepared_before, right_after, again = asyncio.run(scenario())
+    assert prepared_before >= 1
+    assert right_after == 0  # dropped: this batch ran unprepared, planned afresh
+    assert again >= 1
+    assert _count(pg, "later") == 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -173,6 +173,13 @@ def conninfo(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+# How long the batch statement's generic plan is kept. It is made from the statistics of
+# the moment it is prepared: made while `alerts` was young and never analysed, it can
+# probe the wrong index (every open alert of the integration, per key) for as long as the
+# connection lives. Made again every few minutes, such a plan lasts minutes, not days.
+REPLAN_EVERY = timedelta(minutes=10)
+
+
 class PgBatchApplier:
     """Owns one asynchronous connection, opened on first use and again after a failure."""
 
@@ -183,6 +190,7 @@ class PgBatchApplier:
         if "connect_timeout" not in conninfo_to_dict(self._conninfo):
             self._conninfo = make_conninfo(self._conninfo, connect_timeout=5)
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._planned_at: datetime | None = None
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -201,7 +209,17 @@ class PgBatchApplier:
             await conn.execute("SET plan_cache_mode = force_generic_plan")
             await conn.execute("SET enable_seqscan = off")
             self._conn = conn  # in autocommit: each batch is one statement, its own transaction
+            self._planned_at = None
         return self._conn
+
+    async def _replan_when_due(self, conn: psycopg.AsyncConnection[Any], now: datetime) -> None:
+        if self._planned_at is None:
+            self._planned_at = now
+        elif not self._planned_at <= now < self._planned_at + REPLAN_EVERY:
+            # psycopg forgets its prepared statements with the server's (DEALLOCATE ALL):
+            # the statement is planned again, from today's statistics, as on a new connection.
+            await conn.execute("DEALLOCATE ALL")
+            self._planned_at = now
 
     async def apply(
         self, pairs: Sequence[tuple[Source, AlertEvent]], now: datetime
@@ -214,6 +232,7 @@ class PgBatchApplier:
         rows = _json_rows([row for _, row in keyed])
         conn = await self._connection()
         try:
+            await self._replan_when_due(conn, now)
             cur = await conn.execute(_BATCH, {"rows": rows, "now": now})
             done = await cur.fetchall()
         except psycopg.errors.UniqueViolation:
