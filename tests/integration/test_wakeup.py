@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 from warroom.db import Database
-from warroom.engine.wakeup import CHANNEL, notify
+from warroom.engine.wakeup import CHANNEL, Listener, notify
 
 
 def _received(conn: psycopg.Connection[object]) -> int:
@@ -58,3 +61,42 @@ def test_a_transaction_wakes_engines_once_and_a_rolled_back_savepoint_not_at_all
             uow.rollback()
         assert _received(listener) == 0
     db.dispose()
+
+
+class _CountingEvent(threading.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+
+def test_the_listener_folds_a_burst_of_notifications_into_few_wake_ups(
+    pg_database: str,
+) -> None:
+    """A storm sends a NOTIFY per ingest batch: the listener wakes the engine for the
+    burst, a few times, not once per notification, and the last one is never lost."""
+    db = Database(pg_database)
+    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    woken = _CountingEvent()
+    listener = Listener(db.url, woken)
+    listener.start()
+    try:
+        with psycopg.connect(dsn, autocommit=True) as sender:
+            time.sleep(0.5)  # the listener has connected and LISTENs
+            for _ in range(200):
+                sender.execute(f"NOTIFY {CHANNEL}")  # each its own transaction
+            deadline = time.monotonic() + 5
+            while woken.sets == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)
+            assert 1 <= woken.sets <= 40, woken.sets
+            # Woken again by the next one, whenever it comes.
+            woken.clear()
+            sender.execute(f"NOTIFY {CHANNEL}")
+            assert woken.wait(5)
+    finally:
+        listener.stop()
+        db.dispose()

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 log = logging.getLogger("warroom.wakeup")
 
 CHANNEL = "warroom_engine"
+# How long the listener lets notifications gather after it has woken the engine.
+COALESCE_SECONDS = 0.01
 
 
 _NOTIFIED = "warroom_notified"
@@ -65,7 +67,15 @@ class Listener:
                 with psycopg.connect(self._dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        if not any(True for _ in conn.notifies(timeout=1.0, stop_after=1)):
+                            continue
+                        self._event.set()
+                        # A storm sends a NOTIFY per ingest batch, hundreds a second: those
+                        # that arrive in the next moment make one wake-up (set again: the
+                        # pass just woken may have started before them). Each notifies()
+                        # holds the connection until it ends, so they run one after another.
+                        self._stop.wait(COALESCE_SECONDS)
+                        if any(True for _ in conn.notifies(timeout=0.001)):
                             self._event.set()
             except psycopg.Error:
                 log.warning("LISTEN connection lost; polling until it is back", exc_info=True)
