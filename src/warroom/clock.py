@@ -36,6 +36,17 @@ class FakeClock:
         self._now = when
 
 
+class FakeMonotonic:
+    """A monotonic time in seconds that tests move by hand (`now`), for code that takes a
+    `monotonic` function: rate limiters, the key cache, the engine loop."""
+
+    def __init__(self, start: float = 100.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def as_utc(value: datetime) -> datetime:
     """Normalise an aware datetime to UTC; naive values are taken as UTC (SQLite drops tzinfo)."""
     if value.tzinfo is None:

@@ -12,20 +12,13 @@ from typing import Any
 from sqlalchemy import event
 
 from warroom.alerts.service import Source
+from warroom.clock import FakeMonotonic
 from warroom.db import Database
 from warroom.integrations.models import Integration
 from warroom.integrations.service import IntegrationType, KeyCache
 
 KEY = "c0ffee" * 5 + "00"
 PD = IntegrationType.PAGERDUTY
-
-
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def add_integration(db: Database) -> None:
@@ -68,14 +61,20 @@ class HeldQueries:
         event.remove(self.db.engine, "before_cursor_execute", self)
 
 
-def test_one_lookup_refreshes_an_expired_entry_while_the_others_are_answered(
-    db: Database,
-) -> None:
+def _cached(db: Database) -> tuple[KeyCache, FakeMonotonic, Source]:
+    """A cache (5 s, unknown keys 1 s) on a moved-by-hand clock, holding the key's entry."""
     add_integration(db)
-    clock = Monotonic()
+    clock = FakeMonotonic()
     keys = KeyCache(ttl=5.0, negative_ttl=1.0, monotonic=clock)
     cached = lookup(db, keys)
     assert cached is not None
+    return keys, clock, cached
+
+
+def test_one_lookup_refreshes_an_expired_entry_while_the_others_are_answered(
+    db: Database,
+) -> None:
+    keys, clock, cached = _cached(db)
     clock.now += 6.0  # expired
     answers: list[Source | None] = []
     with HeldQueries(db) as queries:
@@ -104,10 +103,7 @@ def test_one_lookup_refreshes_an_expired_entry_while_the_others_are_answered(
 def test_a_disabled_integration_stops_at_the_refresh_and_a_stuck_refresh_is_not_waited_on(
     db: Database,
 ) -> None:
-    add_integration(db)
-    clock = Monotonic()
-    keys = KeyCache(ttl=5.0, negative_ttl=1.0, monotonic=clock)
-    assert lookup(db, keys) is not None
+    keys, clock, _ = _cached(db)
     with db.unit_of_work() as uow:
         uow.session.query(Integration).update({"disabled_at": datetime(2026, 1, 2, tzinfo=UTC)})
         uow.commit()
@@ -129,7 +125,7 @@ def test_a_disabled_integration_stops_at_the_refresh_and_a_stuck_refresh_is_not_
 
 
 def test_an_unknown_key_is_read_once_per_negative_ttl(db: Database) -> None:
-    clock = Monotonic()
+    clock = FakeMonotonic()
     keys = KeyCache(ttl=5.0, negative_ttl=1.0, monotonic=clock)
     unknown = "f" * 32
     with HeldQueries(db) as queries:

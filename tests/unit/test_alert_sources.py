@@ -21,6 +21,7 @@ from warroom.alerts.webhook import (
     mapping_errors,
     parse_webhook,
 )
+from warroom.clock import FakeMonotonic
 from warroom.errors import ValidationFailed
 
 # --- the path language --------------------------------------------------------------------
@@ -550,16 +551,8 @@ def test_report_at_the_limits_and_honeypot() -> None:
 # --- rate limiting ------------------------------------------------------------------------
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_per_client_bucket_allows_a_burst_then_refills() -> None:
-    time = FakeTime()
+    time = FakeMonotonic(1000.0)
     limiter = RateLimiter(time, per_client=5, overall=120, per_seconds=60)
     assert [limiter.acquire("1.2.3.4") for _ in range(5)] == [0.0] * 5
     wait = limiter.acquire("1.2.3.4")
@@ -573,7 +566,7 @@ def test_per_client_bucket_allows_a_burst_then_refills() -> None:
 
 
 def test_global_bucket_caps_all_clients() -> None:
-    time = FakeTime()
+    time = FakeMonotonic(1000.0)
     limiter = RateLimiter(time, per_client=5, overall=10, per_seconds=60)
     allowed = [limiter.acquire(f"10.0.0.{i}") == 0.0 for i in range(20)]
     assert allowed == [True] * 10 + [False] * 10
@@ -583,7 +576,7 @@ def test_global_bucket_caps_all_clients() -> None:
 
 
 def test_a_refused_request_costs_nothing() -> None:
-    time = FakeTime()
+    time = FakeMonotonic(1000.0)
     limiter = RateLimiter(time, per_client=1, overall=100, per_seconds=60)
     assert limiter.acquire("a") == 0.0
     for _ in range(10):

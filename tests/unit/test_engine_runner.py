@@ -7,16 +7,9 @@ import time
 from types import SimpleNamespace
 from typing import Any, cast
 
+from warroom.clock import FakeMonotonic
 from warroom.context import AppContext
 from warroom.engine.runner import Engine, Job
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _ctx() -> AppContext:
@@ -35,7 +28,7 @@ def _job(name: str, runs: list[str], wanted: float | None, **kwargs: Any) -> Job
 
 
 def test_a_clock_job_runs_when_due_and_each_poll_never_on_a_wake_up() -> None:
-    clock, runs = Clock(), []
+    clock, runs = FakeMonotonic(), []
     engine = Engine(
         _ctx(),
         [_job("routing", runs, None), _job("heartbeats", runs, 30.0, wakes=False)],
@@ -53,7 +46,7 @@ def test_a_clock_job_runs_when_due_and_each_poll_never_on_a_wake_up() -> None:
 
 
 def test_a_clock_job_that_asks_for_less_than_a_poll_gets_it() -> None:
-    clock, runs = Clock(), []
+    clock, runs = FakeMonotonic(), []
     engine = Engine(
         _ctx(), [_job("rules", runs, 0.25, wakes=False)], poll_seconds=1.0, monotonic=clock
     )
