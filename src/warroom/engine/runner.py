@@ -7,14 +7,16 @@ side by side (each job claims its work so that no two engines do the same thing)
 
 A wake-up (an alert committed, here or in another process) runs the jobs that act on new
 work (routing, timers, deliveries) at once. Under a storm wake-ups come hundreds of times
-a second, so two things keep the engine from taking the process away from the API that
-receives the storm: after a pass, a wake-up waits as long as that pass took (at most
-`max_rest` seconds) before the next one starts, so that a busy engine leaves the
-process to the API at least half the time and later wake-ups fold into the next pass,
-which routes more alerts at once (a quiet engine's passes take milliseconds, so a lone
-alert waits for next to nothing); and the jobs that watch the
-clock rather than new work (`wakes=False`: heartbeats, rule timers, drills, the beat) run
-when the time they asked for comes, at least once per poll, never on a wake-up.
+a second, and two things keep the engine from taking the process away from the API that
+receives the storm:
+
+- after a pass, a wake-up waits as long as that pass took (at most `max_rest` seconds):
+  a busy engine leaves the process to the API at least half the time, and the wake-ups
+  meanwhile fold into the next pass, which routes more alerts at once; a quiet engine's
+  passes take milliseconds, so a lone alert waits for next to nothing;
+- the jobs that watch the clock rather than new work (`wakes=False`: heartbeats, rule
+  timers, drills) run when the time they asked for comes, at least once per poll, never
+  on a wake-up.
 """
 
 from __future__ import annotations
