@@ -65,6 +65,17 @@ _DIGITS_ONLY = bytes(ord("0") if chr(byte) in "0123456789" else ord(" ") for byt
 _LONG_NUMBER = b"0" * 19
 
 
+def _orjson_exact(raw: bytes) -> Any:
+    """`raw` parsed by orjson, or _SLOW where only the json module reads it right: a
+    19-digit run, or anything orjson refuses."""
+    if _LONG_NUMBER in raw.translate(_DIGITS_ONLY):
+        return _SLOW
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _SLOW
+
+
 def _fast(raw: bytes) -> Any:
     """The body parsed and checked by orjson, or _SLOW when only the json module and the
     full walk can say what it is.
@@ -75,11 +86,8 @@ def _fast(raw: bytes) -> Any:
     bytes), invalid UTF-8, a byte-order mark and nesting beyond 1,024 levels; all of those
     go the slow way. What is left to check: a NUL character, which JSON can only carry as
     the escape `\\u0000`, and depth, which is at most the number of `{` and `[` bytes."""
-    if _LONG_NUMBER in raw.translate(_DIGITS_ONLY):
-        return _SLOW
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    value = _orjson_exact(raw)
+    if value is _SLOW:
         return _SLOW
     if b"\\u0000" in raw:
         check(value)
@@ -93,12 +101,8 @@ def loads_stored(raw: bytes | bytearray | memoryview | str) -> Any:
     several times faster, where it reads exactly what the json module would (see `_fast`),
     else by the json module. Routing reads three such columns of every alert."""
     data = raw.encode() if isinstance(raw, str) else bytes(raw)
-    if _LONG_NUMBER not in data.translate(_DIGITS_ONLY):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(data)
+    value = _orjson_exact(data)
+    return json.loads(data) if value is _SLOW else value
 
 
 def _within_depth(value: Any) -> bool:
