@@ -381,16 +381,16 @@ def _pg_backends(databases: Sequence[str]) -> tuple[set[int], set[int]]:
     return ours, theirs
 
 
-def _cpu_of(pgids: set[int], pids: set[int], exclude: set[int]) -> float:
-    """CPU seconds used so far by live processes in `pgids` or `pids`, but not `exclude`."""
-    total = 0.0
+def _cpu_of(pgids: set[int], pids: set[int], exclude: set[int]) -> dict[int, float]:
+    """CPU seconds used so far by each live process in `pgids` or `pids`, but not `exclude`."""
+    used: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) in exclude:
             continue
         info = _stat(int(entry))
         if info is not None and (info[1] in pgids or int(entry) in pids):
-            total += info[2]
-    return total
+            used[int(entry)] = info[2]
+    return used
 
 
 class BusyWatch:
@@ -416,21 +416,30 @@ class BusyWatch:
         self._stop = False
         self._thread: Any = None
         self.before: tuple[float, float] = (0.0, 0.0)
+        self._skipped = 0  # samples during which one of ours ended (see `_measure`)
 
     def add_group(self, pgid: int) -> None:
         self._pgids.add(pgid)
 
-    def _ours(self) -> float:
+    def _ours(self) -> dict[int, float]:
         ours, theirs = _pg_backends(self._databases) if self._databases else (set(), set())
         return _cpu_of(self._pgids, ours, theirs)
 
-    def _measure(self, seconds: float) -> tuple[float, float, float]:
+    def _measure(self, seconds: float) -> tuple[float, float, float] | None:
+        """(other processes' cores, steal, span) over `seconds`; None when one of ours
+        ended meanwhile: the machine's counters hold the CPU it used in the interval, ours
+        no longer do, and the difference would be counted as someone else's (a server
+        stopping at the end of a run read as 12 cores of "other processes" on 2)."""
         busy0, steal0, total0 = _cpu_times()
         ours0, at0 = self._ours(), time.monotonic()
         time.sleep(seconds)
         busy1, steal1, total1 = _cpu_times()
         ours1, span = self._ours(), max(time.monotonic() - at0, 1e-6)
-        other = max((busy1 - busy0) - (ours1 - ours0), 0.0) / span
+        if ours0.keys() - ours1.keys():
+            return None
+        # A process new in the interval (a child, a backend) used all its CPU within it.
+        ours = sum(cpu - ours0.get(pid, 0.0) for pid, cpu in ours1.items())
+        other = max((busy1 - busy0) - ours, 0.0) / span
         steal = (steal1 - steal0) / max(total1 - total0, 1e-6)
         return other, steal, span
 
@@ -439,12 +448,19 @@ class BusyWatch:
         in a thread until `result()`."""
         import threading
 
-        other, steal, _ = self._measure(quiet_seconds)
-        self.before = (other, steal)
+        for _ in range(3):
+            measured = self._measure(quiet_seconds)
+            if measured is not None:
+                self.before = measured[:2]
+                break
 
         def loop() -> None:
             while not self._stop:
-                other, steal, span = self._measure(self._interval)
+                measured = self._measure(self._interval)
+                if measured is None:
+                    self._skipped += 1
+                    continue
+                other, steal, span = measured
                 self._samples.append((other, steal, span, os.getloadavg()[0]))
 
         self._thread = threading.Thread(target=loop, name="busy-watch", daemon=True)
@@ -468,6 +484,7 @@ class BusyWatch:
             f"machine: {self.label}: other processes {self.before[0]:.2f} cores before, "
             f"{other:.2f} during (peak {peak:.2f}); steal {self.before[1]:.1%} before, "
             f"{steal:.1%} during; load average up to {load:.1f}"
+            + (f"; {self._skipped} sample(s) left out (one of ours ended)" if self._skipped else "")
             + ("; BUSY: these figures understate warroom" if busy else "")
         )
         emit(f"{self.label}_machine_busy", int(busy), "flag")
