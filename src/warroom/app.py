@@ -140,7 +140,7 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    app.state.ingest = BatchWriter(ctx.db, ctx.clock, on_commit=ctx.alerts_committed.set)
+    app.state.ingest = BatchWriter(ctx.db, ctx.clock, on_commit=ctx.wakeups.alerts)
     app.state.integration_keys = KeyCache()
     _install_error_handlers(app)
 

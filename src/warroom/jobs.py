@@ -21,6 +21,7 @@ from warroom.drills.service import advance as advance_drills
 from warroom.engine.beat import beat_job
 from warroom.engine.runner import Job, worker_id
 from warroom.engine.timer_job import TimerRunner
+from warroom.engine.wakeup import WORK
 from warroom.heartbeats.job import HEARTBEATS_JOB
 from warroom.notifications.delivery import Deliverer, Throttle
 from warroom.notifications.service import plan_fallback
@@ -29,6 +30,8 @@ from warroom.postmortems.reminders import send_reminders
 from warroom.reports.schedule import send_scheduled_reports
 from warroom.security.retention import retention_job
 from warroom.statuspage.job import StatusPagePublisher
+
+WORK_ONLY = frozenset({WORK})
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:
@@ -51,8 +54,9 @@ def all_jobs(ctx: AppContext) -> list[Job]:
         Job("drills", advance_drills, wakes=False),
         Job("alert-routing", route_alerts),
         Job("rule-evaluation", evaluate_rules, wakes=False),
-        Job("timers", TimerRunner(lease=lease)),
-        Job("deliveries", deliverer, close=close),
+        # New alerts give these no work until routing commits some (which wakes them).
+        Job("timers", TimerRunner(lease=lease), wake_on=WORK_ONLY),
+        Job("deliveries", deliverer, close=close, wake_on=WORK_ONLY),
         Job("shift-notices", plan_shift_notices, periodic=True),
         Job("status-page", StatusPagePublisher(), periodic=True),
         Job("postmortem-reminders", send_reminders, periodic=True),

@@ -15,6 +15,7 @@ from warroom.clock import FakeClock
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
 from warroom.db import Database
+from warroom.engine.wakeup import ALERTS
 from warroom.heartbeats.job import MAX_SLEEP_SECONDS, check_heartbeats
 from warroom.heartbeats.models import Heartbeat
 from warroom.heartbeats.service import register
@@ -135,11 +136,11 @@ def test_missed_heartbeat_raises_exactly_one_alert_and_a_check_in_resolves_it(
     clock.advance(minutes=6)  # exactly at the deadline: still in time
     assert check_heartbeats(ctx) == pytest.approx(0.01)
     assert alerts(client, api_tokens.viewer) == []
-    assert not ctx.alerts_committed.is_set()
+    assert not ctx.wakeups.is_set()
 
     clock.advance(seconds=1)
     assert check_heartbeats(ctx) == MAX_SLEEP_SECONDS  # nothing else is due
-    assert ctx.alerts_committed.is_set()  # routing is woken
+    assert ctx.wakeups.pending() == {ALERTS}  # routing is woken
     [alert] = alerts(client, api_tokens.viewer)
     assert alert["status"] == "triggered"
     assert alert["severity"] == "critical"

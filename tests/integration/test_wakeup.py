@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 import time
+from datetime import UTC, datetime
 
 import psycopg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
+from warroom.chat import service as chat
 from warroom.db import Database
-from warroom.engine.wakeup import CHANNEL, Listener, notify
+from warroom.engine import outbox
+from warroom.engine.outbox import NewNotification
+from warroom.engine.wakeup import ALERTS, CHANNEL, WORK, Listener, Wakeups, notify
 
 
 def _received(conn: psycopg.Connection[object]) -> int:
@@ -63,14 +66,14 @@ def test_a_transaction_wakes_engines_once_and_a_rolled_back_savepoint_not_at_all
     db.dispose()
 
 
-class _CountingEvent(threading.Event):
+class _CountingWakeups(Wakeups):
     def __init__(self) -> None:
         super().__init__()
         self.sets = 0
 
-    def set(self) -> None:
+    def set(self, kind: str = WORK) -> None:
         self.sets += 1
-        super().set()
+        super().set(kind)
 
 
 def test_the_listener_folds_a_burst_of_notifications_into_few_wake_ups(
@@ -80,7 +83,7 @@ def test_the_listener_folds_a_burst_of_notifications_into_few_wake_ups(
     burst, a few times, not once per notification, and the last one is never lost."""
     db = Database(pg_database)
     dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
-    woken = _CountingEvent()
+    woken = _CountingWakeups()
     listener = Listener(db.url, woken)
     listener.start()
     try:
@@ -94,9 +97,86 @@ def test_the_listener_folds_a_burst_of_notifications_into_few_wake_ups(
             time.sleep(0.3)
             assert 1 <= woken.sets <= 40, woken.sets
             # Woken again by the next one, whenever it comes.
-            woken.clear()
+            woken.take()
             sender.execute(f"NOTIFY {CHANNEL}")
             assert woken.wait(5)
     finally:
         listener.stop()
         db.dispose()
+
+
+def test_a_notification_wakes_the_jobs_of_the_kind_it_names(pg_database: str) -> None:
+    """Ingest notifies ALERTS (routing only); anything else, and a notification from a
+    sender that names no kind, is WORK (every job)."""
+    db = Database(pg_database)
+    wakeups = Wakeups()
+    listener = Listener(db.url, wakeups)
+    listener.start()
+    try:
+        time.sleep(0.5)  # the listener has connected and LISTENs
+        for sent, expected in (
+            ([ALERTS], {ALERTS}),
+            ([WORK], {WORK}),
+            ([ALERTS, WORK], {ALERTS, WORK}),
+        ):
+            with db.unit_of_work() as uow:
+                for kind in sent:
+                    notify(uow.session, kind)
+                uow.commit()
+            # The commit itself woke this process's engines with the same kinds.
+            assert wakeups.take() == expected
+            assert wakeups.wait(5)  # and the listener, once the notification arrived
+            time.sleep(0.1)
+            assert wakeups.take() == expected
+        dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as sender:
+            sender.execute(f"NOTIFY {CHANNEL}")  # an older sender: no payload
+            sender.execute(f"NOTIFY {CHANNEL}, 'something new'")  # a kind not known here
+        assert wakeups.wait(5)
+        time.sleep(0.1)
+        assert wakeups.take() == {WORK}
+    finally:
+        listener.stop()
+        db.dispose()
+
+
+def test_a_commit_that_notified_wakes_the_engines_of_this_process(db: Database) -> None:
+    """On SQLite there is no NOTIFY at all: the commit wakes this process's engines."""
+    wakeups = Wakeups()
+    with db.unit_of_work() as uow:
+        notify(uow.session, ALERTS)
+        assert not wakeups.is_set()  # not before it commits
+        uow.commit()
+    assert wakeups.take() == {ALERTS}
+    with db.unit_of_work() as uow:
+        notify(uow.session)
+        uow.rollback()
+    assert not wakeups.is_set()
+
+
+def test_queued_work_wakes_the_jobs_that_send_it(db: Database) -> None:
+    """A notification or a chat action written anywhere (a declaration, a status update)
+    wakes the deliveries and chat jobs at its commit, not at their next poll."""
+    now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    wakeups = Wakeups()
+    item = NewNotification(
+        idempotency_key="wake-test",
+        channel="email",
+        address="ops@example.com",
+        reason="update",
+        subject="s",
+        body="b",
+        due_at=now,
+    )
+    with db.unit_of_work() as uow:
+        assert outbox.enqueue(uow.session, item, now=now) is not None
+        uow.commit()
+    assert wakeups.take() == {WORK}
+    with db.unit_of_work() as uow:
+        assert outbox.enqueue(uow.session, item, now=now) is None  # already queued
+        uow.commit()
+    assert not wakeups.is_set()
+    with db.unit_of_work() as uow:
+        assert chat.queue(uow.session, key="wake-test", kind="post", now=now)
+        uow.commit()
+    assert wakeups.take() == {WORK}

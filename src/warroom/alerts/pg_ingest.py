@@ -35,7 +35,7 @@ from warroom.alerts.service import (
     plan_batch,
     settle,
 )
-from warroom.engine.wakeup import CHANNEL
+from warroom.engine.wakeup import ALERTS, CHANNEL
 
 # One statement applies a whole batch of fast keys and commits on its own (the connection
 # is in autocommit): one round trip, where a transaction of separate statements took four
@@ -112,7 +112,7 @@ touched AS (
 updated AS ({update}),
 inserted AS ({insert}),
 notified AS (
-  SELECT pg_notify('{channel}', '') FROM verdict WHERE NOT raced
+  SELECT pg_notify('{channel}', '{alerts}') FROM verdict WHERE NOT raced
 )
 SELECT u.ord, u.action, coalesce(u.open_id, i.id), v.raced, (SELECT count(*) FROM notified)
 FROM batch u CROSS JOIN verdict v
@@ -146,7 +146,7 @@ _INSERT = """
 """
 
 _INSERT = _INSERT.format(triggered=AlertStatus.TRIGGERED.value)
-_BATCH = _BATCH.format(update=_UPDATE, insert=_INSERT, channel=CHANNEL)
+_BATCH = _BATCH.format(update=_UPDATE, insert=_INSERT, channel=CHANNEL, alerts=ALERTS)
 
 # The statement's actions by name: a dict lookup, where calling the enum costs more.
 _ACTIONS = {action.value: action for action in KeyAction}

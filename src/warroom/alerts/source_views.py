@@ -269,7 +269,7 @@ def file_report(ctx: AppContext, report: ProblemReport, *, reporter: str) -> App
             if attempt == 2:
                 raise
             continue
-        ctx.alerts_committed.set()
+        ctx.wakeups.alerts()
         return applied
     raise AssertionError("unreachable")
 

@@ -221,7 +221,7 @@ def _run(ctx: AppContext, caller: Caller, who: Principal, command: logic.Command
             text = f"{logic.role_label(role)} of {key}: {user}"
         uow.commit()
     if command.verb == "update":
-        ctx.alerts_committed.set()  # wake the engine: the messages leave at once
+        ctx.wakeups.set()  # wake the engine: the messages leave at once
     return reply(text, public=True)
 
 

@@ -18,6 +18,7 @@ from warroom.chat.logic import IncidentView, escape, role_label
 from warroom.chat.models import ChatAction, ChatChannel
 from warroom.config.schema import WarroomConfig, names_severity
 from warroom.db import insert_ignoring_conflict
+from warroom.engine.wakeup import notify
 from warroom.incidents.logic import Status
 from warroom.incidents.models import Incident
 from warroom.notifications.render import MessageContext, MessageKind
@@ -52,7 +53,10 @@ def queue(
         "created_at": now,
     }
     stmt = insert_ignoring_conflict(session, ChatAction, values, conflict=["key"])
-    return session.execute(stmt).first() is not None
+    if session.execute(stmt).first() is None:
+        return False
+    notify(session)  # the chat job runs once this commits, not at its next poll
+    return True
 
 
 def channel_of(session: Session, incident_id: int) -> ChatChannel | None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from warroom.db import insert_ignoring_conflict
 from warroom.engine.models import DeliveryAttempt, Notification
+from warroom.engine.wakeup import notify
 
 PENDING, SENDING, SENT, FAILED, CANCELLED, THROTTLED = (
     "pending",
@@ -71,7 +72,10 @@ def enqueue(session: Session, item: NewNotification, *, now: datetime) -> int | 
     }
     stmt = insert_ignoring_conflict(session, Notification, values, conflict=["idempotency_key"])
     row = session.execute(stmt).first()
-    return int(row[0]) if row else None
+    if row is None:
+        return None
+    notify(session)  # the deliveries job runs once this commits, not at its next poll
+    return int(row[0])
 
 
 def cancel_pending(

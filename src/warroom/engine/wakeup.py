@@ -1,13 +1,21 @@
-"""Immediate wake-ups for engines: PostgreSQL LISTEN/NOTIFY, or an in-process event.
+"""Immediate wake-ups for engines: PostgreSQL LISTEN/NOTIFY, and in-process signals.
 
 Polling stays as the safety net; a wake-up only makes the next pass start now instead of
 at the next poll, so a page leaves within a second of the alert.
+
+A wake-up says what kind of work was committed. `ALERTS`: alerts were stored or changed,
+and only routing has work (routing, in turn, notifies `WORK` when it declares or pages).
+`WORK`: anything else engines act on (timers, notifications, outboxes) — and any wake-up
+that does not say, so that a sender that does not know the kinds wakes every job. In a
+storm, ingest wakes engines hundreds of times a second: the jobs that cannot have work
+from new alerts (timers, deliveries) need not run for them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 
 import psycopg
 from sqlalchemy import event as sa_event
@@ -15,29 +23,45 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from warroom.context import ALERTS, EVERY, WORK, Wakeups, wake_local
+
+__all__ = ["ALERTS", "CHANNEL", "EVERY", "WORK", "Listener", "Wakeups", "notify"]
+
 log = logging.getLogger("warroom.wakeup")
 
 CHANNEL = "warroom_engine"
 # How long the listener lets notifications gather after it has woken the engine.
 COALESCE_SECONDS = 0.01
 
+# A notification's payload names its kind; an empty one (or one this version does not
+# know) is WORK, which runs every job.
+_PAYLOADS = {ALERTS: ALERTS}
 
 _NOTIFIED = "warroom_notified"
 
 
-def notify(session: Session) -> None:
-    """Wake engines once this transaction commits (PostgreSQL delivers NOTIFY on commit).
+def notify(session: Session, kind: str = WORK) -> None:
+    """Wake engines once this transaction commits (PostgreSQL delivers NOTIFY on commit;
+    engines of this process are woken by the commit itself).
 
-    Once per transaction: PostgreSQL folds identical notifications of one transaction into
-    one anyway, and a batch that pages for a thousand alerts should not pay a thousand
-    round trips for it."""
-    if session.info.get(_NOTIFIED) or session.get_bind().dialect.name != "postgresql":
+    Once per transaction and kind: PostgreSQL folds identical notifications of one
+    transaction into one anyway, and a batch that pages for a thousand alerts should not
+    pay a thousand round trips for it."""
+    notified: set[str] = session.info.setdefault(_NOTIFIED, set())
+    if kind in notified:
         return
-    session.execute(text(f"NOTIFY {CHANNEL}"))
-    session.info[_NOTIFIED] = True
+    if session.get_bind().dialect.name == "postgresql":
+        payload = "" if kind == WORK else kind
+        session.execute(text(f"NOTIFY {CHANNEL}, '{payload}'"))
+    notified.add(kind)
 
 
 @sa_event.listens_for(Session, "after_commit")
+def _wake_local(session: Session) -> None:
+    for kind in session.info.pop(_NOTIFIED, ()):
+        wake_local(kind)
+
+
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_notified(session: Session, *_: object) -> None:
     # A rolled-back savepoint takes its NOTIFY with it: the next notify() sends one again.
@@ -45,12 +69,13 @@ def _forget_notified(session: Session, *_: object) -> None:
 
 
 class Listener:
-    """A thread holding one PostgreSQL connection that LISTENs and sets `event` on NOTIFY."""
+    """A thread holding one PostgreSQL connection that LISTENs and sets `wakeups` to the
+    kinds the notifications name."""
 
-    def __init__(self, database_url: str, event: threading.Event) -> None:
+    def __init__(self, database_url: str, wakeups: Wakeups) -> None:
         url = make_url(database_url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
-        self._event = event
+        self._wakeups = wakeups
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="warroom-listen", daemon=True)
 
@@ -67,16 +92,21 @@ class Listener:
                 with psycopg.connect(self._dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     while not self._stop.is_set():
-                        if not any(True for _ in conn.notifies(timeout=1.0, stop_after=1)):
+                        if not self._wake(conn.notifies(timeout=1.0, stop_after=1)):
                             continue
-                        self._event.set()
                         # A storm sends a NOTIFY per ingest batch, hundreds a second: those
                         # that arrive in the next moment make one wake-up (set again: the
                         # pass just woken may have started before them). Each notifies()
                         # holds the connection until it ends, so they run one after another.
                         self._stop.wait(COALESCE_SECONDS)
-                        if any(True for _ in conn.notifies(timeout=0.001)):
-                            self._event.set()
+                        self._wake(conn.notifies(timeout=0.001))
             except psycopg.Error:
                 log.warning("LISTEN connection lost; polling until it is back", exc_info=True)
                 self._stop.wait(2.0)
+
+    def _wake(self, notifications: Iterable[psycopg.Notify]) -> bool:
+        """Set the kinds these notifications name, once each; whether there were any."""
+        kinds = {_PAYLOADS.get(n.payload, WORK) for n in notifications}
+        for kind in kinds:
+            self._wakeups.set(kind)
+        return bool(kinds)

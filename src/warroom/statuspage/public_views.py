@@ -123,7 +123,7 @@ async def subscribe(request: Request, ctx: CtxDep, uow: UowDep) -> Response:
         )
     subscriptions.subscribe(uow.session, kind=kind, address=address, now=ctx.clock.now())
     uow.commit()
-    ctx.alerts_committed.set()  # wake the engine: the confirmation leaves at once
+    ctx.wakeups.set()  # wake the engine: the confirmation leaves at once
     message = "Check your inbox: we sent a link to confirm the subscription."
     if kind == subscriptions.WEBHOOK:
         message = "We sent the confirmation link to the webhook."

@@ -241,7 +241,7 @@ def stakeholder_update(
         now=now,
     )
     uow.commit()
-    ctx.alerts_committed.set()  # wake the engine: the messages leave at once
+    ctx.wakeups.set()  # wake the engine: the messages leave at once
     return StakeholderUpdateRead(
         incident=incident.key,
         sent=[
