@@ -23,6 +23,7 @@ from warroom.alerts.rules import AlertFacts, GroupedBy, OpenIncident
 from warroom.auth.logic import SYSTEM
 from warroom.config.alerts import AutoDeclareRule
 from warroom.config.schema import WarroomConfig
+from warroom.drillmarks import drill_of_alert
 from warroom.incidents import service as incidents
 from warroom.incidents.logic import OPEN_STATUSES
 from warroom.incidents.models import Incident, IncidentService
@@ -72,8 +73,6 @@ class IncidentGroups:
 
     def drill_of(self, alert: Alert) -> int | None:
         """The drill that sent this alert (warroom.drills), or None for a real one."""
-        from warroom.drillmarks import drill_of_alert
-
         return drill_of_alert(self.session, alert, self._drills)
 
     def open_for(self, alert: Alert) -> dict[int, OpenIncident]:
@@ -108,8 +107,10 @@ class IncidentGroups:
         return self._calendar
 
     def facts(self, alert: Alert) -> AlertFacts:
-        self._load_integrations([alert.integration_id])
-        name, kind = self._integrations.get(alert.integration_id, (None, None))
+        integration_id = alert.integration_id
+        if integration_id not in self._integrations:  # a batch loads its own at once
+            self._load_integrations([integration_id])
+        name, kind = self._integrations.get(integration_id, (None, None))
         return AlertFacts(
             id=alert.id,
             dedup_key=alert.dedup_key,

@@ -95,16 +95,21 @@ def series_value(labels: Mapping[str, str], value: float, path: str) -> tuple[bo
 
 def as_number(value: Any) -> float | None:
     """A number, or a string that reads as one; None for anything else (and for NaN)."""
-    if isinstance(value, bool):
+    if isinstance(value, str):
+        return _text_number(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+@lru_cache(maxsize=4096)
+def _text_number(value: str) -> float | None:
+    # Remembered: rules compare the same few strings (severities, statuses, label values)
+    # alert after alert, and a string that is not a number costs a raised ValueError.
+    try:
+        number = float(value.strip())
+    except ValueError:
         return None
     return None if math.isnan(number) else number
 
