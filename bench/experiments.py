@@ -62,3 +62,36 @@ def stock() -> FastAPI:
 
         event.listen(ctx.db.engine, "connect", apply)
     return _tuned(create_app(ctx))
+
+
+class _InstantStore:
+    """Stands in for the batch writer: every submit answers after BENCH_STORE_DELAY
+    seconds (0: at the next turn of the event loop) and stores nothing."""
+
+    queued_events = 0
+
+    def __init__(self, real: Any, delay: float) -> None:
+        self._real = real
+        self._delay = delay
+
+    async def submit(self, items: Any) -> list[Any]:
+        import asyncio
+
+        await asyncio.sleep(self._delay)
+        return []
+
+    async def close(self) -> None:
+        await self._real.close()
+
+
+def instant_store() -> FastAPI:
+    """The stock app whose PagerDuty and Alertmanager routes hand events to a store that
+    answers at once (or after BENCH_STORE_DELAY seconds) and keeps nothing: the ceiling
+    of the HTTP stack and the route's own work, and what a store's latency alone costs
+    at the benchmark's concurrency. The ingest benchmark's count check then reports every
+    event lost, as it should: nothing was stored."""
+    app = stock()
+    app.state.ingest = _InstantStore(
+        app.state.ingest, float(os.environ.get("BENCH_STORE_DELAY", "0"))
+    )
+    return app
