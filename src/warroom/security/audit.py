@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Table, func, inspect, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm.base import PassiveFlag
 
 import warroom.events  # noqa: F401  (its before_commit listener must run before ours)
 from warroom import bulk
@@ -95,13 +96,22 @@ def _changes(session: Session) -> Iterator[tuple[str, str, dict[str, Any]]]:
         for obj in objects:
             if not isinstance(obj, Base) or obj.__tablename__ in NOT_AUDITED:
                 continue
-            mapper = inspect(obj).mapper
+            state = inspect(obj)
+            mapper = state.mapper
             if verb == "insert":
-                fields = {c.key: _value(c.key, getattr(obj, c.key)) for c in mapper.column_attrs}
+                # A deferred column not loaded (the incidents' generated spans, which the
+                # database computes) would cost a SELECT each, at every flush.
+                unloaded = state.unloaded
+                fields = {
+                    c.key: _value(c.key, getattr(obj, c.key))
+                    for c in mapper.column_attrs
+                    if not (c.deferred and c.key in unloaded)
+                }
             elif verb == "update":
                 fields = {}
                 for attr in mapper.column_attrs:
-                    history = get_history(obj, attr.key)
+                    # An attribute never loaded has not changed: its history must not load it.
+                    history = get_history(obj, attr.key, passive=PassiveFlag.PASSIVE_NO_INITIALIZE)
                     if history.has_changes():
                         old = history.deleted[0] if history.deleted else None
                         new = history.added[0] if history.added else None
