@@ -105,38 +105,49 @@ def test_the_listener_folds_a_burst_of_notifications_into_few_wake_ups(
         db.dispose()
 
 
-def test_a_notification_wakes_the_jobs_of_the_kind_it_names(pg_database: str) -> None:
+def test_a_notification_names_its_kind_and_the_listener_wakes_for_it(pg_database: str) -> None:
     """Ingest notifies ALERTS (routing only); anything else, and a notification from a
     sender that names no kind, is WORK (every job)."""
     db = Database(pg_database)
-    wakeups = Wakeups()
-    listener = Listener(db.url, wakeups)
-    listener.start()
+    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
-        time.sleep(0.5)  # the listener has connected and LISTENs
-        for sent, expected in (
-            ([ALERTS], {ALERTS}),
-            ([WORK], {WORK}),
-            ([ALERTS, WORK], {ALERTS, WORK}),
-        ):
-            with db.unit_of_work() as uow:
-                for kind in sent:
-                    notify(uow.session, kind)
-                uow.commit()
-            # The commit itself woke this process's engines with the same kinds.
-            assert wakeups.take() == expected
-            assert wakeups.wait(5)  # and the listener, once the notification arrived
-            time.sleep(0.1)
-            assert wakeups.take() == expected
-        dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(dsn, autocommit=True) as sender:
-            sender.execute(f"NOTIFY {CHANNEL}")  # an older sender: no payload
-            sender.execute(f"NOTIFY {CHANNEL}, 'something new'")  # a kind not known here
-        assert wakeups.wait(5)
-        time.sleep(0.1)
-        assert wakeups.take() == {WORK}
+        # What notify() sends, read by a plain LISTEN, and the commit's own local wake-up.
+        with psycopg.connect(dsn, autocommit=True) as listening:
+            listening.execute(f"LISTEN {CHANNEL}")
+            for sent, payloads in (
+                ([ALERTS], {ALERTS}),
+                ([WORK], {""}),
+                ([ALERTS, WORK], {ALERTS, ""}),
+            ):
+                local = Wakeups()
+                with db.unit_of_work() as uow:
+                    for kind in sent:
+                        notify(uow.session, kind)
+                    uow.commit()
+                assert local.take() == set(sent)
+                notes = listening.notifies(timeout=5, stop_after=len(payloads))
+                assert {n.payload for n in notes} == payloads
+
+        # The listener maps payloads to kinds: only names it knows; the rest is WORK.
+        wakeups = Wakeups()
+        listener = Listener(db.url, wakeups)
+        listener.start()
+        try:
+            with psycopg.connect(dsn, autocommit=True) as sender:
+                deadline = time.monotonic() + 10
+                while not wakeups.wait(0.2):  # until the listener LISTENs
+                    assert time.monotonic() < deadline, "the listener never connected"
+                    sender.execute(f"NOTIFY {CHANNEL}")
+                time.sleep(0.5)  # any probe still on its way has arrived
+                for payload, kind in (("alerts", ALERTS), ("", WORK), ("something new", WORK)):
+                    wakeups.take()
+                    sender.execute(f"NOTIFY {CHANNEL}, '{payload}'")
+                    assert wakeups.wait(5)
+                    time.sleep(0.05)
+                    assert wakeups.take() == {kind}
+        finally:
+            listener.stop()
     finally:
-        listener.stop()
         db.dispose()
 
 
