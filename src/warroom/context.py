@@ -16,6 +16,8 @@ from warroom.settings import Settings
 ALERTS = "alerts"
 WORK = "work"
 EVERY = frozenset({ALERTS, WORK})
+#: What new alerts cannot give work to (timers, deliveries, chat) is woken by this.
+WORK_ONLY = frozenset({WORK})
 
 
 class Wakeups:

@@ -21,7 +21,7 @@ from warroom.drills.service import advance as advance_drills
 from warroom.engine.beat import beat_job
 from warroom.engine.runner import Job, worker_id
 from warroom.engine.timer_job import TimerRunner
-from warroom.engine.wakeup import WORK
+from warroom.engine.wakeup import WORK_ONLY
 from warroom.heartbeats.job import HEARTBEATS_JOB
 from warroom.notifications.delivery import Deliverer, Throttle
 from warroom.notifications.service import plan_fallback
@@ -30,8 +30,6 @@ from warroom.postmortems.reminders import send_reminders
 from warroom.reports.schedule import send_scheduled_reports
 from warroom.security.retention import retention_job
 from warroom.statuspage.job import StatusPagePublisher
-
-WORK_ONLY = frozenset({WORK})
 
 
 def all_jobs(ctx: AppContext) -> list[Job]:

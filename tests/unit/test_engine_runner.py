@@ -12,7 +12,7 @@ import pytest
 from warroom.clock import FakeMonotonic
 from warroom.context import AppContext
 from warroom.engine.runner import Engine, Job
-from warroom.engine.wakeup import ALERTS, WORK, Wakeups
+from warroom.engine.wakeup import ALERTS, WORK, WORK_ONLY, Wakeups
 
 
 def _ctx() -> AppContext:
@@ -91,9 +91,6 @@ def test_a_busy_engine_rests_as_long_as_its_passes_take() -> None:
 def test_a_quick_pass_rests_next_to_nothing() -> None:
     # Passes of a millisecond or two: a wake-up is served within milliseconds, not 100 ms.
     assert _passes_in_a_storm(0.001, max_rest=0.1) >= 60
-
-
-WORK_ONLY = frozenset({WORK})
 
 
 def test_a_wake_up_for_alerts_runs_routing_and_not_the_jobs_alerts_give_no_work() -> None:

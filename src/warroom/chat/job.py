@@ -26,7 +26,7 @@ from warroom.config.schema import WarroomConfig, names_severity
 from warroom.context import AppContext
 from warroom.engine.models import Notification
 from warroom.engine.runner import Job, worker_id
-from warroom.engine.wakeup import WORK
+from warroom.engine.wakeup import WORK_ONLY
 from warroom.escalation.delivery import resolve_name, role_recipients
 from warroom.incidents import service as incidents
 from warroom.incidents.models import Incident
@@ -552,4 +552,4 @@ def chat_jobs(ctx: AppContext, lease: timedelta) -> list[Job]:
     if port is None and not ctx.config.chat.mattermost_webhooks:
         return []
     background = InBackground(ChatRunner(port, lease=lease))
-    return [Job("chat", background, close=background.close, wake_on=frozenset({WORK}))]
+    return [Job("chat", background, close=background.close, wake_on=WORK_ONLY)]

@@ -23,9 +23,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from warroom.context import ALERTS, EVERY, WORK, Wakeups, wake_local
+from warroom.context import ALERTS, EVERY, WORK, WORK_ONLY, Wakeups, wake_local
 
-__all__ = ["ALERTS", "CHANNEL", "EVERY", "WORK", "Listener", "Wakeups", "notify"]
+__all__ = ["ALERTS", "CHANNEL", "EVERY", "WORK", "WORK_ONLY", "Listener", "Wakeups", "notify"]
 
 log = logging.getLogger("warroom.wakeup")
 
