@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from sqlalchemy import event, text
@@ -11,9 +11,10 @@ from sqlalchemy.engine import make_url
 
 from warroom.chat import service as chat
 from warroom.db import Database
-from warroom.engine import outbox
+from warroom.engine import outbox, timers
 from warroom.engine.outbox import NewNotification
 from warroom.engine.wakeup import ALERTS, CHANNEL, WORK, Listener, Wakeups, notify
+from warroom.escalation.bookkeeping import once
 
 
 def _received(conn: psycopg.Connection[object]) -> int:
@@ -189,5 +190,26 @@ def test_queued_work_wakes_the_jobs_that_send_it(db: Database) -> None:
     assert not wakeups.is_set()
     with db.unit_of_work() as uow:
         assert chat.queue(uow.session, key="wake-test", kind="post", now=now)
+        uow.commit()
+    assert wakeups.take() == {WORK}
+
+
+def test_a_timer_due_when_written_wakes_the_timers_job(db: Database) -> None:
+    """Not a timer due later, nor a once-marker (written done): those are no work now."""
+    now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    wakeups = Wakeups()
+    with db.unit_of_work() as uow:
+        timers.schedule(
+            uow.session, kind="k", key="later", due_at=now + timedelta(hours=1), now=now
+        )
+        once(uow.session, "marker", now=now)
+        uow.commit()
+    assert not wakeups.is_set()
+    with db.unit_of_work() as uow:
+        timers.schedule(uow.session, kind="k", key="due", due_at=now, now=now)
+        uow.commit()
+    assert wakeups.take() == {WORK}
+    with db.unit_of_work() as uow:
+        timers.schedule_many(uow.session, [{"kind": "k", "key": "many", "due_at": now}], now=now)
         uow.commit()
     assert wakeups.take() == {WORK}

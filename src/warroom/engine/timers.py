@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from warroom import bulk
 from warroom.engine.models import Timer
+from warroom.engine.wakeup import notify
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -40,6 +41,12 @@ def ids_in(
 _INSERTS: dict[str, Any] = {}
 
 
+def _due_now(row: dict[str, Any]) -> bool:
+    # A pending timer due when written is work for the timers job at once; once-markers
+    # (written done) and later timers are not.
+    return bool(row["status"] == PENDING and row["due_at"] <= row["created_at"])
+
+
 def insert_timer_row(session: Session, values: dict[str, Any]) -> bool:
     """`INSERT INTO timers … ON CONFLICT (key) DO NOTHING RETURNING id` with `values`;
     return whether the row was written. The statement is built once per dialect and run
@@ -52,7 +59,10 @@ def insert_timer_row(session: Session, values: dict[str, Any]) -> bool:
         table: Table = Timer.__table__  # type: ignore[assignment]
         stmt = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
         _INSERTS[dialect] = stmt
-    return session.execute(stmt, values).first() is not None
+    written = session.execute(stmt, values).first() is not None
+    if written and _due_now(values):
+        notify(session)  # due now: the timers job runs once this commits, not at its poll
+    return written
 
 
 def insert_timer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[bool]:
@@ -65,10 +75,14 @@ def insert_timer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[
     table: Table = Timer.__table__  # type: ignore[assignment]
     written = set(bulk.insert_rows(session, table, rows, conflict=("key",), returning=("key",)))
     result: list[bool] = []
+    due_now = False
     for row in rows:
         key = row["key"]
         result.append(key in written)
+        due_now = due_now or (key in written and _due_now(row))
         written.discard(key)  # a repeat of a key in `rows` was not written
+    if due_now:
+        notify(session)  # the timers job runs once this commits, not at its poll
     return result
 
 
