@@ -22,6 +22,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 _PENDING = "warroom_domain_events"
+_SUBJECTS = "warroom_domain_event_subjects"
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,13 @@ def subscribe(
     return register
 
 
-def publish(session: Session, event: DomainEvent) -> None:
+def publish(session: Session, event: DomainEvent, *, subject: object = None) -> None:
+    """Queue `event` for its subscribers. `subject`, the object it is about, stays in memory
+    until they have run: a session holds its objects weakly, and an incident nothing else
+    held was loaded again by every subscriber that asked for it."""
     session.info.setdefault(_PENDING, []).append(event)
+    if subject is not None:
+        session.info.setdefault(_SUBJECTS, []).append(subject)
 
 
 def dispatch(session: Session) -> None:
@@ -110,11 +116,13 @@ def dispatch(session: Session) -> None:
             for handler in list(_SUBSCRIBERS.get(type(domain_event), ())):
                 handler(session, domain_event)
         session.flush()
+    session.info.pop(_SUBJECTS, None)
 
 
 def discard(session: Session) -> None:
     """Forget the events published but not yet handled (their savepoint rolled back)."""
     session.info.pop(_PENDING, None)
+    session.info.pop(_SUBJECTS, None)
 
 
 @sa_event.listens_for(Session, "before_commit")

@@ -200,8 +200,8 @@ class AutoDeclaring(IncidentGroups):
             actor=SYSTEM,
             now=self.now,
             source=EventSource.AUTOMATION,
+            declared_by_rule=rule.name,
         )
-        incident.declared_by_rule = rule.name
         event = just_recorded(self.session, incident.id)
         # The detection is older than the declaration; with equal timestamps (a rule
         # without `for`, routed at once) the insert order decides, so it goes in first.

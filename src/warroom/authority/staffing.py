@@ -42,7 +42,8 @@ def arm(
 ) -> bool:
     """(Re)plan the first staffing check of the incident's level; return whether one is."""
     timers.cancel(session, now=now, incident_id=incident.id, kinds=(STAFFING,))
-    incident.unfilled_roles = None
+    if incident.unfilled_roles is not None:  # not an UPDATE for a new incident's every arm
+        incident.unfilled_roles = None
     level = config.severity(incident.severity)
     within = staffing_time(config, incident.severity)
     if (

@@ -82,11 +82,15 @@ def _on_timeline(
 def _page(
     session: Session, query: Select[Change], *, limit: int, offset: int
 ) -> tuple[list[Change], int]:
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Change.timestamp.desc(), Change.id.desc()).limit(limit).offset(offset)
+    rows = list(
+        session.scalars(
+            query.order_by(Change.timestamp.desc(), Change.id.desc()).limit(limit).offset(offset)
+        )
     )
-    return list(rows), total
+    if len(rows) < limit and (rows or offset == 0):
+        return rows, offset + len(rows)  # the last page: no count needed (most incidents)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return rows, total
 
 
 def list_changes(

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Table, and_, any_, bindparam, or_, select, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, SessionTransaction
 from sqlalchemy.sql.elements import ColumnElement
 
 from warroom import bulk
@@ -40,6 +41,56 @@ def ids_in(
 
 _INSERTS: dict[str, Any] = {}
 
+# --- what a transaction wrote for the incidents it created ------------------------------
+
+_LEDGER = "warroom_timer_ledger"
+
+
+def incident_created(session: Session, incident_id: int) -> None:
+    """Note that this transaction inserted incident `incident_id`.
+
+    Until it commits no other transaction can write a timer for the incident (the foreign
+    key waits for it), and this one writes timers only through this module, which notes
+    them here; so what is noted is every timer the incident has. `cancel`, `ledger` and
+    the readers built on it answer from memory for such an incident instead of asking the
+    database: a declaration arms SLA clocks, an update reminder, staffing, escalation and
+    rules, and each asked first what the incident already had — statements that could
+    only answer "nothing". A commit or any rollback (a savepoint's too) forgets it all, and
+    the database is asked again."""
+    session.info.setdefault(_LEDGER, {})[incident_id] = {}
+
+
+def ledger(session: Session, incident_id: int | None) -> dict[str, tuple[str, str]] | None:
+    """Every timer of incident `incident_id` as key → (kind, status), when this
+    transaction created the incident (see `incident_created`); else None: ask the
+    database."""
+    known: dict[int, dict[str, tuple[str, str]]] | None = session.info.get(_LEDGER)
+    if not known or incident_id is None:
+        return None
+    return known.get(incident_id)
+
+
+def _note_written(session: Session, row: dict[str, Any]) -> None:
+    rows = ledger(session, row.get("incident_id"))
+    if rows is not None:
+        rows[row["key"]] = (row["kind"], row["status"])
+
+
+def _forget(session: Session, *_: object) -> None:
+    session.info.pop(_LEDGER, None)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_at_the_end(session: Session, transaction: SessionTransaction) -> None:
+    # Committed, the incident can get timers from anyone (a savepoint's release is not the
+    # end: `after_commit` fires for it too, hence this event).
+    if transaction.parent is None:
+        _forget(session)
+
+
+# Rolled back (a savepoint too), the notes may name rows that are gone.
+sa_event.listen(Session, "after_soft_rollback", _forget)
+
 
 def _due_now(row: dict[str, Any]) -> bool:
     # A pending timer due when written is work for the timers job at once; once-markers
@@ -60,6 +111,8 @@ def insert_timer_row(session: Session, values: dict[str, Any]) -> bool:
         stmt = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
         _INSERTS[dialect] = stmt
     written = session.execute(stmt, values).first() is not None
+    if written:
+        _note_written(session, values)
     if written and _due_now(values):
         notify(session)  # due now: the timers job runs once this commits, not at its poll
     return written
@@ -79,6 +132,8 @@ def insert_timer_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[
     for row in rows:
         key = row["key"]
         result.append(key in written)
+        if key in written:
+            _note_written(session, row)
         due_now = due_now or (key in written and _due_now(row))
         written.discard(key)  # a repeat of a key in `rows` was not written
     if due_now:
@@ -140,6 +195,19 @@ def cancel(
     key_prefix: str | None = None,
 ) -> int:
     """Cancel pending timers matching every given filter; return how many."""
+    rows = ledger(session, incident_id)
+    if rows is not None:
+        hits = [
+            key
+            for key, (kind, status) in rows.items()
+            if status == PENDING
+            and (not kinds or kind in kinds)
+            and (key_prefix is None or key.startswith(key_prefix))
+        ]
+        if not hits:
+            return 0  # nothing of this incident's is pending: no statement
+        for key in hits:
+            rows[key] = (rows[key][0], CANCELLED)
     conditions = [Timer.status == PENDING]
     if incident_id is not None:
         conditions.append(Timer.incident_id == incident_id)
@@ -162,6 +230,7 @@ def claim_due(
     lease: timedelta = DEFAULT_LEASE,
 ) -> list[Timer]:
     """Claim up to `limit` due timers for `owner`; the caller commits to publish the lease."""
+    _forget(session)  # claimed or finished here: a note's status may be stale
     query = (
         select(Timer)
         .where(
@@ -197,6 +266,7 @@ def claim_due_ids(
     trip whatever the batch, where loading the rows and writing each lease took one
     statement per timer. On PostgreSQL the inner `SKIP LOCKED` makes engines side by side
     take disjoint batches; SQLite has one writer at a time anyway."""
+    _forget(session)  # claimed or finished here: a note's status may be stale
     due = (
         select(Timer.id)
         .where(
@@ -222,6 +292,7 @@ def claim_due_ids(
 
 def finish(session: Session, *, timer_id: int, owner: str, now: datetime) -> bool:
     """Mark a claimed timer done, if this owner still holds it (fencing a stale worker)."""
+    _forget(session)  # claimed or finished here: a note's status may be stale
     result = session.execute(
         update(Timer)
         .where(Timer.id == timer_id, Timer.lease_owner == owner, Timer.status == PENDING)
@@ -232,6 +303,7 @@ def finish(session: Session, *, timer_id: int, owner: str, now: datetime) -> boo
 
 def finish_many(session: Session, timer_ids: Sequence[int], *, owner: str, now: datetime) -> int:
     """Mark claimed timers done, those this owner still holds; return how many."""
+    _forget(session)  # claimed or finished here: a note's status may be stale
     done = 0
     for start in range(0, len(timer_ids), 500):
         result = session.execute(

@@ -89,13 +89,21 @@ def once_many(
     )
 
 
-def marked(session: Session, key: str) -> bool:
+def marked(session: Session, key: str, *, incident_id: int | None = None) -> bool:
+    """Whether `key` was recorded (`once`). With `incident_id`, the incident the marker
+    was recorded for: an incident this transaction created is answered from memory."""
+    rows = timers.ledger(session, incident_id)
+    if rows is not None:
+        return _fit(key) in rows
     return session.scalar(select(Timer.id).where(Timer.key == _fit(key))) is not None
 
 
 def generation(session: Session, incident_id: int, prefix: str) -> int:
     """A number not yet used in keys starting with `prefix` (timers that were cancelled
     keep their keys, so a re-armed timer needs a new one)."""
+    rows = timers.ledger(session, incident_id)
+    if rows is not None:
+        return sum(1 for key in rows if key.startswith(prefix))
     count = session.scalar(
         select(func.count())
         .select_from(Timer)
@@ -105,6 +113,12 @@ def generation(session: Session, incident_id: int, prefix: str) -> int:
 
 
 def has_pending(session: Session, incident_id: int, kind: str, prefix: str | None = None) -> bool:
+    rows = timers.ledger(session, incident_id)
+    if rows is not None:
+        return any(
+            k == kind and status == timers.PENDING and (prefix is None or key.startswith(prefix))
+            for key, (k, status) in rows.items()
+        )
     query = select(Timer.id).where(
         Timer.incident_id == incident_id, Timer.kind == kind, Timer.status == timers.PENDING
     )

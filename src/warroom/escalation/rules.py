@@ -105,7 +105,7 @@ def arm_time_rules(
         return
     gen = generation(session, incident.id, f"mx:{incident.id}:")
     for rule in rules:
-        if marked(session, fired_key(incident.id, rule.id)):
+        if marked(session, fired_key(incident.id, rule.id), incident_id=incident.id):
             continue
         due = rule_due(rule, incident.declared_at) or now
         _schedule_rule(session, incident, rule, due=max(due, now), now=now, gen=gen)
@@ -122,7 +122,9 @@ def check_impact_rules(
     for rule in compile_rules(config).all:
         if rule.condition.time_based or not matches_severity(config, rule, incident.severity):
             continue
-        if rule_holds(rule, facts, now) is None or marked(session, fired_key(incident.id, rule.id)):
+        if rule_holds(rule, facts, now) is None or marked(
+            session, fired_key(incident.id, rule.id), incident_id=incident.id
+        ):
             continue
         if has_pending(session, incident.id, MATRIX, f"mx:{incident.id}:{rule.id}:"):
             continue

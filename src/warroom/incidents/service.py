@@ -16,6 +16,7 @@ from warroom.auth.logic import Principal
 from warroom.authority.check import authorize
 from warroom.config.authority import Action
 from warroom.config.schema import WarroomConfig
+from warroom.engine import timers
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents import checks, logic
 from warroom.incidents.logic import Status, Timestamps
@@ -204,6 +205,7 @@ def declare(
     actor: Principal,
     now: datetime,
     source: EventSource = EventSource.HUMAN,
+    declared_by_rule: str | None = None,
 ) -> Incident:
     severity = checks.check_severity(config, data.severity)
     incident_type = None
@@ -254,12 +256,18 @@ def declare(
         restricted=restricted,
         impact=data.impact,
         created_by=actor.actor,
+        declared_by_rule=declared_by_rule,
         updated_at=now,
+        # A new incident has no roles or participants yet: said here, reading them does not
+        # ask the database.
+        roles=[],
+        participants=[],
         **times,
     )
     incident.services = [IncidentService(service=name) for name in services]
     session.add(incident)
     session.flush()  # the number is needed for the timeline rows
+    timers.incident_created(session, incident.id)
 
     if actor.user:
         join(incident, actor.user, "declarer", now)
@@ -305,6 +313,7 @@ def declare(
         events.IncidentDeclared(
             incident_id=incident.id, at=declared_at, severity=severity, services=tuple(services)
         ),
+        subject=incident,  # its subscribers (SLA, staffing, escalation…) find it in the session
     )
     if data.impact:
         events.publish(

@@ -80,21 +80,25 @@ def arm_sla(session: Session, config: WarroomConfig, incident: Incident, *, now:
         reached=reached_clocks(incident),
         now=now,
     )
-    for item in planned:
-        timers.schedule(
-            session,
-            kind=SLA_WARNING if item.kind == "warning" else SLA_BREACH,
-            key=f"sla:{incident.id}:{item.clock.value}:{gen}:{item.kind}",
-            due_at=max(item.at, now),
-            now=now,
-            incident_id=incident.id,
-            payload={
-                "clock": item.clock.value,
-                "severity": incident.severity,
-                "deadline": item.deadline.isoformat(),
-                "target": item.target.total_seconds(),
-            },
-        )
+    timers.schedule_many(
+        session,
+        [
+            {
+                "kind": SLA_WARNING if item.kind == "warning" else SLA_BREACH,
+                "key": f"sla:{incident.id}:{item.clock.value}:{gen}:{item.kind}",
+                "due_at": max(item.at, now),
+                "incident_id": incident.id,
+                "payload": {
+                    "clock": item.clock.value,
+                    "severity": incident.severity,
+                    "deadline": item.deadline.isoformat(),
+                    "target": item.target.total_seconds(),
+                },
+            }
+            for item in planned
+        ],
+        now=now,
+    )
     return len(planned)
 
 
