@@ -19,10 +19,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 _PENDING = "warroom_domain_events"
 _SUBJECTS = "warroom_domain_event_subjects"
+_DECLARED = "warroom_declared_here"
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,16 @@ def publish(session: Session, event: DomainEvent, *, subject: object = None) -> 
     session.info.setdefault(_PENDING, []).append(event)
     if subject is not None:
         session.info.setdefault(_SUBJECTS, []).append(subject)
+    if isinstance(event, IncidentDeclared):
+        session.info.setdefault(_DECLARED, set()).add(event.incident_id)
+
+
+def declared_here(session: Session, incident_id: int) -> bool:
+    """Whether this transaction declared incident `incident_id` (inserted it: a declaration
+    is published once, by `incidents.declare`). True until the outermost transaction ends;
+    false again after any rollback, a savepoint's too (it may have undone the declaration,
+    or rows written since)."""
+    return incident_id in session.info.get(_DECLARED, ())
 
 
 def dispatch(session: Session) -> None:
@@ -133,3 +144,15 @@ def _dispatch(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _discard(session: Session) -> None:
     discard(session)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _end(session: Session, transaction: SessionTransaction) -> None:
+    # A savepoint's release is not the end (`after_commit` fires for it too).
+    if transaction.parent is None:
+        session.info.pop(_DECLARED, None)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, *_: object) -> None:
+    session.info.pop(_DECLARED, None)

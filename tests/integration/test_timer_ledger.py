@@ -1,6 +1,5 @@
 """A transaction that declares an incident answers the incident's timer questions from
-what it wrote itself (`engine/timers.py`, `incident_created`), with the answers the
-database gives.
+what it wrote itself (`engine/timers.py`, `ledger`), with the answers the database gives.
 
 Twins: the same declarations and changes in one transaction each — SLA clocks, update
 reminders, staffing, escalation, the escalation matrix (time and impact rules), re-armed by
@@ -125,7 +124,7 @@ def test_the_ledger_answers_as_the_database_does(
     with_ledger, questions = _rows(db), asked()
     _wipe(db)
 
-    monkeypatch.setattr(timers, "incident_created", lambda *_: None)
+    monkeypatch.setattr(events, "declared_here", lambda *_: False)
     before = asked()
     _scenario(db, config)
     without, questions_without = _rows(db), asked() - before

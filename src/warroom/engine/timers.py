@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstrumentedAttribute, Session, SessionTransaction
 from sqlalchemy.sql.elements import ColumnElement
 
-from warroom import bulk
+from warroom import bulk, events
 from warroom.engine.models import Timer
 from warroom.engine.wakeup import notify
 
@@ -41,54 +41,57 @@ def ids_in(
 
 _INSERTS: dict[str, Any] = {}
 
-# --- what a transaction wrote for the incidents it created ------------------------------
+# --- what a transaction wrote for the incidents it declared ------------------------------
 
-_LEDGER = "warroom_timer_ledger"
-
-
-def incident_created(session: Session, incident_id: int) -> None:
-    """Note that this transaction inserted incident `incident_id`.
-
-    Until it commits no other transaction can write a timer for the incident (the foreign
-    key waits for it), and this one writes timers only through this module, which notes
-    them here; so what is noted is every timer the incident has. `cancel`, `ledger` and
-    the readers built on it answer from memory for such an incident instead of asking the
-    database: a declaration arms SLA clocks, an update reminder, staffing, escalation and
-    rules, and each asked first what the incident already had — statements that could
-    only answer "nothing". A commit or any rollback (a savepoint's too) forgets it all, and
-    the database is asked again."""
-    session.info.setdefault(_LEDGER, {})[incident_id] = {}
+_WRITTEN = "warroom_timers_written"
 
 
 def ledger(session: Session, incident_id: int | None) -> dict[str, tuple[str, str]] | None:
-    """Every timer of incident `incident_id` as key → (kind, status), when this
-    transaction created the incident (see `incident_created`); else None: ask the
-    database."""
-    known: dict[int, dict[str, tuple[str, str]]] | None = session.info.get(_LEDGER)
-    if not known or incident_id is None:
+    """Every timer of incident `incident_id` as key → (kind, status), when this transaction
+    declared the incident (`events.declared_here`); else None: ask the database.
+
+    Until the declaration commits no other transaction can give the incident a timer (the
+    foreign key waits for it), and this one writes timers only through this module, which
+    notes each row it writes for an incident; so the notes are every timer the incident
+    has. `cancel` and the bookkeeping questions built on this (`generation`,
+    `has_pending`, `marked`) answer from them: a declaration arms SLA clocks, an update
+    reminder, staffing, escalation and rules, and each asked first what the incident
+    already had — statements that could only answer "nothing". A claim or a finish here
+    (which this module does not note row by row), the end of the outermost transaction,
+    or any rollback (a savepoint's too) ends the notes, and the database is asked again."""
+    if incident_id is None or not events.declared_here(session, incident_id):
         return None
-    return known.get(incident_id)
+    written: dict[int, dict[str, tuple[str, str]]] | None = session.info.get(_WRITTEN, {})
+    if written is None:
+        return None
+    return written.get(incident_id, {})
 
 
 def _note_written(session: Session, row: dict[str, Any]) -> None:
-    rows = ledger(session, row.get("incident_id"))
-    if rows is not None:
-        rows[row["key"]] = (row["kind"], row["status"])
+    incident_id = row.get("incident_id")
+    if incident_id is None:
+        return
+    written = session.info.setdefault(_WRITTEN, {})
+    if written is not None:
+        written.setdefault(incident_id, {})[row["key"]] = (row["kind"], row["status"])
+
+
+def _untracked(session: Session) -> None:
+    session.info[_WRITTEN] = None  # until the transaction ends: see `ledger`
 
 
 def _forget(session: Session, *_: object) -> None:
-    session.info.pop(_LEDGER, None)
+    session.info.pop(_WRITTEN, None)
 
 
 @sa_event.listens_for(Session, "after_transaction_end")
 def _forget_at_the_end(session: Session, transaction: SessionTransaction) -> None:
-    # Committed, the incident can get timers from anyone (a savepoint's release is not the
-    # end: `after_commit` fires for it too, hence this event).
-    if transaction.parent is None:
+    if transaction.parent is None:  # not a savepoint's release
         _forget(session)
 
 
-# Rolled back (a savepoint too), the notes may name rows that are gone.
+# The notes may name rows a rollback took away. `declared_here` is false after it for
+# what was declared before it; what is declared after it is noted from its declaration on.
 sa_event.listen(Session, "after_soft_rollback", _forget)
 
 
@@ -207,7 +210,7 @@ def cancel(
         if not hits:
             return 0  # nothing of this incident's is pending: no statement
         for key in hits:
-            rows[key] = (rows[key][0], CANCELLED)
+            rows[key] = (rows[key][0], CANCELLED)  # the same dict as the notes
     conditions = [Timer.status == PENDING]
     if incident_id is not None:
         conditions.append(Timer.incident_id == incident_id)
@@ -230,7 +233,7 @@ def claim_due(
     lease: timedelta = DEFAULT_LEASE,
 ) -> list[Timer]:
     """Claim up to `limit` due timers for `owner`; the caller commits to publish the lease."""
-    _forget(session)  # claimed or finished here: a note's status may be stale
+    _untracked(session)  # claimed or finished here: a note's status may be stale
     query = (
         select(Timer)
         .where(
@@ -266,7 +269,7 @@ def claim_due_ids(
     trip whatever the batch, where loading the rows and writing each lease took one
     statement per timer. On PostgreSQL the inner `SKIP LOCKED` makes engines side by side
     take disjoint batches; SQLite has one writer at a time anyway."""
-    _forget(session)  # claimed or finished here: a note's status may be stale
+    _untracked(session)  # claimed or finished here: a note's status may be stale
     due = (
         select(Timer.id)
         .where(
@@ -292,7 +295,7 @@ def claim_due_ids(
 
 def finish(session: Session, *, timer_id: int, owner: str, now: datetime) -> bool:
     """Mark a claimed timer done, if this owner still holds it (fencing a stale worker)."""
-    _forget(session)  # claimed or finished here: a note's status may be stale
+    _untracked(session)  # claimed or finished here: a note's status may be stale
     result = session.execute(
         update(Timer)
         .where(Timer.id == timer_id, Timer.lease_owner == owner, Timer.status == PENDING)
@@ -303,7 +306,7 @@ def finish(session: Session, *, timer_id: int, owner: str, now: datetime) -> boo
 
 def finish_many(session: Session, timer_ids: Sequence[int], *, owner: str, now: datetime) -> int:
     """Mark claimed timers done, those this owner still holds; return how many."""
-    _forget(session)  # claimed or finished here: a note's status may be stale
+    _untracked(session)  # claimed or finished here: a note's status may be stale
     done = 0
     for start in range(0, len(timer_ids), 500):
         result = session.execute(

@@ -16,7 +16,6 @@ from warroom.auth.logic import Principal
 from warroom.authority.check import authorize
 from warroom.config.authority import Action
 from warroom.config.schema import WarroomConfig
-from warroom.engine import timers
 from warroom.errors import Conflict, NotFound, ValidationFailed
 from warroom.incidents import checks, logic
 from warroom.incidents.logic import Status, Timestamps
@@ -267,7 +266,6 @@ def declare(
     incident.services = [IncidentService(service=name) for name in services]
     session.add(incident)
     session.flush()  # the number is needed for the timeline rows
-    timers.incident_created(session, incident.id)
 
     if actor.user:
         join(incident, actor.user, "declarer", now)
