@@ -166,3 +166,52 @@ def test_an_obligation_needs_exactly_one_deadline() -> None:
         Obligation(name="x", recipient="y")
     with pytest.raises(ValueError, match="exactly one"):
         Obligation(name="x", recipient="y", within=timedelta(hours=1), within_months=1)
+
+
+def test_an_entrys_hash_is_sha256_of_the_previous_hash_and_canonical_json() -> None:
+    """Stored chains are verified by hashing again: these bytes must never change."""
+    import hashlib
+
+    at = datetime(2024, 3, 15, 9, 30, 1, 5, tzinfo=UTC)
+    fields = {"b": [at, (1, "x"), {"c": None, 3: True}], "a": 1.5, 5: "ü", "d": {"e": {}}, "n": 2}
+    body = (
+        '{"5":"\\u00fc","a":1.5,"b":["2024-03-15T09:30:01.000005+00:00",[1,"x"],'
+        '{"3":true,"c":null}],"d":{"e":{}},"n":2}'
+    )
+    assert chain_hash("p", fields) == hashlib.sha256(f"p\n{body}".encode()).hexdigest()
+
+
+def test_audited_values_keep_their_form() -> None:
+    """What the audit log records of a column's value (and hashes): the fast paths for
+    plain types must give what the general rules give."""
+    from datetime import date
+    from decimal import Decimal
+    from enum import Enum, IntEnum, StrEnum
+
+    from warroom.security.audit import _value
+
+    class Level(IntEnum):
+        HIGH = 3
+
+    class Kind(StrEnum):
+        NOTE = "note"
+
+    class Colour(Enum):
+        RED = "red"
+
+    at = datetime(2024, 3, 15, 9, 30, tzinfo=UTC)
+    assert _value("title", None) is None
+    assert _value("flag", True) is True
+    assert _value("count", 7) == 7 and _value("ratio", 1.5) == 1.5
+    assert _value("level", Level.HIGH) is Level.HIGH
+    assert _value("token_hash", 12) == 12  # numbers are kept even in a secret's column
+    assert _value("token_hash", "abc") == "[redacted]"
+    assert _value("key", "abc") == "[redacted]" and _value("keyword", "abc") == "abc"
+    assert _value("title", "x" * 500) == "x" * 500
+    assert _value("title", "x" * 501) == "x" * 500 + "…"
+    assert _value("at", at) == "2024-03-15T09:30:00+00:00"
+    assert _value("day", date(2024, 1, 2)) == "2024-01-02"
+    assert _value("kind", Kind.NOTE) == "note" and _value("colour", Colour.RED) == "red"
+    assert _value("amount", Decimal("1.10")) == "1.10"
+    assert _value("details", {"a": [1]}) == {"a": [1]}
+    assert _value("details", {"a": "y" * 600}) == str({"a": "y" * 600})[:500] + "…"

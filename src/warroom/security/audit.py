@@ -67,11 +67,26 @@ _MAX_TEXT = 500
 bind = bind_actor
 
 
+_SECRET_COLUMNS: dict[str, bool] = {}
+
+
+def _secret(column: str) -> bool:
+    found = _SECRET_COLUMNS.get(column)
+    if found is None:
+        found = _SECRET_COLUMNS[column] = _SECRET.search(column) is not None
+    return found
+
+
 def _value(column: str, value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float):
+    kind = type(value)
+    if value is None or kind is int or kind is float or kind is bool:
+        return value  # the common cases first, by exact type; subclasses below
+    if isinstance(value, bool | int | float):
         return value
-    if _SECRET.search(column):
+    if _secret(column):
         return "[redacted]"
+    if kind is str:
+        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "…"
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Enum):
