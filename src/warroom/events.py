@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 _PENDING = "warroom_domain_events"
 _SUBJECTS = "warroom_domain_event_subjects"
-_DECLARED = "warroom_declared_here"
+_SCRATCH = "warroom_transaction_scratch"
+_DECLARED = "declared"
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,21 @@ def publish(session: Session, event: DomainEvent, *, subject: object = None) -> 
     if subject is not None:
         session.info.setdefault(_SUBJECTS, []).append(subject)
     if isinstance(event, IncidentDeclared):
-        session.info.setdefault(_DECLARED, set()).add(event.incident_id)
+        scratch(session).setdefault(_DECLARED, set()).add(event.incident_id)
 
 
 def declared_here(session: Session, incident_id: int) -> bool:
     """Whether this transaction declared incident `incident_id` (inserted it: a declaration
-    is published once, by `incidents.declare`). True until the outermost transaction ends;
-    false again after any rollback, a savepoint's too (it may have undone the declaration,
-    or rows written since)."""
-    return incident_id in session.info.get(_DECLARED, ())
+    is published once, by `incidents.declare`), as far as `scratch` remembers."""
+    return incident_id in scratch(session).get(_DECLARED, ())
+
+
+def scratch(session: Session) -> dict[str, Any]:
+    """What the session's code notes about the transaction under way. It is forgotten when
+    the outermost transaction ends, and at any rollback, a savepoint's too: what it undid
+    may be what a note is about."""
+    notes: dict[str, Any] = session.info.setdefault(_SCRATCH, {})
+    return notes
 
 
 def dispatch(session: Session) -> None:
@@ -150,9 +157,9 @@ def _discard(session: Session) -> None:
 def _end(session: Session, transaction: SessionTransaction) -> None:
     # A savepoint's release is not the end (`after_commit` fires for it too).
     if transaction.parent is None:
-        session.info.pop(_DECLARED, None)
+        session.info.pop(_SCRATCH, None)
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _rolled_back(session: Session, *_: object) -> None:
-    session.info.pop(_DECLARED, None)
+    session.info.pop(_SCRATCH, None)

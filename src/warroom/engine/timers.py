@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Table, and_, any_, bindparam, or_, select, update
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import InstrumentedAttribute, Session, SessionTransaction
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from warroom import bulk, events
@@ -43,7 +42,7 @@ _INSERTS: dict[str, Any] = {}
 
 # --- what a transaction wrote for the incidents it declared ------------------------------
 
-_WRITTEN = "warroom_timers_written"
+_WRITTEN = "timers_written"
 
 
 def ledger(session: Session, incident_id: int | None) -> dict[str, tuple[str, str]] | None:
@@ -52,16 +51,19 @@ def ledger(session: Session, incident_id: int | None) -> dict[str, tuple[str, st
 
     Until the declaration commits no other transaction can give the incident a timer (the
     foreign key waits for it), and this one writes timers only through this module, which
-    notes each row it writes for an incident; so the notes are every timer the incident
-    has. `cancel` and the bookkeeping questions built on this (`generation`,
+    notes each row it writes for an incident (in `events.scratch`: forgotten at the end of
+    the transaction and at any rollback, a savepoint's too); so the notes are every timer
+    the incident has. `cancel` and the bookkeeping questions built on this (`generation`,
     `has_pending`, `marked`) answer from them: a declaration arms SLA clocks, an update
     reminder, staffing, escalation and rules, and each asked first what the incident
-    already had — statements that could only answer "nothing". A claim or a finish here
-    (which this module does not note row by row), the end of the outermost transaction,
-    or any rollback (a savepoint's too) ends the notes, and the database is asked again."""
+    already had — statements that could only answer "nothing". After a claim or a finish
+    here (which this module does not note row by row) the database is asked again until
+    the transaction ends."""
     if incident_id is None or not events.declared_here(session, incident_id):
         return None
-    written: dict[int, dict[str, tuple[str, str]]] | None = session.info.get(_WRITTEN, {})
+    written: dict[int, dict[str, tuple[str, str]]] | None = events.scratch(session).get(
+        _WRITTEN, {}
+    )
     if written is None:
         return None
     return written.get(incident_id, {})
@@ -71,28 +73,13 @@ def _note_written(session: Session, row: dict[str, Any]) -> None:
     incident_id = row.get("incident_id")
     if incident_id is None:
         return
-    written = session.info.setdefault(_WRITTEN, {})
+    written = events.scratch(session).setdefault(_WRITTEN, {})
     if written is not None:
         written.setdefault(incident_id, {})[row["key"]] = (row["kind"], row["status"])
 
 
 def _untracked(session: Session) -> None:
-    session.info[_WRITTEN] = None  # until the transaction ends: see `ledger`
-
-
-def _forget(session: Session, *_: object) -> None:
-    session.info.pop(_WRITTEN, None)
-
-
-@sa_event.listens_for(Session, "after_transaction_end")
-def _forget_at_the_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # not a savepoint's release
-        _forget(session)
-
-
-# The notes may name rows a rollback took away. `declared_here` is false after it for
-# what was declared before it; what is declared after it is noted from its declaration on.
-sa_event.listen(Session, "after_soft_rollback", _forget)
+    events.scratch(session)[_WRITTEN] = None  # until the transaction ends: see `ledger`
 
 
 def _due_now(row: dict[str, Any]) -> bool:
