@@ -13,6 +13,7 @@ database refuses UPDATE and DELETE on the table.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -67,14 +68,13 @@ _MAX_TEXT = 500
 bind = bind_actor
 
 
-_SECRET_COLUMNS: dict[str, bool] = {}
-
-
+@functools.cache
 def _secret(column: str) -> bool:
-    found = _SECRET_COLUMNS.get(column)
-    if found is None:
-        found = _SECRET_COLUMNS[column] = _SECRET.search(column) is not None
-    return found
+    return _SECRET.search(column) is not None
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
 
 
 def _value(column: str, value: Any) -> Any:
@@ -86,7 +86,7 @@ def _value(column: str, value: Any) -> Any:
     if _secret(column):
         return "[redacted]"
     if kind is str:
-        return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "…"
+        return _clip(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Enum):
@@ -95,9 +95,8 @@ def _value(column: str, value: Any) -> Any:
         return str(value)
     if isinstance(value, dict | list):
         text = str(value)
-        return value if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
-    text = str(value)
-    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
+        return value if len(text) <= _MAX_TEXT else _clip(text)
+    return _clip(str(value))
 
 
 def _target(obj: Base) -> str:
