@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -41,7 +42,7 @@ from warroom.chat.views import router as chat_router
 from warroom.clock import Clock, SystemClock
 from warroom.config.schema import WarroomConfig
 from warroom.configuration import load_config
-from warroom.context import AppContext
+from warroom.context import ALERTS, AppContext, wake_local
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectApp, error_response, internal_error
 from warroom.drills.views import router as drills_router
@@ -140,7 +141,8 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
-    app.state.ingest = BatchWriter(ctx.db, ctx.clock, on_commit=ctx.wakeups.alerts)
+    # Every engine of this process, as a commit that notified does (`wakeup.own_session`).
+    app.state.ingest = BatchWriter(ctx.db, ctx.clock, on_commit=partial(wake_local, ALERTS))
     app.state.integration_keys = KeyCache()
     _install_error_handlers(app)
 

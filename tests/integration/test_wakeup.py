@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 
+from warroom.alerts.logic import Action, AlertEvent
+from warroom.alerts.pg_ingest import PgBatchApplier
+from warroom.alerts.service import Outcome, Source
 from warroom.chat import service as chat
 from warroom.db import Database
-from warroom.engine import outbox, timers
+from warroom.engine import outbox, timers, wakeup
 from warroom.engine.outbox import NewNotification
 from warroom.engine.wakeup import ALERTS, CHANNEL, WORK, Listener, Wakeups, notify
 from warroom.escalation.bookkeeping import once
+from warroom.integrations.models import Integration
 
 
 def _received(conn: psycopg.Connection[object]) -> int:
@@ -213,3 +218,84 @@ def test_a_timer_due_when_written_wakes_the_timers_job(db: Database) -> None:
         timers.schedule_many(uow.session, [{"kind": "k", "key": "many", "due_at": now}], now=now)
         uow.commit()
     assert wakeups.take() == {WORK}
+
+
+def _listening(db: Database, wakeups: Wakeups, dsn: str) -> Listener:
+    """A started listener, once it has heard a notification from outside this process's
+    sessions (a plain connection nobody noted), with that wake-up taken."""
+    listener = Listener(db.url, wakeups)
+    listener.start()
+    with psycopg.connect(dsn, autocommit=True) as outsider:
+        deadline = time.monotonic() + 10
+        while not wakeups.wait(0.2):
+            assert time.monotonic() < deadline, "the listener never connected"
+            outsider.execute(f"NOTIFY {CHANNEL}")
+    time.sleep(0.3)  # any probe still on its way has arrived
+    wakeups.take()
+    return listener
+
+
+def test_the_listener_passes_over_what_this_process_sent(pg_database: str) -> None:
+    """A commit of this process that notified woke its engines at once; the listener does
+    not wake them again when the same notification comes back. One from any other
+    session still wakes them."""
+    db = Database(pg_database)
+    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    wakeups = Wakeups()
+    listener = _listening(db, wakeups, dsn)
+    try:
+        for kind in (ALERTS, WORK):
+            with db.unit_of_work() as uow:
+                notify(uow.session, kind)
+                uow.commit()
+            assert wakeups.take() == {kind}  # the commit's own wake-up, at once
+            time.sleep(0.5)  # the notification has come back to the listener meanwhile
+            assert not wakeups.is_set()
+
+        with psycopg.connect(dsn, autocommit=True) as outsider:
+            outsider.execute(f"NOTIFY {CHANNEL}, 'alerts'")
+            assert wakeups.wait(5)
+            time.sleep(0.05)
+            assert wakeups.take() == {ALERTS}
+
+        # A pooled session that has closed is this process's no more.
+        with db.engine.connect() as conn:
+            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+        assert pid in wakeup._OWN
+        db.dispose()
+        assert pid not in wakeup._OWN
+    finally:
+        listener.stop()
+        db.dispose()
+
+
+def test_the_ingest_writers_notifications_are_this_processs_own(pg_database: str) -> None:
+    """The batch writer's own connection notifies ALERTS with each batch; its caller wakes
+    this process's engines (`on_commit`), so the listener passes over it too."""
+    db = Database(pg_database)
+    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with db.unit_of_work() as uow:
+        uow.session.add(
+            Integration(
+                name="pd", type="pagerduty", service="payments", key="p" * 32, settings={},
+                created_at=datetime(2024, 3, 1, tzinfo=UTC),
+            )
+        )  # fmt: skip
+        uow.commit()
+        source = Source(uow.session.scalars(select(Integration.id)).one(), "payments")
+    wakeups = Wakeups()
+    listener = _listening(db, wakeups, dsn)
+    applier = PgBatchApplier(db.url)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as spy:
+            spy.execute(f"LISTEN {CHANNEL}")
+            event = AlertEvent(action=Action.TRIGGER, dedup_key="k1", summary="disk full")
+            done = asyncio.run(applier.apply([(source, event)], datetime.now(UTC)))
+            assert done is not None and done[0].outcome is Outcome.CREATED
+            assert [n.payload for n in spy.notifies(timeout=5, stop_after=1)] == [ALERTS]
+        time.sleep(0.5)
+        assert not wakeups.is_set()
+    finally:
+        asyncio.run(applier.close())
+        listener.stop()
+        db.dispose()

@@ -35,7 +35,7 @@ from warroom.alerts.service import (
     plan_batch,
     settle,
 )
-from warroom.engine.wakeup import ALERTS, CHANNEL
+from warroom.engine.wakeup import ALERTS, CHANNEL, forget_session, own_session
 
 # One statement applies a whole batch of fast keys and commits on its own (the connection
 # is in autocommit): one round trip, where a transaction of separate statements took four
@@ -194,6 +194,7 @@ class PgBatchApplier:
 
     async def close(self) -> None:
         if self._conn is not None:
+            forget_session(self._conn.info.backend_pid)
             await self._conn.close()
             self._conn = None
 
@@ -209,6 +210,8 @@ class PgBatchApplier:
             await conn.execute("SET plan_cache_mode = force_generic_plan")
             await conn.execute("SET enable_seqscan = off")
             self._conn = conn  # in autocommit: each batch is one statement, its own transaction
+            # Its NOTIFY is this process's too: the caller wakes the engines here (`on_commit`).
+            own_session(conn.info.backend_pid)
             self._planned_at = None
         return self._conn
 

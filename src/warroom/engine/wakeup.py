@@ -9,6 +9,11 @@ and only routing has work (routing, in turn, notifies `WORK` when it declares or
 that does not say, so that a sender that does not know the kinds wakes every job. In a
 storm, ingest wakes engines hundreds of times a second: the jobs that cannot have work
 from new alerts (timers, deliveries) need not run for them.
+
+A commit that notified has already woken every engine of its own process (`wake_local`),
+so the listener passes over what this process's own sessions sent (`own_session`, by
+backend pid): in a storm that was a notification per ingest batch, each waking the
+engine again for work it had been woken for.
 """
 
 from __future__ import annotations
@@ -16,16 +21,29 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import psycopg
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 from warroom.context import ALERTS, EVERY, WORK, WORK_ONLY, Wakeups, wake_local
 
-__all__ = ["ALERTS", "CHANNEL", "EVERY", "WORK", "WORK_ONLY", "Listener", "Wakeups", "notify"]
+__all__ = [
+    "ALERTS",
+    "CHANNEL",
+    "EVERY",
+    "WORK",
+    "WORK_ONLY",
+    "Listener",
+    "Wakeups",
+    "forget_session",
+    "notify",
+    "own_session",
+]
 
 log = logging.getLogger("warroom.wakeup")
 
@@ -68,6 +86,38 @@ def _forget_notified(session: Session, *_: object) -> None:
     session.info.pop(_NOTIFIED, None)
 
 
+# The backend pids of this process's open PostgreSQL sessions: the pools' connections
+# (noted as they connect, forgotten as they close) and the batch writer's own.
+_OWN: set[int] = set()
+_PID = "warroom_backend_pid"
+
+
+def own_session(pid: int) -> None:
+    """Note a session of this process whose notifications the listener passes over: each
+    commit of it that notifies must wake this process's engines itself (`wake_local`)."""
+    _OWN.add(pid)
+
+
+def forget_session(pid: int) -> None:
+    _OWN.discard(pid)
+
+
+@sa_event.listens_for(Pool, "connect")
+def _note_pooled(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    pid = getattr(getattr(dbapi_connection, "info", None), "backend_pid", None)
+    if isinstance(pid, int):  # psycopg; SQLite has no backend
+        record.info[_PID] = pid
+        own_session(pid)
+
+
+@sa_event.listens_for(Pool, "close")
+@sa_event.listens_for(Pool, "detach")  # no longer the pool's: closed by whoever holds it
+def _forget_pooled(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    pid = record.info.pop(_PID, None)
+    if pid is not None:
+        forget_session(pid)
+
+
 class Listener:
     """A thread holding one PostgreSQL connection that LISTENs and sets `wakeups` to the
     kinds the notifications name."""
@@ -105,8 +155,13 @@ class Listener:
                 self._stop.wait(2.0)
 
     def _wake(self, notifications: Iterable[psycopg.Notify]) -> bool:
-        """Set the kinds these notifications name, once each; whether there were any."""
-        kinds = {_PAYLOADS.get(n.payload, WORK) for n in notifications}
+        """Set the kinds that notifications from other processes name, once each; whether
+        any notification arrived (this process's own are folded like the rest)."""
+        arrived, kinds = False, set()
+        for n in notifications:
+            arrived = True
+            if n.pid not in _OWN:
+                kinds.add(_PAYLOADS.get(n.payload, WORK))
         for kind in kinds:
             self._wakeups.set(kind)
-        return bool(kinds)
+        return arrived
