@@ -7,9 +7,9 @@
   PostgreSQL. Throughput is the number of reminders divided by the time from the instant
   they became due to the instant the last one was seen committed.
 - `timer_lateness` (PostgreSQL): 100,000 pending timers, 10,000 of them due over 10 s
-  (1,000 per second); one engine loop in this process, woken by NOTIFY and polling as in
-  production. Lateness runs from a timer's due instant to the commit of its handler's
-  transaction.
+  (1,000 per second); one engine loop in this process, woken at the commit that made them
+  due (as a writer in its process wakes it) and polling as in production. Lateness runs
+  from a timer's due instant to the commit of its handler's transaction.
 
 In both, the timers are written during set-up with due times far in the future and made
 due by one UPDATE after set-up (and after the engines have started and gone idle), so
@@ -55,6 +55,7 @@ from warroom.engine.handlers import handles
 from warroom.engine.models import EngineBeat, Timer
 from warroom.engine.runner import Engine, Job
 from warroom.engine.timer_job import TimerRunner
+from warroom.engine.wakeup import notify
 from warroom.escalation.bookkeeping import once
 from warroom.incidents.models import Incident
 from warroom.migrations import upgrade
@@ -213,7 +214,7 @@ def timer_throughput(
                     .where(Timer.kind == UPDATE_DUE, Timer.key.like(REMINDER_KEYS))
                     .values(due_at=anchor)
                 )
-                if kind == "pg":
+                if kind == "pg":  # the engines are other processes: they LISTEN
                     conn.execute(text("NOTIFY warroom_engine"))
             began = time.monotonic() - (datetime.now(UTC) - anchor).total_seconds()
             limit = began + max(60.0, count / 50)
@@ -308,9 +309,10 @@ def timer_lateness(*, pending: int = 100_000, due: int = 10_000, window: float =
                 engine.start()
             note(f"engine: {pending:,} pending timers, {due:,} due over {window:g} s")
             watch = BusyWatch(name, databases=databases).start()
-            # Due from half a second after now on, `due / window` per second.
-            with db.engine.begin() as conn:
-                conn.execute(
+            # Due from half a second after now on, `due / window` per second; the engine is
+            # woken as any writer of this process wakes it (at the commit).
+            with db.unit_of_work() as uow:
+                uow.session.execute(
                     text(
                         "UPDATE timers SET due_at = CAST(:start AS timestamptz) + make_interval("
                         "secs => CAST(split_part(key, ':', 2) AS integer) * CAST(:step AS float8))"
@@ -318,7 +320,8 @@ def timer_lateness(*, pending: int = 100_000, due: int = 10_000, window: float =
                     ),
                     {"start": datetime.now(UTC) + timedelta(seconds=0.5), "step": window / due},
                 )
-                conn.execute(text("NOTIFY warroom_engine"))
+                notify(uow.session)
+                uow.commit()
             deadline = time.monotonic() + window + 30
             while time.monotonic() < deadline:
                 with _LOCK:
