@@ -292,9 +292,14 @@ def test_the_ingest_writers_notifications_are_this_processs_own(pg_database: str
             event = AlertEvent(action=Action.TRIGGER, dedup_key="k1", summary="disk full")
             done = asyncio.run(applier.apply([(source, event)], datetime.now(UTC)))
             assert done is not None and done[0].outcome is Outcome.CREATED
-            assert [n.payload for n in spy.notifies(timeout=5, stop_after=1)] == [ALERTS]
+            notes = list(spy.notifies(timeout=5, stop_after=1))
+            assert [n.payload for n in notes] == [ALERTS]
         time.sleep(0.5)
         assert not wakeups.is_set()
+        writer = notes[0].pid
+        assert writer in wakeup._OWN
+        asyncio.run(applier.close())
+        assert writer not in wakeup._OWN  # its backend is gone; the pid may be another's
     finally:
         asyncio.run(applier.close())
         listener.stop()

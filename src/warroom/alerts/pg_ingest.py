@@ -190,16 +190,25 @@ class PgBatchApplier:
         if "connect_timeout" not in conninfo_to_dict(self._conninfo):
             self._conninfo = make_conninfo(self._conninfo, connect_timeout=5)
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        # Its backend's pid while it is open: its NOTIFY is this process's own (the caller
+        # wakes the engines here, `on_commit`), noted while the connection lasts.
+        self._pid: int | None = None
         self._planned_at: datetime | None = None
 
     async def close(self) -> None:
+        self._forget_pid()
         if self._conn is not None:
-            forget_session(self._conn.info.backend_pid)
             await self._conn.close()
             self._conn = None
 
+    def _forget_pid(self) -> None:
+        if self._pid is not None:
+            forget_session(self._pid)
+            self._pid = None
+
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
+            self._forget_pid()  # a connection that broke on its own
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             # One generic plan for the batch statement, made when it is first prepared:
             # planning it afresh for every batch (custom plans) cost the server more than
@@ -210,8 +219,8 @@ class PgBatchApplier:
             await conn.execute("SET plan_cache_mode = force_generic_plan")
             await conn.execute("SET enable_seqscan = off")
             self._conn = conn  # in autocommit: each batch is one statement, its own transaction
-            # Its NOTIFY is this process's too: the caller wakes the engines here (`on_commit`).
-            own_session(conn.info.backend_pid)
+            self._pid = conn.info.backend_pid
+            own_session(self._pid)
             self._planned_at = None
         return self._conn
 
