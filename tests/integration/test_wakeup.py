@@ -111,6 +111,21 @@ def test_the_listener_folds_a_burst_of_notifications_into_few_wake_ups(
         db.dispose()
 
 
+def _listening(db: Database, wakeups: Wakeups, dsn: str) -> Listener:
+    """A started listener, once it has heard a notification from outside this process's
+    sessions (a plain connection nobody noted), with that wake-up taken."""
+    listener = Listener(db.url, wakeups)
+    listener.start()
+    with psycopg.connect(dsn, autocommit=True) as outsider:
+        deadline = time.monotonic() + 10
+        while not wakeups.wait(0.2):
+            assert time.monotonic() < deadline, "the listener never connected"
+            outsider.execute(f"NOTIFY {CHANNEL}")
+    time.sleep(0.5)  # any probe still on its way has arrived
+    wakeups.take()
+    return listener
+
+
 def test_a_notification_names_its_kind_and_the_listener_wakes_for_it(pg_database: str) -> None:
     """Ingest notifies ALERTS (routing only); anything else, and a notification from a
     sender that names no kind, is WORK (every job)."""
@@ -136,15 +151,9 @@ def test_a_notification_names_its_kind_and_the_listener_wakes_for_it(pg_database
 
         # The listener maps payloads to kinds: only names it knows; the rest is WORK.
         wakeups = Wakeups()
-        listener = Listener(db.url, wakeups)
-        listener.start()
+        listener = _listening(db, wakeups, dsn)
         try:
             with psycopg.connect(dsn, autocommit=True) as sender:
-                deadline = time.monotonic() + 10
-                while not wakeups.wait(0.2):  # until the listener LISTENs
-                    assert time.monotonic() < deadline, "the listener never connected"
-                    sender.execute(f"NOTIFY {CHANNEL}")
-                time.sleep(0.5)  # any probe still on its way has arrived
                 for payload, kind in (("alerts", ALERTS), ("", WORK), ("something new", WORK)):
                     wakeups.take()
                     sender.execute(f"NOTIFY {CHANNEL}, '{payload}'")
@@ -218,21 +227,6 @@ def test_a_timer_due_when_written_wakes_the_timers_job(db: Database) -> None:
         timers.schedule_many(uow.session, [{"kind": "k", "key": "many", "due_at": now}], now=now)
         uow.commit()
     assert wakeups.take() == {WORK}
-
-
-def _listening(db: Database, wakeups: Wakeups, dsn: str) -> Listener:
-    """A started listener, once it has heard a notification from outside this process's
-    sessions (a plain connection nobody noted), with that wake-up taken."""
-    listener = Listener(db.url, wakeups)
-    listener.start()
-    with psycopg.connect(dsn, autocommit=True) as outsider:
-        deadline = time.monotonic() + 10
-        while not wakeups.wait(0.2):
-            assert time.monotonic() < deadline, "the listener never connected"
-            outsider.execute(f"NOTIFY {CHANNEL}")
-    time.sleep(0.3)  # any probe still on its way has arrived
-    wakeups.take()
-    return listener
 
 
 def test_the_listener_passes_over_what_this_process_sent(pg_database: str) -> None:
