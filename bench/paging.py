@@ -8,10 +8,13 @@ getting the page. Measured alone (one alert at a time), then while 10,000 other 
 (warnings: recorded and routed, never declared) are posted at concurrency 32.
 
 Prints `bench page_first_alone_p50 …`, `…_p99`, `bench page_first_storm_p50 …`, `…_p99`,
-and the storm's own ingest rate. Before that, in the same run, the same storm goes to a
-server on a fresh database with the engine off (`WARROOM_ENGINE=false`): ingest alone.
-`page_storm_ingest_vs_alone_ratio` divides the storm's ingest rate with the engine by
-that one: how much the engine's work (routing, timers) takes away from the senders.
+and the storm's own ingest rate; then the same again, each name ending `_engine_process`,
+with `serve --engine-process` (the engine in a child process, sharing no interpreter lock
+with the API). Before both, in the same run, the same storm goes to a server on a fresh
+database with the engine off (`WARROOM_ENGINE=false`): ingest alone.
+`page_storm_ingest_vs_alone_ratio` (and `…_engine_process`) divides the storm's ingest
+rate with the engine by that one: how much the engine's work (routing, timers) takes
+away from the senders.
 
 Both storm rates are the storm's alerts divided by the span of their stored `first_seen`
 times (the writer's clock as each batch is written): exact to the batch, where timing the
@@ -239,7 +242,14 @@ async def _storm_done(
 
 
 async def _run(
-    url: str, key: str, token: str, clock: PageClock, storm: int, watch: BusyWatch, database: str
+    url: str,
+    key: str,
+    token: str,
+    clock: PageClock,
+    storm: int,
+    watch: BusyWatch,
+    database: str,
+    suffix: str = "",
 ) -> float:
     """Measure pages alone, then during the storm; return the storm's ingest rate."""
     limits = httpx.Limits(max_connections=40, max_keepalive_connections=40)
@@ -258,13 +268,14 @@ async def _run(
     watch.result()
     rate = _stored_rate(database, tag, polled)
     for label, values in (("alone", alone), ("storm", during)):
+        name = f"page_first_{label}{suffix}"
         if not values:
-            emit(f"page_first_{label}_p99", float("nan"), "ms")
+            emit(f"{name}_p99", float("nan"), "ms")
             continue
-        emit(f"page_first_{label}_count", len(values), "pages")
-        emit(f"page_first_{label}_p50", round(statistics.median(values), 1), "ms")
-        emit(f"page_first_{label}_p99", round(_percentile(values, 0.99), 1), "ms")
-    emit("page_storm_ingest_throughput", rate, "alerts/s")
+        emit(f"{name}_count", len(values), "pages")
+        emit(f"{name}_p50", round(statistics.median(values), 1), "ms")
+        emit(f"{name}_p99", round(_percentile(values, 0.99), 1), "ms")
+    emit(f"page_storm_ingest_throughput{suffix}", rate, "alerts/s")
     return rate
 
 
@@ -286,9 +297,15 @@ async def _ingest_alone(
 
 @contextlib.contextmanager
 def _server(
-    logdir: Path, config: Path, receiver: TimedReceiver, *, engine: bool, label: str
+    logdir: Path,
+    config: Path,
+    receiver: TimedReceiver,
+    *,
+    engine: bool,
+    label: str,
+    args: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, str, str, Child, str]]:
-    """A `warroom serve` on a fresh database: (URL, integration key, token, child, db)."""
+    """A `warroom serve ARGS` on a fresh database: (URL, integration key, token, child, db)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_urlsafe(30)
@@ -306,7 +323,7 @@ def _server(
             with setup_timer(label):
                 child = start(
                     f"warroom-{label}",
-                    [sys.executable, "-m", "warroom.cli", "serve", "--port", str(port)],
+                    [sys.executable, "-m", "warroom.cli", "serve", "--port", str(port), *args],
                     env=env,
                     log=logdir / f"{label}-server.log",
                 )
@@ -328,8 +345,9 @@ def _server(
 
 
 def run(logdir: Path, storm: int = 10_000) -> None:
-    """Ingest alone (engine off), then pages alone and during the storm (engine on), in
-    one run on two fresh databases; the ratio of the two storm ingest rates."""
+    """Ingest alone (engine off), then pages alone and during the storm with the engine in
+    the server's process (the default), then the same with `serve --engine-process`, in
+    one run on three fresh databases; the ratios of the storm ingest rates."""
     config = logdir / "paging-config"
     config.mkdir(parents=True, exist_ok=True)
     with TimedReceiver(secret=SECRET, lifetime=600) as receiver:
@@ -340,17 +358,32 @@ def run(logdir: Path, storm: int = 10_000) -> None:
             note(f"paging: a storm of {storm:,} alerts with the engine off (ingest alone)")
             watch = BusyWatch("page_storm_ingest_alone", pgids=[child.pid], databases=[name])
             alone = asyncio.run(_ingest_alone(url, key, token, storm, watch.start(), name))
-        with _server(logdir, config, receiver, engine=True, label="paging") as (
-            url, key, token, child, name,
-        ):  # fmt: skip
-            note(f"paging: alert → first page, alone and during a storm of {storm:,} alerts")
-            watch = BusyWatch("page_first", pgids=[child.pid], databases=[name])
-            with_engine = asyncio.run(
-                _run(url, key, token, PageClock(receiver), storm, watch.start(), name)
-            )
-    ratio = with_engine / alone if alone > 0 else float("nan")
-    note(f"paging: storm ingest with the engine is {ratio:.0%} of ingest alone (target >= 50%)")
-    emit("page_storm_ingest_vs_alone_ratio", ratio, "x")
+        rates: dict[str, tuple[str, float]] = {}
+        for suffix, args, where in (
+            ("", (), "in the server's process"),
+            ("_engine_process", ("--engine-process",), "in a child process"),
+        ):
+            label = f"paging{suffix}"
+            with _server(logdir, config, receiver, engine=True, label=label, args=args) as (
+                url, key, token, child, name,
+            ):  # fmt: skip
+                note(
+                    f"paging: alert → first page, alone and during a storm of {storm:,} "
+                    f"alerts, the engine {where}"
+                )
+                # The engine's child process is in the server's process group.
+                watch = BusyWatch(f"page_first{suffix}", pgids=[child.pid], databases=[name])
+                rate = asyncio.run(
+                    _run(url, key, token, PageClock(receiver), storm, watch.start(), name, suffix)
+                )
+                rates[suffix] = (where, rate)
+    for suffix, (where, rate) in rates.items():
+        ratio = rate / alone if alone > 0 else float("nan")
+        note(
+            f"paging: storm ingest with the engine {where} is {ratio:.0%} of ingest alone "
+            "(target >= 50%)"
+        )
+        emit(f"page_storm_ingest_vs_alone_ratio{suffix}", ratio, "x")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -46,6 +47,7 @@ from warroom.context import ALERTS, AppContext, wake_local
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectApp, error_response, internal_error
 from warroom.drills.views import router as drills_router
+from warroom.engine.apart import EngineProcess, child_environment, engine_argv
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
@@ -122,7 +124,13 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         gc.freeze()
         checkpointer = WalCheckpointer(ctx.db)
         checkpointer.start()
-        engine = Engine(ctx, all_jobs(ctx)) if ctx.settings.engine else None
+        engine: Engine | EngineProcess | None = None
+        if ctx.settings.engine and ctx.settings.engine_process:
+            if ctx.db.dialect != "postgresql":
+                raise RuntimeError("WARROOM_ENGINE_PROCESS needs PostgreSQL (docs/cli.md)")
+            engine = EngineProcess(engine_argv(), child_environment(os.environ))
+        elif ctx.settings.engine:
+            engine = Engine(ctx, all_jobs(ctx))
         if engine is not None:
             engine.start()
         yield

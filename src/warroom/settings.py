@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     # Run the engine (routing, timers, notifications) inside `serve`; `--no-engine` turns it off.
     engine: bool = True
+    # Run that engine in a child process of `serve` (`--engine-process`; PostgreSQL only):
+    # it then shares no interpreter lock with the API (docs/cli.md).
+    engine_process: bool = False
     # How long an engine owns a claimed timer or notification before another may take over.
     engine_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     # Notification channels (docs/notifications.md); a channel without its settings is off.
@@ -110,6 +113,10 @@ class Settings(BaseSettings):
         else:
             self.database_url = absolute_sqlite_url(self.database_url.strip())
         return self
+
+    @property
+    def uses_postgresql(self) -> bool:
+        return self.database_url.startswith(("postgresql:", "postgresql+"))
 
     @property
     def uses_default_database(self) -> bool:

@@ -43,6 +43,8 @@ class Server:
     log: Path
     #: Secrets the server was started with beside its token (the evidence key).
     secrets: tuple[str, ...] = ()
+    #: The `warroom serve` process's id.
+    pid: int = 0
 
     def __iter__(self) -> Iterator[str]:
         # `url, token = server` reads naturally in a test.
@@ -101,15 +103,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def run_server(database_url: str, folder: Path) -> Iterator[Server]:
-    """Start `warroom serve`, wait until it answers, and stop it (for sure) afterwards."""
+def run_server(
+    database_url: str, folder: Path, *args: str, config: Path = EXAMPLES
+) -> Iterator[Server]:
+    """Start `warroom serve ARGS`, wait until it answers, and stop it (for sure) afterwards."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     token = secrets.token_urlsafe(30)  # 40 characters
     evidence_key = secrets.token_urlsafe(32)
     env = _clean_environ() | {
         "WARROOM_DATABASE_URL": database_url,
-        "WARROOM_CONFIG": str(EXAMPLES),
+        "WARROOM_CONFIG": str(config),
         "WARROOM_BOOTSTRAP_TOKEN": token,
         "WARROOM_BASE_URL": url,
         "WARROOM_HOST": "127.0.0.1",
@@ -122,7 +126,7 @@ def run_server(database_url: str, folder: Path) -> Iterator[Server]:
     log = folder / "server.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [*WARROOM, "serve"],
+            [*WARROOM, "serve", *args],
             env=env,
             cwd=folder,
             stdin=subprocess.DEVNULL,
@@ -135,9 +139,10 @@ def run_server(database_url: str, folder: Path) -> Iterator[Server]:
                 url=url,
                 token=token,
                 database_url=database_url,
-                config=EXAMPLES,
+                config=config,
                 log=log,
                 secrets=(evidence_key,),
+                pid=process.pid,
             )
         finally:
             _stop(process)

@@ -50,6 +50,14 @@ def serve(
             help="Serve only: leave routing, timers and notifications to `warroom engine`.",
         ),
     ] = False,
+    engine_process: Annotated[
+        bool,
+        typer.Option(
+            "--engine-process",
+            help="Run the engine in a child process (PostgreSQL): it then takes no time "
+            "from the API under a storm.",
+        ),
+    ] = False,
 ) -> None:
     """Run the API, the web UI and (unless --no-engine) the engine."""
     import uvicorn
@@ -63,7 +71,14 @@ def serve(
         port=port,
         auto_migrate=False if no_migrate else None,
         engine=False if no_engine else None,
+        engine_process=True if engine_process else None,
     )
+    if settings.engine and settings.engine_process and not settings.uses_postgresql:
+        fail(
+            "--engine-process (WARROOM_ENGINE_PROCESS) needs PostgreSQL: an engine in "
+            "another process is woken by its notifications; set WARROOM_DATABASE_URL to "
+            "postgresql+psycopg://… or leave the engine in the server"
+        )
     note_database(settings, creating_is_normal=True)
     try:
         ctx = build_context(settings)
@@ -126,6 +141,15 @@ def engine(
     poll: Annotated[
         float, typer.Option("--poll", min=0.1, help="Seconds between passes when idle.")
     ] = 1.0,
+    with_parent: Annotated[
+        bool,
+        typer.Option(
+            "--with-parent",
+            hidden=True,
+            help="Started by `serve --engine-process`: stop when standard input ends, "
+            "leave Ctrl-C to the server.",
+        ),
+    ] = False,
 ) -> None:
     """Run the engine alone: alert routing, auto-declaration, heartbeats, timers."""
     import gc
@@ -152,6 +176,12 @@ def engine(
     gc.collect()
     gc.freeze()  # start-up objects live as long as the process (see app.py)
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
+    if with_parent:
+        from warroom.engine.apart import stop_when_parent_goes
+
+        # Ctrl-C reaches the whole terminal group: the server stops its child itself.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_when_parent_goes(runner.request_stop)
     err.print(f"warroom engine {__version__} on {safe_url(settings.database_url)}", markup=False)
     try:
         runner.run_forever()
