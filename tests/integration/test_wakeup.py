@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from warroom.alerts.logic import Action, AlertEvent
 from warroom.alerts.pg_ingest import PgBatchApplier
@@ -19,6 +21,7 @@ from warroom.engine import outbox, timers, wakeup
 from warroom.engine.outbox import NewNotification
 from warroom.engine.wakeup import ALERTS, CHANNEL, WORK, Listener, Wakeups, notify
 from warroom.escalation.bookkeeping import once
+from warroom.heartbeats import service as heartbeats
 from warroom.integrations.models import Integration
 
 
@@ -297,4 +300,42 @@ def test_the_ingest_writers_notifications_are_this_processs_own(pg_database: str
     finally:
         asyncio.run(applier.close())
         listener.stop()
+        db.dispose()
+
+
+def test_alerts_stored_outside_the_ingest_writer_wake_other_processes(pg_database: str) -> None:
+    """A missed heartbeat's alert and a check-in's resolution (as a report or a drill's
+    alert) are left for routing: their commits notify ALERTS, so an engine in another
+    process (`serve --engine-process`, `warroom engine`) routes them at once, not at its
+    next poll. What leaves nothing to route (a repeated occurrence, a check-in with no
+    alert open) notifies nothing."""
+    db = Database(pg_database)
+    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    start = datetime(2024, 3, 15, 9, 0, tzinfo=UTC)
+    try:
+        with db.unit_of_work() as uow:
+            integration = Integration(
+                name="nightly", type="heartbeat", service="database", key="h" * 32,
+                settings={"interval": "5m", "grace": "1m"}, created_at=start,
+            )  # fmt: skip
+            uow.session.add(integration)
+            uow.session.flush()
+            heartbeats.register(uow.session, integration=integration, now=start)
+            uow.commit()
+        with psycopg.connect(dsn, autocommit=True) as spy:
+            spy.execute(f"LISTEN {CHANNEL}")
+
+            def committed(step: Callable[[Session], object]) -> list[str]:
+                with db.unit_of_work() as uow:
+                    step(uow.session)
+                    uow.commit()
+                return [n.payload for n in spy.notifies(timeout=0.5, stop_after=1)]
+
+            late = start + timedelta(minutes=7)
+            assert committed(lambda s: heartbeats.raise_missed(s, now=late)) == [ALERTS]
+            again = late + timedelta(minutes=10)
+            assert committed(lambda s: heartbeats.raise_missed(s, now=again)) == []
+            assert committed(lambda s: heartbeats.check_in(s, key="h" * 32, now=again)) == [ALERTS]
+            assert committed(lambda s: heartbeats.check_in(s, key="h" * 32, now=again)) == []
+    finally:
         db.dispose()

@@ -30,7 +30,6 @@ from warroom.alerts.pg_ingest import PgBatchApplier
 from warroom.alerts.service import Applied, Source, apply_batch
 from warroom.clock import Clock
 from warroom.db import Database
-from warroom.engine.wakeup import ALERTS, notify
 
 log = logging.getLogger("warroom.ingest")
 
@@ -138,8 +137,7 @@ class BatchWriter:
     def _write_batch(self, batch: Sequence[_Request]) -> list[list[Applied]]:
         with self._db.unit_of_work() as uow:
             flat = apply_batch(uow.session, _pairs(batch), self._clock.now())
-            notify(uow.session, ALERTS)  # engines in other processes route at once
-            uow.commit()
+            uow.commit()  # it wakes the engines, here and in other processes
         if self._on_commit is not None:
             self._on_commit()
         return _split(batch, flat)

@@ -30,6 +30,7 @@ from warroom.alerts.logic import Action, AlertEvent, AlertStatus
 from warroom.alerts.models import Alert
 from warroom.auth.logic import Principal
 from warroom.db import insert_ignoring_conflict
+from warroom.engine.wakeup import ALERTS, notify
 from warroom.errors import NotFound
 from warroom.incidents.models import Incident, IncidentParticipant
 
@@ -79,7 +80,21 @@ def _open_alert(session: Session, source: Source, key: str) -> Any:
     ).first()
 
 
+# The outcomes that leave an alert for routing (`routed_at` empty).
+_TO_ROUTE = frozenset({Outcome.CREATED, Outcome.ACKNOWLEDGED, Outcome.RESOLVED})
+
+
 def apply_event(session: Session, *, source: Source, event: AlertEvent, now: datetime) -> Applied:
+    """Store one event; when it leaves an alert for routing, the commit wakes the engines,
+    in this process and (PostgreSQL's NOTIFY) in others: whoever stores alerts (a
+    heartbeat, a report, a drill) need not remember to."""
+    applied = _apply_event(session, source=source, event=event, now=now)
+    if applied.outcome in _TO_ROUTE:
+        notify(session, ALERTS)
+    return applied
+
+
+def _apply_event(session: Session, *, source: Source, event: AlertEvent, now: datetime) -> Applied:
     key = event.dedup_key
     current = _open_alert(session, source, key)
     if event.action is Action.TRIGGER:
@@ -387,7 +402,17 @@ def apply_batch(
 ) -> list[Applied]:
     """Apply a batch of events with a handful of set-based statements (`BatchPlan`): one
     SELECT of the open alerts of all keys, one executemany UPDATE, one executemany
-    INSERT … ON CONFLICT DO NOTHING; `apply_event` for the rest."""
+    INSERT … ON CONFLICT DO NOTHING; `apply_event` for the rest. As `apply_event`, the
+    commit wakes the engines when an alert is left for routing."""
+    results = _apply_batch(session, pairs, now)
+    if any(applied.outcome in _TO_ROUTE for applied in results):
+        notify(session, ALERTS)
+    return results
+
+
+def _apply_batch(
+    session: Session, pairs: Sequence[tuple[Source, AlertEvent]], now: datetime
+) -> list[Applied]:
     plan = plan_batch(pairs)
     for i in plan.slow:
         source, event = pairs[i]

@@ -269,8 +269,7 @@ def file_report(ctx: AppContext, report: ProblemReport, *, reporter: str) -> App
             if attempt == 2:
                 raise
             continue
-        ctx.wakeups.alerts()
-        return applied
+        return applied  # its commit woke the engines (`apply_event`)
     raise AssertionError("unreachable")
 
 

@@ -23,7 +23,6 @@ def check_heartbeats(ctx: AppContext) -> float:
         uow.commit()
     if raised:
         log.info("raised %d missed-heartbeat alert(s)", len(raised))
-        ctx.wakeups.alerts()  # routing picks the new alerts up at once
         if len(raised) == BATCH:
             return 0.0  # more may be due
     with ctx.db.unit_of_work() as uow:

@@ -37,7 +37,6 @@ def heartbeat_check_in(
     resolved = result.resolved
     if resolved is None or resolved.outcome is not Outcome.RESOLVED:
         return CheckInRead(status="ok", next_deadline=result.next_deadline)
-    ctx.wakeups.alerts()  # routing follows the resolution at once
     return CheckInRead(
         status="ok", next_deadline=result.next_deadline, resolved_alert_id=resolved.alert_id
     )
