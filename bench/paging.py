@@ -295,6 +295,20 @@ async def _ingest_alone(
     return rate
 
 
+def _engine_running(database: str, timeout: float = 60.0) -> None:
+    """Wait until an engine has made its first pass (its row in `engine_beats`): with
+    `--engine-process` the server answers before its child engine has started, and the
+    first measured pages would wait for that."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(pg_url(database), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count(*) FROM engine_beats").fetchone()
+            if row is not None and row[0] > 0:
+                return
+            time.sleep(0.05)
+    raise RuntimeError(f"no engine made a pass within {timeout:.0f} s")
+
+
 @contextlib.contextmanager
 def _server(
     logdir: Path,
@@ -338,6 +352,8 @@ def _server(
                 )
                 if status != 201:
                     raise RuntimeError(f"integration: {status} {body[:200]!r}")
+                if engine:
+                    _engine_running(name)
             yield url, json.loads(body)["key"], token, child, name
         finally:
             if child is not None:
