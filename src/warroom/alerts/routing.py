@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from warroom.alerts import actions as alert_actions
@@ -101,7 +101,14 @@ def _route_batch(ctx: AppContext, *, limit: int, careful: bool) -> float | None:
     with ctx.db.unit_of_work() as uow:
         session = uow.session
         _serialise(session)
-        claim = select(Alert).where(Alert.routed_at.is_(None)).order_by(Alert.id).limit(limit)
+        # The event as it arrived (`payload`) plays no part in routing: not decoded here.
+        claim = (
+            select(Alert)
+            .options(defer(Alert.payload))
+            .where(Alert.routed_at.is_(None))
+            .order_by(Alert.id)
+            .limit(limit)
+        )
         if session.get_bind().dialect.name == "postgresql":
             claim = claim.with_for_update(skip_locked=True)
         batch = list(session.scalars(claim))
