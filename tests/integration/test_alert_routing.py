@@ -624,6 +624,34 @@ def test_alert_resolution_is_configurable(
     assert incidents(client, api_tokens.admin)[0]["status"] == expected
 
 
+def test_an_incident_resolved_in_a_batch_takes_no_later_alert_of_that_batch(
+    ctx: AppContext, client: TestClient, api_tokens: Tokens, config: WarroomConfig
+) -> None:
+    """A batch remembers which incidents are open for grouping; one that its last alert
+    resolves is forgotten at once, so that an alert routed after it in the same batch
+    declares a new incident instead of joining the resolved one."""
+    ctx.config = config.model_copy(update={"alert_resolution": AlertResolution.RESOLVED})
+    pd = make_integration(client, api_tokens.admin, "pagerduty", "web-app")
+    am = make_integration(client, api_tokens.admin, "alertmanager", "database")
+    post_pd(client, pd_event(pd, "trigger", "quiet"))  # matches no rule, joins nothing
+    one = am_alert("DatabaseConnectionFailures", instance="db-1")
+    post_am(client, am, one)
+    route(ctx)
+    assert [i["status"] for i in incidents(client, api_tokens.admin)] == ["investigating"]
+
+    # One batch, in this order: the quiet alert acknowledged (it looks for an incident to
+    # join again), INC-1's only alert resolved, a new alert of INC-1's service and rule.
+    post_pd(client, pd_event(pd, "acknowledge", "quiet"))
+    resolve_am(client, am, one)
+    post_am(client, am, am_alert("DatabaseConnectionFailures", instance="db-2"))
+    route(ctx)
+    listed = incidents(client, api_tokens.admin)
+    assert [(i["number"], i["status"]) for i in listed] == [
+        (1, "resolved"),
+        (2, "investigating"),
+    ]
+
+
 def test_a_trigger_after_resolve_joins_the_incident_in_monitoring(
     ctx: AppContext, client: TestClient, api_tokens: Tokens, clock: FakeClock
 ) -> None:

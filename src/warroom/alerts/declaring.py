@@ -164,6 +164,7 @@ class AutoDeclaring(IncidentGroups):
             # chat, the status page) read it then.
             incident.drill_id = drill
             self.open_incidents()[incident.id].drill_id = drill
+            self._open_changed()
         alert.incident_id = incident.id
         self._attached(alert, facts, self.open_incidents()[incident.id])
 
@@ -240,6 +241,7 @@ class AutoDeclaring(IncidentGroups):
             restricted=incident.restricted,
             declared_by_rule=rule.name,
         )
+        self._open_changed()
         log.info("rule %s declared %s at %s: %s", rule.name, incident.key, severity, title)
         return incident
 

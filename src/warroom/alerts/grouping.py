@@ -63,6 +63,8 @@ class IncidentGroups:
         self.now = now
         self.rules = [r for r in config.auto_declare if r.enabled]
         self._open: dict[int, OpenIncident] | None = None
+        # `open_for`'s answers by drill (None: real incidents), until the open set changes.
+        self._open_by_drill: dict[int | None, dict[int, OpenIncident]] = {}
         self._loaded: dict[int, Incident] = {}
         self._by_group: dict[tuple[int, str], int | None] = {}
         self._by_key: dict[str, int | None] = {}
@@ -78,10 +80,19 @@ class IncidentGroups:
     def open_for(self, alert: Alert) -> dict[int, OpenIncident]:
         """The open incidents the alert may join: its drill's, or only real ones."""
         drill = self.drill_of(alert)
-        return {k: v for k, v in self.open_incidents().items() if v.drill_id == drill}
+        found = self._open_by_drill.get(drill)
+        if found is None:
+            found = {k: v for k, v in self.open_incidents().items() if v.drill_id == drill}
+            self._open_by_drill[drill] = found
+        return found
+
+    def _open_changed(self) -> None:
+        """An incident was declared, resolved or taken into a drill: `open_for` looks again."""
+        self._open_by_drill.clear()
 
     def _forget_caches(self) -> None:
         self._open = None
+        self._open_changed()
         self._loaded.clear()
         self._by_group.clear()
         self._by_key.clear()

@@ -424,6 +424,7 @@ class Routing(AutoDeclaring):
         restamp(self.session, incident.id, EventSource.AUTOMATION)
         if target is Status.RESOLVED:
             self.open_incidents().pop(incident.id, None)
+            self._open_changed()
 
     def acknowledge_incident(self, alert: Alert) -> None:
         assert alert.incident_id is not None
