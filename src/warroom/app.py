@@ -47,7 +47,7 @@ from warroom.context import ALERTS, AppContext, wake_local
 from warroom.db import Database, WalCheckpointer
 from warroom.direct_routes import DirectApp, error_response, internal_error
 from warroom.drills.views import router as drills_router
-from warroom.engine.apart import EngineProcess, child_environment, engine_argv
+from warroom.engine.apart import EngineProcess, child_environment, engine_argv, refusal
 from warroom.engine.runner import Engine
 from warroom.errors import WarroomError
 from warroom.escalation.views import router as escalation_router
@@ -126,8 +126,9 @@ def create_app(ctx: AppContext | None = None) -> FastAPI:
         checkpointer.start()
         engine: Engine | EngineProcess | None = None
         if ctx.settings.engine and ctx.settings.engine_process:
-            if ctx.db.dialect != "postgresql":
-                raise RuntimeError("WARROOM_ENGINE_PROCESS needs PostgreSQL (docs/cli.md)")
+            problem = refusal(ctx.settings)
+            if problem is not None:
+                raise RuntimeError(problem)
             engine = EngineProcess(engine_argv(), child_environment(os.environ))
         elif ctx.settings.engine:
             engine = Engine(ctx, all_jobs(ctx))

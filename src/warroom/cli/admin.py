@@ -65,6 +65,7 @@ def serve(
 
     from warroom.app import build_context, create_app
     from warroom.config.loader import ConfigError
+    from warroom.engine.apart import refusal
 
     settings = settings_from(
         host=host,
@@ -73,12 +74,9 @@ def serve(
         engine=False if no_engine else None,
         engine_process=True if engine_process else None,
     )
-    if settings.engine and settings.engine_process and not settings.uses_postgresql:
-        fail(
-            "--engine-process (WARROOM_ENGINE_PROCESS) needs PostgreSQL: an engine in "
-            "another process is woken by its notifications; set WARROOM_DATABASE_URL to "
-            "postgresql+psycopg://… or leave the engine in the server"
-        )
+    problem = refusal(settings)
+    if problem is not None:
+        fail(problem)
     note_database(settings, creating_is_normal=True)
     try:
         ctx = build_context(settings)

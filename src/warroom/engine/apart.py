@@ -22,11 +22,24 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from warroom.settings import Settings
+
 log = logging.getLogger("warroom.engine")
 
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # A child that ran this long before it exited is started again after the first delay.
 STEADY_SECONDS = 60.0
+
+
+def refusal(settings: Settings) -> str | None:
+    """Why these settings cannot run the engine in a child process (None: they can)."""
+    if settings.engine and settings.engine_process and not settings.uses_postgresql:
+        return (
+            "--engine-process (WARROOM_ENGINE_PROCESS) needs PostgreSQL: an engine in "
+            "another process is woken by its notifications; set WARROOM_DATABASE_URL to "
+            "postgresql+psycopg://… or leave the engine in the server"
+        )
+    return None
 
 
 def engine_argv() -> list[str]:
