@@ -339,3 +339,61 @@ def test_alerts_stored_outside_the_ingest_writer_wake_other_processes(pg_databas
             assert committed(lambda s: heartbeats.check_in(s, key="h" * 32, now=again)) == []
     finally:
         db.dispose()
+
+
+def test_a_released_savepoint_wakes_nobody_before_its_transaction_commits(db: Database) -> None:
+    """SQLAlchemy reports a savepoint's release as a commit; the engines of this process are
+    woken at the transaction's own commit, when what they are woken for can be read."""
+    wakeups = Wakeups()
+    with db.unit_of_work() as uow:
+        with uow.session.begin_nested():
+            notify(uow.session, ALERTS)
+        assert not wakeups.is_set()
+        uow.session.execute(text("SELECT 1"))
+        assert not wakeups.is_set()
+        uow.commit()
+    assert wakeups.take() == {ALERTS}
+
+
+def test_a_rolled_back_savepoint_forgets_only_its_own_notifications(db: Database) -> None:
+    wakeups = Wakeups()
+    with db.unit_of_work() as uow:
+        notify(uow.session)  # the transaction's own: it stands
+        outer = uow.session.begin_nested()
+        with uow.session.begin_nested():
+            notify(uow.session, ALERTS)  # released into `outer`, which rolls back
+        outer.rollback()
+        uow.commit()
+    assert wakeups.take() == {WORK}
+
+    with db.unit_of_work() as uow:
+        savepoint = uow.session.begin_nested()
+        notify(uow.session, ALERTS)
+        savepoint.rollback()
+        notify(uow.session, ALERTS)  # sent again: the first went with its savepoint
+        uow.commit()
+    assert wakeups.take() == {ALERTS}
+
+
+def test_a_notification_before_a_rolled_back_savepoint_is_not_sent_twice(
+    pg_database: str,
+) -> None:
+    db = Database(pg_database)
+    dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as listener:
+            listener.execute(f"LISTEN {CHANNEL}")
+            statements: list[str] = []
+            with db.unit_of_work() as uow:
+                conn = uow.session.connection()
+                event.listen(conn, "before_cursor_execute", lambda *a: statements.append(str(a[2])))
+                notify(uow.session)
+                savepoint = uow.session.begin_nested()
+                notify(uow.session)  # already sent by the transaction: nothing more
+                savepoint.rollback()
+                notify(uow.session)
+                uow.commit()
+            assert sum(s.startswith("NOTIFY") for s in statements) == 1
+            assert _received(listener) == 1
+    finally:
+        db.dispose()

@@ -831,3 +831,30 @@ def test_a_list_whose_only_item_fails_is_not_also_called_empty(tmp_path: Path) -
     write(tmp_path, "severities.yaml", levels)
     found = problems(tmp_path)
     assert [p.field for p in found] == ["severities.0.update_interval"]
+
+
+def test_users_and_services_are_found_by_name_in_a_copy_with_other_lists_too(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        "c.yaml",
+        """\
+        users:
+          - {handle: jane.smith, name: Jane Smith}
+          - {handle: raj.patel, name: Raj Patel}
+        services:
+          - {name: checkout}
+          - {name: payments}
+        """,
+    )
+    config = load_config(path)
+    assert config.user("raj.patel") is config.users[1]
+    assert config.service("payments") is config.services[1]
+    assert config.service("search") is None and config.user("nobody") is None
+    # A copy with other lists answers from its own lists, and the original from its.
+    other = config.model_copy(update={"services": [config.services[0]], "users": []})
+    assert other.service("payments") is None and other.user("jane.smith") is None
+    assert other.service("checkout") is config.services[0]
+    assert config.service("payments") is config.services[1]
+    assert config.user("jane.smith") is config.users[0]

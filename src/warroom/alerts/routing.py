@@ -40,7 +40,6 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, defer
-from sqlalchemy.orm.attributes import set_committed_value
 
 from warroom.alerts import actions as alert_actions
 from warroom.alerts import rules
@@ -313,8 +312,8 @@ class Routing(AutoDeclaring):
                 .values(routed_at=self.now)
                 .execution_options(synchronize_session=False)
             )
-        for alert in batch:
-            set_committed_value(alert, "routed_at", self.now)
+        # (The batch's objects keep their old `routed_at`: nothing reads it before the
+        # commit, and the flush writes only what routing changed.)
 
     # --- one alert ---------------------------------------------------------------------
 

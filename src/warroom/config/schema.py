@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import (
     Field,
+    PrivateAttr,
     ValidationInfo,
     model_validator,
 )
@@ -287,11 +288,27 @@ class WarroomConfig(Strict):
     def incident_type(self, name: str) -> IncidentType | None:
         return next((t for t in self.incident_types if t.name == name), None)
 
+    # The look-ups by name that routing and paging make per alert and per recipient: a
+    # table made on first use, and made again for a copy whose list is another
+    # (`model_copy(update=...)` copies this too).
+    _by_name: dict[str, tuple[object, dict[str, Any]]] = PrivateAttr(default_factory=dict)
+
+    def _named(self, section: str, items: Sequence[Any], key: Callable[[Any], str]) -> Any:
+        cached = self._by_name.get(section)
+        if cached is None or cached[0] is not items:
+            table: dict[str, Any] = {}
+            for item in items:
+                table.setdefault(key(item), item)  # the first of a name, as a scan finds it
+            cached = self._by_name[section] = (items, table)
+        return cached[1]
+
     def user(self, handle: str) -> User | None:
-        return next((u for u in self.users if u.handle == handle), None)
+        users: dict[str, User] = self._named("users", self.users, lambda u: u.handle)
+        return users.get(handle)
 
     def service(self, name: str) -> Service | None:
-        return next((s for s in self.services if s.name == name), None)
+        services: dict[str, Service] = self._named("services", self.services, lambda s: s.name)
+        return services.get(name)
 
     def escalation_policy(self, name: str) -> EscalationPolicy | None:
         return next((p for p in self.escalation_policies if p.name == name), None)

@@ -27,7 +27,7 @@ import psycopg
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, Pool
 
 from warroom.context import ALERTS, EVERY, WORK, WORK_ONLY, Wakeups, wake_local
@@ -55,6 +55,8 @@ COALESCE_SECONDS = 0.01
 # know) is WORK, which runs every job.
 _PAYLOADS = {ALERTS: ALERTS}
 
+# The kinds this session's transaction has notified, each with the transaction level (the
+# transaction, or the savepoint) that sent it.
 _NOTIFIED = "warroom_notified"
 
 
@@ -64,26 +66,54 @@ def notify(session: Session, kind: str = WORK) -> None:
 
     Once per transaction and kind: PostgreSQL folds identical notifications of one
     transaction into one anyway, and a batch that pages for a thousand alerts should not
-    pay a thousand round trips for it."""
-    notified: set[str] = session.info.setdefault(_NOTIFIED, set())
+    pay a thousand round trips for it. A notification sent inside a savepoint lasts as
+    long as the savepoint: one rolled back takes it along, and the next notify() sends it
+    again; one released hands it to the enclosing transaction."""
+    notified: dict[str, SessionTransaction | None] = session.info.setdefault(_NOTIFIED, {})
     if kind in notified:
         return
     if session.get_bind().dialect.name == "postgresql":
         payload = "" if kind == WORK else kind
         session.execute(text(f"NOTIFY {CHANNEL}, '{payload}'"))
-    notified.add(kind)
+    notified[kind] = session.get_nested_transaction()  # None: the transaction itself
 
 
 @sa_event.listens_for(Session, "after_commit")
 def _wake_local(session: Session) -> None:
-    for kind in session.info.pop(_NOTIFIED, ()):
+    # SQLAlchemy calls this for a released savepoint too: nothing is committed yet, so its
+    # notifications pass to the enclosing level, and this process's engines are woken at
+    # the transaction's own commit, when what they were woken for can be read.
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:
+        notified = session.info.get(_NOTIFIED, {})
+        parent = savepoint.parent
+        enclosing = parent if parent is not None and parent.nested else None
+        for kind, level in notified.items():
+            if level is savepoint:
+                notified[kind] = enclosing
+        return
+    for kind in session.info.pop(_NOTIFIED, {}):
         wake_local(kind)
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")
-def _forget_notified(session: Session, *_: object) -> None:
-    # A rolled-back savepoint takes its NOTIFY with it: the next notify() sends one again.
-    session.info.pop(_NOTIFIED, None)
+def _forget_notified(session: Session, previous: SessionTransaction) -> None:
+    # A rolled-back savepoint takes its NOTIFY with it (and only its own): the next
+    # notify() of that kind sends one again.
+    if not previous.nested:
+        session.info.pop(_NOTIFIED, None)
+        return
+    notified = session.info.get(_NOTIFIED, {})
+    for kind in [k for k, level in notified.items() if level is previous]:
+        del notified[kind]
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _end(session: Session, transaction: SessionTransaction) -> None:
+    # A session closed without committing or rolling back (nothing was sent) starts its
+    # next transaction with nothing notified.
+    if not transaction.nested and transaction.parent is None:
+        session.info.pop(_NOTIFIED, None)
 
 
 # The backend pids of this process's open PostgreSQL sessions: the pools' connections
