@@ -2,9 +2,10 @@
 
 The same random alert traffic (triggers of the example auto-declare rules' alerts with
 random values, repeats, acknowledgements and resolutions, across four integrations and
-services, over half an hour) is routed once one alert per transaction and once in batches
-of up to 500 alerts per transaction; every alert, incident, timeline event, timer,
-notification and rule state must come out the same.
+services, over half an hour, one service in maintenance for ten minutes of it) is routed
+once one alert per transaction and once in batches of up to 500 alerts per transaction;
+every alert, incident, timeline event, timer, notification and rule state must come out
+the same.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from warroom.alerts.models import Alert
 from warroom.alerts.routing import evaluate_rules, route_alerts
 from warroom.alerts.rule_models import RuleState
 from warroom.alerts.service import Source, apply_event
+from warroom.auth.logic import SYSTEM
 from warroom.clock import FakeClock
 from warroom.config.schema import WarroomConfig
 from warroom.context import AppContext
@@ -29,6 +31,7 @@ from warroom.db import Base, Database
 from warroom.engine.models import Notification, Timer
 from warroom.incidents.models import Incident
 from warroom.integrations.models import Integration
+from warroom.maintenance import service as maintenance
 from warroom.settings import Settings
 from warroom.timeline.models import TimelineEvent
 
@@ -82,6 +85,16 @@ def _scenario(ctx: AppContext, clock: FakeClock, *, limit: int, seed: int) -> No
                     created_at=T0,
                 )
             )
+        maintenance.create(
+            uow.session,
+            config=ctx.config,
+            service="database",
+            starts_at=T0 + timedelta(minutes=10),
+            ends_at=T0 + timedelta(minutes=20),
+            reason="twin",
+            actor=SYSTEM,
+            now=T0,
+        )
         uow.commit()
     rnd = random.Random(seed)
     for step in range(60):
@@ -134,5 +147,7 @@ def test_batches_route_like_one_by_one(db: Database, config: WarroomConfig, seed
     assert len(one_by_one["incidents"]) >= 2
     incident = [c.name for c in Alert.__table__.columns].index("incident_id")
     assert sum(1 for a in one_by_one["alerts"] if a[incident] is not None) > 10
+    suppressed = [c.name for c in Alert.__table__.columns].index("suppressed")
+    assert sum(1 for a in one_by_one["alerts"] if a[suppressed]) > 0
     for name in one_by_one:
         assert batches[name] == one_by_one[name], name

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -52,7 +53,32 @@ def page_key(alert_id: int, position: Position) -> str:
     return f"{alert_key(alert_id)}esc:{position.step}:{position.loop}"
 
 
-def pages_wanted(alert: Alert) -> bool:
+class PagedAlert(Protocol):
+    """What paging reads of an alert: a stored one (`Alert`), or one being routed."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def first_seen(self) -> datetime: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+    @property
+    def suppressed(self) -> bool: ...
+    @property
+    def incident_id(self) -> int | None: ...
+
+
+def pages_wanted(alert: PagedAlert) -> bool:
     return (
         alert.status == AlertStatus.TRIGGERED
         and alert.resolved_at is None
@@ -61,7 +87,7 @@ def pages_wanted(alert: Alert) -> bool:
     )
 
 
-def _context(alert: Alert, *, kind: MessageKind, reason: str) -> MessageContext:
+def _context(alert: PagedAlert, *, kind: MessageKind, reason: str) -> MessageContext:
     return MessageContext(
         kind=kind,
         title=f"Alert: {alert.summary}",
@@ -73,7 +99,7 @@ def _context(alert: Alert, *, kind: MessageKind, reason: str) -> MessageContext:
     )
 
 
-def apply(session: Session, config: WarroomConfig, alert: Alert, *, now: datetime) -> None:
+def apply(session: Session, config: WarroomConfig, alert: PagedAlert, *, now: datetime) -> None:
     """Start the action of the alert's severity (once per alert)."""
     if not pages_wanted(alert):
         return
@@ -104,7 +130,7 @@ _UNOWNED_NOTE_EVERY = timedelta(minutes=10)
 _unowned_noted: dict[str, datetime] = {}
 
 
-def _note_unowned(alert: Alert, now: datetime) -> None:
+def _note_unowned(alert: PagedAlert, now: datetime) -> None:
     last = _unowned_noted.get(alert.service)
     if last is not None and last <= now < last + _UNOWNED_NOTE_EVERY:
         return
@@ -118,7 +144,12 @@ def _note_unowned(alert: Alert, now: datetime) -> None:
 
 
 def _notify_team(
-    session: Session, config: WarroomConfig, alert: Alert, *, channels: Sequence[str], now: datetime
+    session: Session,
+    config: WarroomConfig,
+    alert: PagedAlert,
+    *,
+    channels: Sequence[str],
+    now: datetime,
 ) -> None:
     service = config.service(alert.service)
     team = next((t for t in config.teams if service and t.name == service.owner), None)
@@ -153,7 +184,7 @@ def _notify_team(
         notify(session)
 
 
-def stop_paging(session: Session, alert: Alert, *, now: datetime) -> None:
+def stop_paging(session: Session, alert: PagedAlert, *, now: datetime) -> None:
     """No more steps and no page not yet sent (a no-op for an alert that never paged)."""
     first = page_key(alert.id, Position(0, 0, 0))
     if session.scalar(select(Timer.id).where(Timer.key == first)) is None:

@@ -19,6 +19,7 @@ from warroom.alerts.grouping import (
     LAST_EVALUATION,
     Detection,
     IncidentGroups,
+    RoutedAlert,
     alert_details,
     alert_subject,
     defer,
@@ -26,6 +27,7 @@ from warroom.alerts.grouping import (
     just_recorded,
     log,
     restamp,
+    routed_alerts,
     series_name,
 )
 from warroom.alerts.models import Alert
@@ -51,7 +53,7 @@ class AutoDeclaring(IncidentGroups):
 
     def join(
         self,
-        alert: Alert,
+        alert: RoutedAlert,
         facts: AlertFacts,
         target: OpenIncident,
         grouped_by: GroupedBy,
@@ -59,7 +61,7 @@ class AutoDeclaring(IncidentGroups):
         fired: tuple[AutoDeclareRule, dict[str, Any]] | None,
     ) -> None:
         incident = self._incident(target.id)
-        alert.incident_id = incident.id
+        self.set_incident(alert, incident.id)
         self._attached(alert, facts, target)
         details = {**alert_details(facts), "grouped_by": grouped_by.value}
         if key is not None:
@@ -130,7 +132,7 @@ class AutoDeclaring(IncidentGroups):
         target.severity = severity
 
     def fire_for_alert(
-        self, alert: Alert, facts: AlertFacts, rule: AutoDeclareRule, values: dict[str, Any]
+        self, alert: RoutedAlert, facts: AlertFacts, rule: AutoDeclareRule, values: dict[str, Any]
     ) -> None:
         """The rule holds for this unattached alert: join the incident the rule already
         opened for the service, or declare one."""
@@ -165,7 +167,7 @@ class AutoDeclaring(IncidentGroups):
             incident.drill_id = drill
             self.open_incidents()[incident.id].drill_id = drill
             self._open_changed()
-        alert.incident_id = incident.id
+        self.set_incident(alert, incident.id)
         self._attached(alert, facts, self.open_incidents()[incident.id])
 
     def declare(
@@ -248,7 +250,7 @@ class AutoDeclaring(IncidentGroups):
     # --- pending alert rules ---------------------------------------------------------
 
     def _remember_pending(
-        self, rule: AutoDeclareRule, alert: Alert, values: dict[str, Any]
+        self, rule: AutoDeclareRule, alert: RoutedAlert, values: dict[str, Any]
     ) -> None:
         state = self.session.get(RuleState, (rule.name, alert_subject(alert.id)))
         if state is None:
@@ -293,7 +295,8 @@ class AutoDeclaring(IncidentGroups):
                 held_back is not None and self.now < held_back
             ):
                 continue
-            alert = self.session.get(Alert, int(state.subject.split(":", 1)[1]))
+            found = routed_alerts(self.session, Alert.id == int(state.subject.split(":", 1)[1]))
+            alert = found[0] if found else None
             if alert is None or alert.resolved_at is not None or alert.suppressed:
                 self.session.delete(state)
                 continue
@@ -310,7 +313,7 @@ class AutoDeclaring(IncidentGroups):
             self._fire_later(alert, facts, rule, match.values)
 
     def _fire_later(
-        self, alert: Alert, facts: AlertFacts, rule: AutoDeclareRule, values: dict[str, Any]
+        self, alert: RoutedAlert, facts: AlertFacts, rule: AutoDeclareRule, values: dict[str, Any]
     ) -> None:
         open_incidents = self.open_incidents()
         if alert.incident_id is not None and alert.incident_id in open_incidents:
@@ -320,7 +323,7 @@ class AutoDeclaring(IncidentGroups):
                 self.upgrade(self._incident(target.id), target, rule, severity, values, alert=facts)
             return
         if alert.incident_id is not None:
-            alert.incident_id = None  # its incident was resolved meanwhile: start afresh
+            self.set_incident(alert, None)  # its incident was resolved meanwhile: start afresh
         joined = self.find_group(alert, facts)
         if joined is not None:
             self.join(alert, facts, *joined, (rule, values))
@@ -330,7 +333,7 @@ class AutoDeclaring(IncidentGroups):
     # --- alert counts ----------------------------------------------------------------
 
     def _count_fires(
-        self, rule: AutoDeclareRule, alert: Alert, facts: AlertFacts
+        self, rule: AutoDeclareRule, alert: RoutedAlert, facts: AlertFacts
     ) -> dict[str, Any] | None:
         """Whether a count rule fires on this alert's arrival.
 
@@ -356,6 +359,7 @@ class AutoDeclaring(IncidentGroups):
         found = self._spikes.get((rule.name, drill))
         if found is None:
             base_start, window_start, end = rules.count_windows(condition, self.now)
+            self.write_changes()  # alerts suppressed in this batch are not counted
             query = select(func.count(Alert.id)).where(Alert.suppressed.is_(False))
             if condition.integration_type:
                 query = query.join(Integration, Integration.id == Alert.integration_id).where(

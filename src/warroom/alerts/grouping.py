@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from warroom.alerts import actions as alert_actions
@@ -53,6 +53,47 @@ def deferred_until(value: Any) -> datetime | None:
     return None
 
 
+@dataclass(slots=True)
+class RoutedAlert:
+    """An alert as routing reads it: a plain object made from one row of a query of
+    `ROUTED_COLUMNS`. An ORM object per alert (its identity map entry, instrumented
+    attributes) cost routing about as much as every decision it makes about the alert.
+    Routing changes two columns, through `IncidentGroups.set_incident` and `suppress`,
+    which write them with the batch's other changes."""
+
+    id: int
+    integration_id: int
+    dedup_key: str
+    status: str
+    service: str
+    summary: str
+    source: str | None
+    severity: str
+    component: str | None
+    group: str | None
+    class_: str | None
+    group_key: str | None
+    labels: dict[str, Any]
+    details: dict[str, Any]
+    occurrences: int
+    started_at: datetime | None
+    first_seen: datetime
+    resolved_at: datetime | None
+    suppressed: bool
+    incident_id: int | None
+
+
+# What routing reads of an alert: not the event as it arrived (`payload`), nor the times
+# and instance that only ingest keeps.
+ROUTED_COLUMNS = tuple(getattr(Alert, f.name) for f in fields(RoutedAlert))
+
+
+def routed_alerts(session: Session, *conditions: Any) -> list[RoutedAlert]:
+    """The alerts that meet `conditions`, in id order."""
+    query = select(*ROUTED_COLUMNS).where(*conditions).order_by(Alert.id)
+    return [RoutedAlert(*row) for row in session.execute(query)]
+
+
 class IncidentGroups:
     """One transaction's worth of routing: caches of open incidents and group look-ups
     that stay true for the batch because every change made goes through them too."""
@@ -72,12 +113,31 @@ class IncidentGroups:
         self._calendar: Calendar | None = None
         self._spikes: dict[tuple[str, int | None], rules.Spike] = {}  # by (rule, drill)
         self._drills: dict[int, set[int]] = {}
+        # Alerts' new `incident_id` and `suppressed`, by alert id, until `write_changes`.
+        self._changes: dict[int, dict[str, Any]] = {}
 
-    def drill_of(self, alert: Alert) -> int | None:
+    def set_incident(self, alert: RoutedAlert, incident_id: int | None) -> None:
+        alert.incident_id = incident_id
+        self._changes.setdefault(alert.id, {"id": alert.id})["incident_id"] = incident_id
+
+    def suppress(self, alert: RoutedAlert) -> None:
+        alert.suppressed = True
+        self._changes.setdefault(alert.id, {"id": alert.id})["suppressed"] = True
+
+    def write_changes(self) -> None:
+        """Write the alerts' changes so far (one statement for all of them): before a query
+        that reads alerts' incidents or suppression, and before the batch commits."""
+        if not self._changes:
+            return
+        rows = list(self._changes.values())
+        self._changes.clear()
+        self.session.execute(update(Alert), rows)  # by primary key
+
+    def drill_of(self, alert: RoutedAlert) -> int | None:
         """The drill that sent this alert (warroom.drills), or None for a real one."""
         return drill_of_alert(self.session, alert, self._drills)
 
-    def open_for(self, alert: Alert) -> dict[int, OpenIncident]:
+    def open_for(self, alert: RoutedAlert) -> dict[int, OpenIncident]:
         """The open incidents the alert may join: its drill's, or only real ones."""
         drill = self.drill_of(alert)
         found = self._open_by_drill.get(drill)
@@ -97,6 +157,7 @@ class IncidentGroups:
         self._by_group.clear()
         self._by_key.clear()
         self._spikes.clear()
+        self._changes.clear()
 
     def _load_integrations(self, ids: Iterable[int]) -> None:
         wanted = set(ids) - set(self._integrations)
@@ -117,7 +178,7 @@ class IncidentGroups:
             )
         return self._calendar
 
-    def facts(self, alert: Alert) -> AlertFacts:
+    def facts(self, alert: RoutedAlert) -> AlertFacts:
         integration_id = alert.integration_id
         if integration_id not in self._integrations:  # a batch loads its own at once
             self._load_integrations([integration_id])
@@ -143,7 +204,7 @@ class IncidentGroups:
         )
 
     def find_group(
-        self, alert: Alert, facts: AlertFacts
+        self, alert: RoutedAlert, facts: AlertFacts
     ) -> tuple[OpenIncident, GroupedBy, str | None] | None:
         """The open incident the alert belongs with: same explicit key, same Alertmanager
         group, or same service within the window — in that order."""
@@ -234,6 +295,7 @@ class IncidentGroups:
         open_ids = list(self.open_incidents())
         if not open_ids:
             return None
+        self.write_changes()
         return self.session.scalar(
             select(Alert.incident_id)
             .where(Alert.incident_id.in_(open_ids), *conditions)
@@ -241,7 +303,7 @@ class IncidentGroups:
             .limit(1)
         )
 
-    def _attached(self, alert: Alert, facts: AlertFacts, target: OpenIncident) -> None:
+    def _attached(self, alert: RoutedAlert, facts: AlertFacts, target: OpenIncident) -> None:
         """Keep the batch's look-ups true after `alert` joined `target`."""
         if self.config.alert_routing.action_for(alert.severity).action == "page":
             alert_actions.stop_paging(self.session, alert, now=self.now)  # the incident pages

@@ -39,7 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from warroom.alerts import actions as alert_actions
 from warroom.alerts import rules
@@ -48,6 +48,8 @@ from warroom.alerts.grouping import (
     COUNT_SUBJECT,
     LAST_EVALUATION,
     OPEN_STATUS_VALUES,
+    ROUTED_COLUMNS,
+    RoutedAlert,
     alert_details,
     deferred_until,
     log,
@@ -100,17 +102,12 @@ def _route_batch(ctx: AppContext, *, limit: int, careful: bool) -> float | None:
     with ctx.db.unit_of_work() as uow:
         session = uow.session
         _serialise(session)
-        # The event as it arrived (`payload`) plays no part in routing: not decoded here.
         claim = (
-            select(Alert)
-            .options(defer(Alert.payload))
-            .where(Alert.routed_at.is_(None))
-            .order_by(Alert.id)
-            .limit(limit)
+            select(*ROUTED_COLUMNS).where(Alert.routed_at.is_(None)).order_by(Alert.id).limit(limit)
         )
         if session.get_bind().dialect.name == "postgresql":
             claim = claim.with_for_update(skip_locked=True)
-        batch = list(session.scalars(claim))
+        batch = [RoutedAlert(*row) for row in session.execute(claim)]
         if not batch:
             return None
         Routing(session, ctx.config, now).route_batch(batch, careful=careful)
@@ -179,6 +176,7 @@ def evaluate_rules(ctx: AppContext) -> float | None:
             routing.fire_due_alert_rules()
         for rule in due:
             routing.apply_series(rule, answers[rule.name])
+        routing.write_changes()
         session.flush()
         states = _state_snapshot(session)
         uow.commit()
@@ -286,25 +284,27 @@ class Routing(AutoDeclaring):
 
     # --- batch -------------------------------------------------------------------------
 
-    def route_batch(self, batch: Sequence[Alert], *, careful: bool = False) -> None:
+    def route_batch(self, batch: Sequence[RoutedAlert], *, careful: bool = False) -> None:
         self._load_integrations(a.integration_id for a in batch)
         since = min(a.first_seen for a in batch)
         self._calendar = load_calendar(
             self.session, config=self.config, since=since, until=self.now
         )
-        ids = [alert.id for alert in batch]
-        for alert, alert_id in zip(batch, ids, strict=True):
+        for alert in batch:
             if not careful:
                 self.route(alert)
                 continue
             try:
                 with self.session.begin_nested():
                     self.route(alert)
+                    self.write_changes()
             except Exception:
                 # Marked routed all the same: it must not hold up the alerts behind it.
-                log.exception("routing alert %s failed; it stays unattached", alert_id)
+                log.exception("routing alert %s failed; it stays unattached", alert.id)
                 self._forget_caches()
+        self.write_changes()
         # Every alert of the batch is routed: one statement for all, not one each.
+        ids = [alert.id for alert in batch]
         for start in range(0, len(ids), 500):
             self.session.execute(
                 update(Alert)
@@ -312,12 +312,10 @@ class Routing(AutoDeclaring):
                 .values(routed_at=self.now)
                 .execution_options(synchronize_session=False)
             )
-        # (The batch's objects keep their old `routed_at`: nothing reads it before the
-        # commit, and the flush writes only what routing changed.)
 
     # --- one alert ---------------------------------------------------------------------
 
-    def route(self, alert: Alert) -> None:
+    def route(self, alert: RoutedAlert) -> None:
         if alert.status == AlertStatus.RESOLVED:
             self.on_resolved(alert)
             alert_actions.stop_paging(self.session, alert, now=self.now)
@@ -329,7 +327,7 @@ class Routing(AutoDeclaring):
                 alert.service, alert.first_seen, self.now
             )
             if window is not None:
-                alert.suppressed = True
+                self.suppress(alert)
                 self._drop_states(alert.id)
                 return
             if alert.incident_id is None:
@@ -343,7 +341,7 @@ class Routing(AutoDeclaring):
             # alert pages nobody outside the drill's incident.
             alert_actions.apply(self.session, self.config, alert, now=self.now)
 
-    def on_open(self, alert: Alert) -> None:
+    def on_open(self, alert: RoutedAlert) -> None:
         facts = self.facts(alert)
         joined = self.find_group(alert, facts)
         fired: tuple[AutoDeclareRule, dict[str, Any]] | None = None
@@ -369,7 +367,7 @@ class Routing(AutoDeclaring):
         elif fired is not None:
             self.fire_for_alert(alert, facts, *fired)
 
-    def on_resolved(self, alert: Alert) -> None:
+    def on_resolved(self, alert: RoutedAlert) -> None:
         self._drop_states(alert.id)
         if alert.incident_id is None:
             return
@@ -391,6 +389,7 @@ class Routing(AutoDeclaring):
         mode = self.config.alert_resolution
         if incident.declared_by_rule is None or mode is AlertResolution.NONE:
             return
+        self.write_changes()  # the batch's alerts that joined it count
         still_open = self.session.scalar(
             select(func.count(Alert.id)).where(
                 Alert.incident_id == incident.id, Alert.resolved_at.is_(None)
@@ -425,7 +424,7 @@ class Routing(AutoDeclaring):
             self.open_incidents().pop(incident.id, None)
             self._open_changed()
 
-    def acknowledge_incident(self, alert: Alert) -> None:
+    def acknowledge_incident(self, alert: RoutedAlert) -> None:
         assert alert.incident_id is not None
         incident = self._incident(alert.incident_id)
         if incident.status not in OPEN_STATUS_VALUES or incident.acknowledged_at is not None:
