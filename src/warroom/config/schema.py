@@ -294,12 +294,17 @@ class WarroomConfig(Strict):
     _by_name: dict[str, tuple[object, dict[str, Any]]] = PrivateAttr(default_factory=dict)
 
     def _named(self, section: str, items: Sequence[Any], key: Callable[[Any], str]) -> Any:
-        cached = self._by_name.get(section)
+        # Read from the private store itself: `self._by_name` goes through pydantic's
+        # `__getattr__`, which cost more than the scan this replaces.
+        private = self.__pydantic_private__
+        assert private is not None
+        tables = private["_by_name"]
+        cached = tables.get(section)
         if cached is None or cached[0] is not items:
             table: dict[str, Any] = {}
             for item in items:
                 table.setdefault(key(item), item)  # the first of a name, as a scan finds it
-            cached = self._by_name[section] = (items, table)
+            cached = tables[section] = (items, table)
         return cached[1]
 
     def user(self, handle: str) -> User | None:
