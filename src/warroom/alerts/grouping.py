@@ -88,9 +88,14 @@ class RoutedAlert:
 ROUTED_COLUMNS = tuple(getattr(Alert, f.name) for f in fields(RoutedAlert))
 
 
-def routed_alerts(session: Session, *conditions: Any) -> list[RoutedAlert]:
-    """The alerts that meet `conditions`, in id order."""
-    query = select(*ROUTED_COLUMNS).where(*conditions).order_by(Alert.id)
+def routed_alerts(
+    session: Session, *conditions: Any, limit: int | None = None, claim: bool = False
+) -> list[RoutedAlert]:
+    """The alerts that meet `conditions`, in id order, at most `limit`. To `claim` them is
+    to lock them for this transaction (on PostgreSQL), passing over those another holds."""
+    query = select(*ROUTED_COLUMNS).where(*conditions).order_by(Alert.id).limit(limit)
+    if claim and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
     return [RoutedAlert(*row) for row in session.execute(query)]
 
 

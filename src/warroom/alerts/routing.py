@@ -48,12 +48,12 @@ from warroom.alerts.grouping import (
     COUNT_SUBJECT,
     LAST_EVALUATION,
     OPEN_STATUS_VALUES,
-    ROUTED_COLUMNS,
     RoutedAlert,
     alert_details,
     deferred_until,
     log,
     restamp,
+    routed_alerts,
 )
 from warroom.alerts.logic import AlertStatus
 from warroom.alerts.models import Alert
@@ -102,12 +102,7 @@ def _route_batch(ctx: AppContext, *, limit: int, careful: bool) -> float | None:
     with ctx.db.unit_of_work() as uow:
         session = uow.session
         _serialise(session)
-        claim = (
-            select(*ROUTED_COLUMNS).where(Alert.routed_at.is_(None)).order_by(Alert.id).limit(limit)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            claim = claim.with_for_update(skip_locked=True)
-        batch = [RoutedAlert(*row) for row in session.execute(claim)]
+        batch = routed_alerts(session, Alert.routed_at.is_(None), limit=limit, claim=True)
         if not batch:
             return None
         Routing(session, ctx.config, now).route_batch(batch, careful=careful)

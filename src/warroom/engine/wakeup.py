@@ -99,9 +99,8 @@ def _wake_local(session: Session) -> None:
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_notified(session: Session, previous: SessionTransaction) -> None:
     # A rolled-back savepoint takes its NOTIFY with it (and only its own): the next
-    # notify() of that kind sends one again.
+    # notify() of that kind sends one again. (The transaction's own end: `_end`.)
     if not previous.nested:
-        session.info.pop(_NOTIFIED, None)
         return
     notified = session.info.get(_NOTIFIED, {})
     for kind in [k for k, level in notified.items() if level is previous]:
@@ -110,9 +109,9 @@ def _forget_notified(session: Session, previous: SessionTransaction) -> None:
 
 @sa_event.listens_for(Session, "after_transaction_end")
 def _end(session: Session, transaction: SessionTransaction) -> None:
-    # A session closed without committing or rolling back (nothing was sent) starts its
-    # next transaction with nothing notified.
-    if not transaction.nested and transaction.parent is None:
+    # The transaction is over: committed (`_wake_local` woke the engines), rolled back, or
+    # closed without either; nothing it notified carries over to the next.
+    if transaction.parent is None:
         session.info.pop(_NOTIFIED, None)
 
 
