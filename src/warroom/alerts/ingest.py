@@ -137,9 +137,9 @@ class BatchWriter:
     def _write_batch(self, batch: Sequence[_Request]) -> list[list[Applied]]:
         with self._db.unit_of_work() as uow:
             flat = apply_batch(uow.session, _pairs(batch), self._clock.now())
-            uow.commit()  # it wakes the engines, here and in other processes
-        if self._on_commit is not None:
-            self._on_commit()
+            # Its commit wakes the engines, here and in other processes (`apply_batch`
+            # notifies): `on_commit` is for the asynchronous path, outside SQLAlchemy.
+            uow.commit()
         return _split(batch, flat)
 
 
